@@ -1,0 +1,146 @@
+//! Persistence for AxonFlow: the traits the engine talks to and their SQLite and PostgreSQL implementations.
+//!
+//! This is the only crate that knows SQL. Both backends run the same versioned migrations (one directory per
+//! dialect) at start and behave the same; the shared integration tests run against both.
+
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use types::UnixMillis;
+
+pub use error::{StoreError, StoreErrorKind};
+
+/// Which database sits behind a [`Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// How far a committed write must have travelled before the commit returns (SQLite; PostgreSQL follows the
+/// server's `synchronous_commit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the process (SQLite WAL with `synchronous=NORMAL`).
+    #[default]
+    ProcessCrash,
+    /// Survives power loss: every commit is flushed to disk (`synchronous=FULL`).
+    PowerLoss,
+}
+
+/// Options for [`open`]. The URL itself carries credentials and is never logged or put in an error.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub durability: Durability,
+    /// PostgreSQL only: the schema to create (if missing) and use. Tests use a fresh schema each.
+    pub postgres_schema: Option<String>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            durability: Durability::default(),
+            postgres_schema: None,
+        }
+    }
+}
+
+/// One audit record as stored. The engine builds it (already redacted, hashed and chained); the store keeps it
+/// exactly as given. `body` is a JSON document holding the rest of the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: String,
+    pub chain_id: String,
+    pub seq: i64,
+    pub ts: UnixMillis,
+    pub tenant_id: String,
+    pub actor: String,
+    pub kind: String,
+    pub verdict: String,
+    pub body: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// The last record of one chain: where the next append continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+/// Filters for [`AuditStore::search_audit`]; every field narrows the result. Results come newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub tenant_id: Option<String>,
+    pub kind: Option<String>,
+    pub verdict: Option<String>,
+    pub since: Option<UnixMillis>,
+    pub until: Option<UnixMillis>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends rows atomically: all of them are committed or none is. A `(chain_id, seq)` that already exists
+    /// is a [`StoreErrorKind::Conflict`] and nothing is written.
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
+    async fn audit_chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
+    async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
+    async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;
+}
+
+/// A connected, migrated database.
+#[async_trait]
+pub trait Store: AuditStore + fmt::Debug {
+    fn backend(&self) -> Backend;
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The newest migration version applied.
+    async fn schema_version(&self) -> Result<i64, StoreError>;
+    /// Waits for open connections to finish and closes them (flushes the SQLite WAL).
+    async fn close(&self);
+}
+
+/// Opens (creating if needed) and migrates the database named by `url`: a `postgres://` or `postgresql://` URL,
+/// or a `sqlite:` URL / plain file path for the embedded database.
+pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres_url(url) {
+        Ok(Arc::new(postgres::PostgresStore::open(url, options).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(url, options).await?))
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn clamp_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 10_000))
+}

@@ -1,0 +1,144 @@
+//! The SQL shared by both backends, written once as a macro over the sqlx database type. Placeholders are
+//! produced by `QueryBuilder`, so the same text serves SQLite (`?`) and PostgreSQL (`$n`).
+
+/// Implements [`crate::Store`] (but `open`) and [`crate::AuditStore`] for a struct with a `pool` field.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, $row:ty, $backend:expr) => {
+    #[async_trait]
+    impl Store for $store {
+        fn backend(&self) -> Backend {
+            $backend
+        }
+
+        async fn ping(&self) -> Result<(), StoreError> {
+            sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| from_sqlx("the database is unreachable", e))?;
+            Ok(())
+        }
+
+        async fn schema_version(&self) -> Result<i64, StoreError> {
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| from_sqlx("cannot read the schema version", e))
+        }
+
+        async fn close(&self) {
+            self.pool.close().await;
+        }
+    }
+
+    #[async_trait]
+    impl AuditStore for $store {
+        async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.pool.begin().await.map_err(|e| from_sqlx("cannot begin an audit write", e))?;
+            for row in rows {
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_records \
+                     (id, chain_id, seq, ts_ms, tenant_id, actor, kind, verdict, body, prev_hash, hash) VALUES (",
+                );
+                let mut values = insert.separated(", ");
+                values.push_bind(row.id.clone());
+                values.push_bind(row.chain_id.clone());
+                values.push_bind(row.seq);
+                values.push_bind(row.ts.0);
+                values.push_bind(row.tenant_id.clone());
+                values.push_bind(row.actor.clone());
+                values.push_bind(row.kind.clone());
+                values.push_bind(row.verdict.clone());
+                values.push_bind(row.body.clone());
+                values.push_bind(row.prev_hash.clone());
+                values.push_bind(row.hash.clone());
+                insert.push(")");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                .await
+                .map_err(|e| from_sqlx("cannot write an audit record", e))?;
+            }
+            tx.commit().await.map_err(|e| from_sqlx("cannot commit audit records", e))
+        }
+
+        async fn audit_chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+            let row = QueryBuilder::<$db>::new("SELECT seq, hash FROM audit_records WHERE chain_id = ")
+                .push_bind(chain_id)
+                .push(" ORDER BY seq DESC LIMIT 1")
+                .build()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| from_sqlx("cannot read the audit chain head", e))?;
+            row.map(|row| {
+                Ok(ChainHead {
+                    seq: row.try_get("seq").map_err(|e| from_sqlx("corrupt audit row", e))?,
+                    hash: row.try_get("hash").map_err(|e| from_sqlx("corrupt audit row", e))?,
+                })
+            })
+            .transpose()
+        }
+
+        async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+            let mut sql = QueryBuilder::<$db>::new(
+                "SELECT id, chain_id, seq, ts_ms, tenant_id, actor, kind, verdict, body, prev_hash, hash \
+                 FROM audit_records WHERE 1 = 1",
+            );
+            push_filters(&mut sql, query);
+            sql.push(" ORDER BY ts_ms DESC, chain_id, seq DESC LIMIT ")
+                .push_bind(clamp_limit(query.limit))
+                .push(" OFFSET ")
+                .push_bind(i64::from(query.offset));
+            let rows = sql.build().fetch_all(&self.pool).await.map_err(|e| from_sqlx("cannot search audit records", e))?;
+            rows.iter().map(audit_row).collect()
+        }
+
+        async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError> {
+            let mut sql = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM audit_records WHERE 1 = 1");
+            push_filters(&mut sql, query);
+            let count: i64 = sql
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| from_sqlx("cannot count audit records", e))?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        }
+    }
+
+    fn push_filters(sql: &mut QueryBuilder<$db>, query: &AuditQuery) {
+        if let Some(tenant) = &query.tenant_id {
+            sql.push(" AND tenant_id = ").push_bind(tenant.clone());
+        }
+        if let Some(kind) = &query.kind {
+            sql.push(" AND kind = ").push_bind(kind.clone());
+        }
+        if let Some(verdict) = &query.verdict {
+            sql.push(" AND verdict = ").push_bind(verdict.clone());
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND ts_ms >= ").push_bind(since.0);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND ts_ms < ").push_bind(until.0);
+        }
+    }
+
+    fn audit_row(row: &$row) -> Result<AuditRow, StoreError> {
+        let get = |e| from_sqlx("corrupt audit row", e);
+        Ok(AuditRow {
+            id: row.try_get("id").map_err(get)?,
+            chain_id: row.try_get("chain_id").map_err(get)?,
+            seq: row.try_get("seq").map_err(get)?,
+            ts: UnixMillis(row.try_get("ts_ms").map_err(get)?),
+            tenant_id: row.try_get("tenant_id").map_err(get)?,
+            actor: row.try_get("actor").map_err(get)?,
+            kind: row.try_get("kind").map_err(get)?,
+            verdict: row.try_get("verdict").map_err(get)?,
+            body: row.try_get("body").map_err(get)?,
+            prev_hash: row.try_get("prev_hash").map_err(get)?,
+            hash: row.try_get("hash").map_err(get)?,
+        })
+    }
+    };
+}
+
+pub(crate) use impl_sql_store;

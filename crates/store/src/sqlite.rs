@@ -1,0 +1,57 @@
+//! The embedded SQLite backend: one file in the data directory, WAL journal, migrations applied at open.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use types::UnixMillis;
+
+use crate::error::from_sqlx;
+use crate::{
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, Durability, OpenOptions, Store,
+    StoreError, clamp_limit,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<SqliteStore, StoreError> {
+        let connect = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid sqlite url", e))?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let synchronous = match options.durability {
+            Durability::ProcessCrash => SqliteSynchronous::Normal,
+            Durability::PowerLoss => SqliteSynchronous::Full,
+        };
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .foreign_keys(true)
+            .busy_timeout(options.acquire_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+crate::sql::impl_sql_store!(SqliteStore, Sqlite, SqliteRow, Backend::Sqlite);

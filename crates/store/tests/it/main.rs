@@ -1,0 +1,4 @@
+//! Store integration tests: every test runs against SQLite and PostgreSQL, each in a fresh database.
+
+mod audit;
+mod lifecycle;
