@@ -34,9 +34,15 @@ impl SigningKey {
     }
 
     /// The PKCS#8 PEM text; it is the private key, so it comes wrapped in a [`Secret`].
+    ///
+    /// Written in the RFC 8410 form (PKCS#8 v1, no embedded public key), as `openssl genpkey` writes it: OpenSSL
+    /// 3.0 refuses the v2 form that `ed25519-dalek` would write by default.
     pub fn to_pkcs8_pem(&self) -> Result<Secret<String>, LicenseError> {
-        let pem = self
-            .0
+        let keypair = ed25519_dalek::ed25519::KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        let pem = keypair
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|_| LicenseError::from(ErrorKind::InvalidSigningKey))?;
         Ok(Secret::new(pem.as_str().to_owned()))
@@ -132,8 +138,10 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let pem = key.to_pkcs8_pem().unwrap();
         assert!(
-            pem.expose().starts_with("-----BEGIN PRIVATE KEY-----\n"),
-            "not PKCS#8"
+            // PKCS#8 v1 with the Ed25519 OID: the DER prefix of every `openssl genpkey -algorithm ed25519` key.
+            pem.expose()
+                .starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"),
+            "not RFC 8410 PKCS#8 v1"
         );
         let again = SigningKey::from_pkcs8_pem(pem.expose()).unwrap();
         assert_eq!(again.public_key(), key.public_key());
