@@ -28,6 +28,7 @@ impl SqliteStore {
         let connect = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid sqlite url", e))?
         } else {
+            create_owner_only(std::path::Path::new(url))?;
             SqliteConnectOptions::new().filename(url)
         };
         let synchronous = match options.durability {
@@ -51,6 +52,27 @@ impl SqliteStore {
             .await
             .map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
         Ok(SqliteStore { pool })
+    }
+}
+
+/// Creates the database file readable by its owner only; SQLite gives its WAL and shared-memory files the same
+/// mode. An existing file is left as it is.
+fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::with_source(
+            crate::StoreErrorKind::Unavailable,
+            "cannot create the sqlite database file",
+            error,
+        )),
     }
 }
 

@@ -74,3 +74,15 @@ async fn sqlite_in_a_missing_directory_fails_cleanly() {
         .expect_err("must fail");
     assert_eq!(error.kind(), StoreErrorKind::Unavailable);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    store.ping().await.expect("ping");
+    let mode = std::fs::metadata(&database.url).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    store.close().await;
+}

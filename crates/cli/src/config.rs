@@ -1,0 +1,526 @@
+//! Configuration: a TOML file, overridden by `AXONFLOW_*` environment variables, overridden by flags; then
+//! validated into [`Config`]. Every problem is collected with where it came from (file line, variable or flag)
+//! so `axonflow config check` can show them all at once. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use server::tls::MinTlsVersion;
+use store::{Durability, is_postgres_url};
+use types::Secret;
+
+/// The type of a configuration value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Integer,
+    TextList,
+}
+
+/// One configuration key: its dotted path in the file, its environment variable, its type and its meaning.
+#[derive(Debug)]
+pub struct Key {
+    pub path: &'static str,
+    pub env: &'static str,
+    kind: Kind,
+    pub help: &'static str,
+}
+
+const fn key(path: &'static str, env: &'static str, kind: Kind, help: &'static str) -> Key {
+    Key { path, env, kind, help }
+}
+
+/// Every key the configuration understands.
+pub static KEYS: &[Key] = &[
+    key("data_dir", "AXONFLOW_DATA_DIR", Kind::Text, "directory for the database, TLS material and keys (default ./axonflow-data)"),
+    key("agent.listen", "AXONFLOW_AGENT_LISTEN", Kind::Text, "Agent HTTPS address (default 127.0.0.1:8443; port 0 picks a free port)"),
+    key("orchestrator.listen", "AXONFLOW_ORCHESTRATOR_LISTEN", Kind::Text, "Orchestrator HTTPS address (default 127.0.0.1:9443)"),
+    key("orchestrator.url", "AXONFLOW_ORCHESTRATOR_URL", Kind::Text, "https URL of a separate Orchestrator, for `axonflow agent`"),
+    key("tls.min_version", "AXONFLOW_TLS_MIN_VERSION", Kind::Text, "lowest TLS version accepted: \"1.3\" (default) or \"1.2\""),
+    key("tls.cert_file", "AXONFLOW_TLS_CERT_FILE", Kind::Text, "your own server certificate chain (PEM) instead of the generated one"),
+    key("tls.key_file", "AXONFLOW_TLS_KEY_FILE", Kind::Text, "the private key (PEM) for tls.cert_file"),
+    key("tls.ca_file", "AXONFLOW_TLS_CA_FILE", Kind::Text, "CA certificate trusted for the Agent-Orchestrator channel (default DATA_DIR/tls/ca.pem)"),
+    key("tls.hostnames", "AXONFLOW_TLS_HOSTNAMES", Kind::TextList, "extra names and addresses for the generated server certificate (comma-separated in the variable)"),
+    key("http.redirect_listen", "AXONFLOW_HTTP_REDIRECT_LISTEN", Kind::Text, "plain-HTTP address that only redirects to HTTPS (off unless set)"),
+    key("http.max_body_bytes", "AXONFLOW_HTTP_MAX_BODY_BYTES", Kind::Integer, "largest request body accepted (default 1048576)"),
+    key("http.request_timeout_ms", "AXONFLOW_HTTP_REQUEST_TIMEOUT_MS", Kind::Integer, "time limit for one request (default 30000)"),
+    key("http.drain_timeout_ms", "AXONFLOW_HTTP_DRAIN_TIMEOUT_MS", Kind::Integer, "on shutdown, how long in-flight requests may take to finish (default 30000)"),
+    key("database.url", "AXONFLOW_DATABASE_URL", Kind::Text, "postgres:// URL, or a SQLite file path (default DATA_DIR/axonflow.db); secret: prefer url_file or the variable"),
+    key("database.url_file", "AXONFLOW_DATABASE_URL_FILE", Kind::Text, "file holding the database URL (for secrets managers)"),
+    key("database.max_connections", "AXONFLOW_DATABASE_MAX_CONNECTIONS", Kind::Integer, "connection pool size (default 8)"),
+    key("database.durability", "AXONFLOW_DATABASE_DURABILITY", Kind::Text, "\"process-crash\" (default) or \"power-loss\" (fsync every commit)"),
+    key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
+    key("log.level", "AXONFLOW_LOG_LEVEL", Kind::Text, "log filter, e.g. \"info\" or \"warn,server=debug\" (default info)"),
+];
+
+/// Where a value came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: usize },
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A problem found in the configuration, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum RawValue {
+    Text(String),
+    Integer(i64),
+    TextList(Vec<String>),
+}
+
+/// Values gathered from every source, before validation. Later sources replace earlier ones.
+#[derive(Debug, Default)]
+pub struct Layers {
+    values: BTreeMap<&'static str, (RawValue, Origin)>,
+    problems: Vec<Problem>,
+}
+
+impl Layers {
+    /// Reads a TOML file. A file that cannot be read or parsed is one problem; unknown keys and wrong types are
+    /// one problem each.
+    pub fn file(&mut self, path: &Path) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                self.problem(path.display().to_string(), format!("cannot read the configuration file: {error}"));
+                return;
+            }
+        };
+        self.toml(path, &text);
+    }
+
+    fn toml(&mut self, path: &Path, text: &str) {
+        let document = match toml_edit::Document::parse(text) {
+            Ok(document) => document,
+            Err(error) => {
+                let line = error.span().map_or(1, |span| line_of(text, span.start));
+                let message = error.message().to_owned();
+                self.problem(format!("{}:{line}", path.display()), format!("invalid TOML: {message}"));
+                return;
+            }
+        };
+        self.walk(path, text, document.as_table(), "");
+    }
+
+    fn walk(&mut self, path: &Path, text: &str, table: &toml_edit::Table, prefix: &str) {
+        for (name, item) in table.iter() {
+            let full = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
+            let span = table.key(name).and_then(toml_edit::Key::span).or_else(|| item.span());
+            let origin = Origin::File { path: path.to_owned(), line: span.map_or(1, |s| line_of(text, s.start)) };
+            if let Some(sub) = item.as_table() {
+                if KEYS.iter().any(|k| k.path.starts_with(&format!("{full}."))) {
+                    self.walk(path, text, sub, &full);
+                } else {
+                    self.problem(origin.to_string(), format!("unknown section [{full}]"));
+                }
+                continue;
+            }
+            let Some(key) = KEYS.iter().find(|k| k.path == full) else {
+                self.problem(origin.to_string(), format!("unknown key `{full}`"));
+                continue;
+            };
+            let value = match (key.kind, item.as_value()) {
+                (Kind::Text, Some(toml_edit::Value::String(s))) => RawValue::Text(s.value().clone()),
+                (Kind::Integer, Some(toml_edit::Value::Integer(i))) => RawValue::Integer(*i.value()),
+                (Kind::TextList, Some(toml_edit::Value::Array(array))) => {
+                    let items: Option<Vec<String>> = array.iter().map(|v| v.as_str().map(str::to_owned)).collect();
+                    match items {
+                        Some(items) => RawValue::TextList(items),
+                        None => {
+                            self.problem(origin.to_string(), format!("`{full}` must be a list of strings"));
+                            continue;
+                        }
+                    }
+                }
+                (kind, _) => {
+                    self.problem(origin.to_string(), format!("`{full}` must be {}", kind_name(kind)));
+                    continue;
+                }
+            };
+            self.values.insert(key.path, (value, origin));
+        }
+    }
+
+    /// Reads every `AXONFLOW_*` variable named in [`KEYS`] through `lookup`.
+    pub fn env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for key in KEYS {
+            if let Some(text) = lookup(key.env) {
+                self.set_text(key, text, Origin::Env(key.env));
+            }
+        }
+    }
+
+    /// Sets a key from a command-line flag.
+    pub fn flag(&mut self, path: &str, flag: &'static str, text: Option<String>) {
+        if let (Some(text), Some(key)) = (text, KEYS.iter().find(|k| k.path == path)) {
+            self.set_text(key, text, Origin::Flag(flag));
+        }
+    }
+
+    fn set_text(&mut self, key: &'static Key, text: String, origin: Origin) {
+        let value = match key.kind {
+            Kind::Text => RawValue::Text(text),
+            Kind::Integer => match text.trim().parse::<i64>() {
+                Ok(i) => RawValue::Integer(i),
+                Err(_) => {
+                    self.problem(origin.to_string(), format!("`{}` must be an integer", key.path));
+                    return;
+                }
+            },
+            Kind::TextList => RawValue::TextList(
+                text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            ),
+        };
+        self.values.insert(key.path, (value, origin));
+    }
+
+    fn problem(&mut self, location: String, message: String) {
+        self.problems.push(Problem { location, message });
+    }
+
+    /// Validates everything gathered into a [`Config`], or returns every problem found.
+    pub fn validate(self) -> Result<Config, Vec<Problem>> {
+        let mut v = Validator { values: self.values, problems: self.problems };
+        let data_dir = PathBuf::from(v.text("data_dir").unwrap_or_else(|| "./axonflow-data".to_owned()));
+        let agent_listen = v.addr("agent.listen").unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+        let orchestrator_listen =
+            v.addr("orchestrator.listen").unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443)));
+        let orchestrator_url = v.checked_text("orchestrator.url", |url| {
+            (url.starts_with("https://") && url.len() > "https://".len())
+                .then_some(())
+                .ok_or("must be an https:// URL: the Agent-Orchestrator channel is always TLS")
+        });
+        let min_tls_version = v
+            .checked("tls.min_version", |s| {
+                MinTlsVersion::parse(s).ok_or("must be \"1.3\" or \"1.2\" (TLS 1.0 and 1.1 are never allowed)")
+            })
+            .unwrap_or_default();
+        let cert_file = v.existing_file("tls.cert_file");
+        let key_file = v.existing_file("tls.key_file");
+        let own_certificate = match (cert_file, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                v.at("tls.cert_file", "tls.key_file must be given with tls.cert_file".to_owned());
+                None
+            }
+            (None, Some(_)) => {
+                v.at("tls.key_file", "tls.cert_file must be given with tls.key_file".to_owned());
+                None
+            }
+        };
+        let ca_file = v.text("tls.ca_file").map(PathBuf::from);
+        let tls_hostnames = v.list("tls.hostnames");
+        let redirect_listen = v.addr("http.redirect_listen");
+        let max_body_bytes = v.integer("http.max_body_bytes", 1..=64 * 1024 * 1024).unwrap_or(1024 * 1024);
+        let request_timeout = v.integer("http.request_timeout_ms", 1..=3_600_000).unwrap_or(30_000);
+        let drain_timeout = v.integer("http.drain_timeout_ms", 0..=3_600_000).unwrap_or(30_000);
+        let database_url = v.database_url(&data_dir);
+        let max_connections = v.integer("database.max_connections", 1..=1024).unwrap_or(8);
+        let durability = v
+            .checked("database.durability", |s| match s {
+                "process-crash" => Ok(Durability::ProcessCrash),
+                "power-loss" => Ok(Durability::PowerLoss),
+                _ => Err("must be \"process-crash\" or \"power-loss\""),
+            })
+            .unwrap_or_default();
+        let log_format = v
+            .checked("log.format", |s| match s {
+                "logfmt" => Ok(LogFormat::Logfmt),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("must be \"logfmt\" or \"json\""),
+            })
+            .unwrap_or(LogFormat::Logfmt);
+        let log_level = v
+            .checked_text("log.level", |s| {
+                tracing_subscriber::EnvFilter::try_new(s).map(|_| ()).map_err(|_| "is not a valid log filter")
+            })
+            .unwrap_or_else(|| "info".to_owned());
+        if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
+            v.at("orchestrator.listen", "must differ from agent.listen".to_owned());
+        }
+        if !v.problems.is_empty() {
+            return Err(v.problems);
+        }
+        Ok(Config {
+            ca_file: ca_file.unwrap_or_else(|| data_dir.join("tls").join("ca.pem")),
+            data_dir,
+            agent_listen,
+            orchestrator_listen,
+            orchestrator_url,
+            min_tls_version,
+            own_certificate,
+            tls_hostnames,
+            redirect_listen,
+            max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(1024 * 1024),
+            request_timeout: Duration::from_millis(request_timeout.unsigned_abs()),
+            drain_timeout: Duration::from_millis(drain_timeout.unsigned_abs()),
+            database_url,
+            max_connections: u32::try_from(max_connections).unwrap_or(8),
+            durability,
+            log_format,
+            log_level,
+        })
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "a string",
+        Kind::Integer => "an integer",
+        Kind::TextList => "a list of strings",
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+struct Validator {
+    values: BTreeMap<&'static str, (RawValue, Origin)>,
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn at(&mut self, path: &str, message: String) {
+        let location = self.values.get(path).map_or_else(|| path.to_owned(), |(_, origin)| origin.to_string());
+        self.problems.push(Problem { location, message: format!("`{path}` {message}") });
+    }
+
+    fn text(&mut self, path: &str) -> Option<String> {
+        match self.values.get(path) {
+            Some((RawValue::Text(text), _)) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    fn checked<T>(&mut self, path: &str, check: impl Fn(&str) -> Result<T, &'static str>) -> Option<T> {
+        let text = self.text(path)?;
+        match check(&text) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.at(path, message.to_owned());
+                None
+            }
+        }
+    }
+
+    fn checked_text(&mut self, path: &str, check: impl Fn(&str) -> Result<(), &'static str>) -> Option<String> {
+        let text = self.text(path)?;
+        self.checked(path, check).map(|()| text)
+    }
+
+    fn addr(&mut self, path: &str) -> Option<SocketAddr> {
+        self.checked(path, |s| s.parse::<SocketAddr>().map_err(|_| "must be an address like 127.0.0.1:8443 or [::]:8443"))
+    }
+
+    fn existing_file(&mut self, path: &str) -> Option<PathBuf> {
+        self.checked(path, |s| if Path::new(s).is_file() { Ok(PathBuf::from(s)) } else { Err("names a file that does not exist") })
+    }
+
+    fn list(&mut self, path: &str) -> Vec<String> {
+        match self.values.get(path) {
+            Some((RawValue::TextList(items), _)) => items.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn integer(&mut self, path: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+        let value = match self.values.get(path) {
+            Some((RawValue::Integer(i), _)) => *i,
+            _ => return None,
+        };
+        if range.contains(&value) {
+            Some(value)
+        } else {
+            self.at(path, format!("must be between {} and {}", range.start(), range.end()));
+            None
+        }
+    }
+
+    /// The database URL: from `url_file` (a secret reference) or `url`, never both; SQLite in the data directory
+    /// by default. The URL is a secret from here on.
+    fn database_url(&mut self, data_dir: &Path) -> Secret<String> {
+        let from_file = self.text("database.url_file");
+        let inline = self.text("database.url");
+        match (from_file, inline) {
+            (Some(_), Some(_)) => {
+                self.at("database.url_file", "and `database.url` are both set: give one".to_owned());
+                Secret::new(String::new())
+            }
+            (Some(file), None) => match std::fs::read_to_string(&file) {
+                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim().to_owned()),
+                Ok(_) => {
+                    self.at("database.url_file", "names an empty file".to_owned());
+                    Secret::new(String::new())
+                }
+                Err(_) => {
+                    self.at("database.url_file", "names a file that cannot be read".to_owned());
+                    Secret::new(String::new())
+                }
+            },
+            (None, Some(url)) => {
+                if url.trim().is_empty() {
+                    self.at("database.url", "is empty".to_owned());
+                }
+                if !is_postgres_url(&url) && url.contains("://") && !url.starts_with("sqlite:") {
+                    self.at("database.url", "must be a postgres:// URL or a SQLite file path".to_owned());
+                }
+                Secret::new(url)
+            }
+            (None, None) => Secret::new(data_dir.join("axonflow.db").to_string_lossy().into_owned()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
+#[derive(Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub agent_listen: SocketAddr,
+    pub orchestrator_listen: SocketAddr,
+    pub orchestrator_url: Option<String>,
+    pub min_tls_version: MinTlsVersion,
+    pub own_certificate: Option<(PathBuf, PathBuf)>,
+    pub ca_file: PathBuf,
+    pub tls_hostnames: Vec<String>,
+    pub redirect_listen: Option<SocketAddr>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub database_url: Secret<String>,
+    pub max_connections: u32,
+    pub durability: Durability,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(toml: &str, env: &[(&str, &str)]) -> Layers {
+        let mut layers = Layers::default();
+        layers.toml(Path::new("axonflow.toml"), toml);
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        layers.env(|name| env.get(name).cloned());
+        layers
+    }
+
+    fn problems(toml: &str, env: &[(&str, &str)]) -> Vec<String> {
+        layers(toml, env).validate().expect_err("expected problems").iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = layers("", &[]).validate().expect("valid");
+        assert_eq!(config.agent_listen, "127.0.0.1:8443".parse().expect("addr"));
+        assert_eq!(config.orchestrator_listen, "127.0.0.1:9443".parse().expect("addr"));
+        assert_eq!(config.min_tls_version, MinTlsVersion::Tls13);
+        assert_eq!(config.redirect_listen, None);
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.database_url.expose(), "./axonflow-data/axonflow.db");
+        assert_eq!(config.ca_file, PathBuf::from("./axonflow-data/tls/ca.pem"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_location() {
+        let toml = "data_dir = \"/tmp/x\"\n[agent]\nlisten = \"nope\"\nport = 1\n[tls]\nmin_version = \"1.1\"\n[bogus]\na = 1\n[http]\nmax_body_bytes = \"big\"\n";
+        assert_eq!(
+            problems(toml, &[]),
+            [
+                "axonflow.toml:4: unknown key `agent.port`",
+                "axonflow.toml:7: unknown section [bogus]",
+                "axonflow.toml:10: `http.max_body_bytes` must be an integer",
+                "axonflow.toml:3: `agent.listen` must be an address like 127.0.0.1:8443 or [::]:8443",
+                "axonflow.toml:6: `tls.min_version` must be \"1.3\" or \"1.2\" (TLS 1.0 and 1.1 are never allowed)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        assert_eq!(problems("[agent]\nlisten = \n", &[]).len(), 1);
+        assert!(problems("[agent]\nlisten = \n", &[])[0].starts_with("axonflow.toml:2: invalid TOML"));
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let mut layers = layers("[agent]\nlisten = \"127.0.0.1:1000\"\n[log]\nformat = \"json\"\n", &[
+            ("AXONFLOW_AGENT_LISTEN", "127.0.0.1:2000"),
+            ("AXONFLOW_LOG_FORMAT", "logfmt"),
+        ]);
+        layers.flag("agent.listen", "--agent-listen", Some("127.0.0.1:3000".to_owned()));
+        let config = layers.validate().expect("valid");
+        assert_eq!(config.agent_listen.port(), 3000);
+        assert_eq!(config.log_format, LogFormat::Logfmt);
+    }
+
+    #[test]
+    fn env_problems_name_the_variable() {
+        assert_eq!(problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "lots")]), [
+            "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be an integer"
+        ]);
+        assert_eq!(problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "0")]), [
+            "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be between 1 and 67108864"
+        ]);
+    }
+
+    #[test]
+    fn the_database_url_comes_from_a_file_reference_and_never_shows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, "postgres://app:hunter2@db:5432/axonflow\n").expect("write");
+        let config = layers("", &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))]).validate().expect("valid");
+        assert_eq!(config.database_url.expose(), "postgres://app:hunter2@db:5432/axonflow");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let both = problems("[database]\nurl = \"postgres://x\"\n", &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))]);
+        assert_eq!(both.len(), 1, "{both:?}");
+    }
+
+    #[test]
+    fn orchestrator_url_must_be_https_and_certificates_come_in_pairs() {
+        let found = problems("[orchestrator]\nurl = \"http://o:9443\"\n[tls]\ncert_file = \"/nonexistent\"\n", &[]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("https://"), "{found:?}");
+        assert!(found[1].contains("does not exist"), "{found:?}");
+    }
+
+    #[test]
+    fn the_same_address_twice_is_refused() {
+        let found = problems("[agent]\nlisten = \"127.0.0.1:8000\"\n[orchestrator]\nlisten = \"127.0.0.1:8000\"\n", &[]);
+        assert_eq!(found, ["axonflow.toml:4: `orchestrator.listen` must differ from agent.listen"]);
+    }
+}

@@ -1,0 +1,114 @@
+//! The `axonflow` command: parses the command line, loads and validates the configuration, wires the crates
+//! together and maps the outcome to an exit code. The only crate that knows clap.
+
+mod cli;
+mod config;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand, ConfigSource, ServeArgs};
+use crate::config::{Config, KEYS, Layers, Problem};
+
+/// Exit code for a configuration or usage error.
+const EXIT_CONFIG: u8 = 2;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args, serve::Mode::Both),
+        Command::Agent(args) => serve(args, serve::Mode::AgentOnly),
+        Command::Orchestrator(args) => serve(args, serve::Mode::OrchestratorOnly),
+        Command::Config(ConfigCommand::Check { source, json }) => config_check(&source, json),
+        Command::Config(ConfigCommand::Keys { json }) => config_keys(json),
+    }
+}
+
+fn load(source: &ConfigSource, args: Option<&ServeArgs>) -> Result<Config, Vec<Problem>> {
+    let mut layers = Layers::default();
+    if let Some(path) = &source.config {
+        layers.file(path);
+    }
+    layers.env(|name| std::env::var(name).ok());
+    if let Some(args) = args {
+        layers.flag("data_dir", "--data-dir", args.data_dir.clone());
+        layers.flag("agent.listen", "--agent-listen", args.agent_listen.clone());
+        layers.flag("orchestrator.listen", "--orchestrator-listen", args.orchestrator_listen.clone());
+        layers.flag("orchestrator.url", "--orchestrator-url", args.orchestrator_url.clone());
+        layers.flag("tls.min_version", "--tls-min-version", args.tls_min_version.clone());
+        layers.flag("tls.cert_file", "--tls-cert", args.tls_cert.clone());
+        layers.flag("tls.key_file", "--tls-key", args.tls_key.clone());
+        layers.flag("http.redirect_listen", "--redirect-listen", args.redirect_listen.clone());
+        layers.flag("log.format", "--log-format", args.log_format.clone());
+        layers.flag("log.level", "--log-level", args.log_level.clone());
+    }
+    layers.validate()
+}
+
+#[allow(clippy::print_stderr)]
+fn serve(args: ServeArgs, mode: serve::Mode) -> ExitCode {
+    let config = match load(&args.source, Some(&args)) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("error: the configuration is invalid:");
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    logging::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve::run(config, mode)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "axonflow stopped on an error");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn config_check(source: &ConfigSource, json: bool) -> ExitCode {
+    let problems = load(source, None).err().unwrap_or_default();
+    if json {
+        let problems: Vec<_> = problems
+            .iter()
+            .map(|p| serde_json::json!({"location": p.location, "message": p.message}))
+            .collect();
+        println!("{}", serde_json::json!({"ok": problems.is_empty(), "problems": problems}));
+    } else if problems.is_empty() {
+        println!("configuration ok");
+    } else {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        println!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+    }
+    if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_CONFIG) }
+}
+
+#[allow(clippy::print_stdout)]
+fn config_keys(json: bool) -> ExitCode {
+    if json {
+        let keys: Vec<_> =
+            KEYS.iter().map(|k| serde_json::json!({"key": k.path, "env": k.env, "help": k.help})).collect();
+        println!("{}", serde_json::Value::Array(keys));
+    } else {
+        for key in KEYS {
+            println!("{:<26} {:<36} {}", key.path, key.env, key.help);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,5 @@
+//! The `axonflow` binary.
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

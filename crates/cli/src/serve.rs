@@ -1,0 +1,164 @@
+//! `axonflow serve | agent | orchestrator`: wires the store, TLS and routers from the configuration, binds the
+//! listeners, announces them, and runs until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use server::tls::{LocalPki, ServerIdentity, create_private_dir, server_config};
+use server::{AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Service};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Which services this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Both,
+    AgentOnly,
+    OrchestratorOnly,
+}
+
+impl Mode {
+    fn runs(self, service: Service) -> bool {
+        matches!(
+            (self, service),
+            (Mode::Both, _) | (Mode::AgentOnly, Service::Agent) | (Mode::OrchestratorOnly, Service::Orchestrator)
+        )
+    }
+}
+
+pub async fn run(config: Config, mode: Mode) -> Result<()> {
+    create_private_dir(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let identity = tls_identity(&config)?;
+    let tls = server_config(identity, config.min_tls_version).context("cannot configure TLS")?;
+
+    let store_options = store::OpenOptions {
+        max_connections: config.max_connections,
+        durability: config.durability,
+        ..store::OpenOptions::default()
+    };
+    let store = store::open(config.database_url.expose(), &store_options).await.context("cannot open the database")?;
+    tracing::info!(backend = store.backend().as_str(), "store ready");
+
+    let metrics = Metrics::new();
+    let limits = HttpLimits { max_body_bytes: config.max_body_bytes, request_timeout: config.request_timeout };
+    let mut state = AppState::new(store.clone(), metrics.clone(), limits);
+    if mode == Mode::AgentOnly {
+        let url = config
+            .orchestrator_url
+            .as_deref()
+            .context("`axonflow agent` needs orchestrator.url (AXONFLOW_ORCHESTRATOR_URL or --orchestrator-url)")?;
+        let remote = RemoteOrchestrator::new(url, &config.ca_file, config.min_tls_version)
+            .context("cannot set up the channel to the orchestrator")?;
+        state = state.with_remote_orchestrator(remote);
+    }
+
+    let mut listeners = Vec::new();
+    let mut announced = Vec::new();
+    for (service, addr, name) in [
+        (Service::Agent, config.agent_listen, "agent"),
+        (Service::Orchestrator, config.orchestrator_listen, "orchestrator"),
+    ] {
+        if !mode.runs(service) {
+            continue;
+        }
+        let tcp = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {name}"))?;
+        let bound = tcp.local_addr()?;
+        announced.push(format!("{name}=https://{}", display_addr(bound)));
+        let router = match service {
+            Service::Agent => server::agent_router(state.clone()),
+            Service::Orchestrator => server::orchestrator_router(state.clone()),
+        };
+        listeners.push(Listener { service, tcp, tls: tls.clone(), router });
+    }
+    let redirect = match config.redirect_listen {
+        Some(addr) => {
+            let tcp = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for redirects"))?;
+            let https_port = listeners.first().map_or(8443, |l| l.tcp.local_addr().map_or(8443, |a| a.port()));
+            announced.push(format!("redirect=http://{}", display_addr(tcp.local_addr()?)));
+            Some(RedirectListener { tcp, https_port })
+        }
+        None => None,
+    };
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    announce(&format!("listening {} ca={}", announced.join(" "), config.ca_file.display()))?;
+
+    server::serve(listeners, redirect, metrics, shutdown, config.drain_timeout).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The operator's certificate, or the local CA's (created on first start).
+fn tls_identity(config: &Config) -> Result<ServerIdentity> {
+    if let Some((cert, key)) = &config.own_certificate {
+        return ServerIdentity::load(cert, key).context("cannot load the configured TLS certificate");
+    }
+    let pki = LocalPki::in_dir(&config.data_dir.join("tls"));
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    for addr in [config.agent_listen, config.orchestrator_listen] {
+        if !addr.ip().is_unspecified() && !names.contains(&addr.ip().to_string()) {
+            names.push(addr.ip().to_string());
+        }
+    }
+    names.extend(config.tls_hostnames.iter().cloned());
+    if pki.ensure(&names).context("cannot create the local certificates")? {
+        tracing::info!(ca = %pki.ca_cert.display(), "created local TLS certificates; clients trust them through the CA file");
+    }
+    pki.server_identity().context("cannot load the local certificate")
+}
+
+/// Listeners on an unspecified address are announced as `localhost`, which the certificate covers.
+fn display_addr(addr: SocketAddr) -> String {
+    match addr {
+        addr if addr.ip().is_unspecified() => format!("localhost:{}", addr.port()),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+#[allow(clippy::print_stdout)] // the announcement line is the command's output
+fn announce(line: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_addresses() {
+        let check = |addr: &str, expected: &str| assert_eq!(display_addr(addr.parse().expect("addr")), expected);
+        check("127.0.0.1:8443", "127.0.0.1:8443");
+        check("0.0.0.0:8443", "localhost:8443");
+        check("[::]:9443", "localhost:9443");
+        check("[::1]:9443", "[::1]:9443");
+    }
+}

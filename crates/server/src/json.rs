@@ -1,0 +1,169 @@
+//! `ApiJson<T>`: the JSON body extractor of every route. Its rejections are [`ApiError`]s that name the field
+//! at fault and never echo the value that was sent (it may be PII or a secret).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body, parsed and typed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body must be JSON: send Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(bytes_rejection)?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON document into `T`, or explains what is wrong and where.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("empty_body", "the request body is empty: send a JSON object"));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("invalid_utf8", "the request body is not valid UTF-8"))?;
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    result.map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let mut api = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe(&inner));
+                if path != "." {
+                    api = api.with_field(path);
+                }
+                api
+            }
+            _ => ApiError::bad_request(
+                "malformed_json",
+                format!("the request body is not valid JSON (line {}, column {})", inner.line(), inner.column()),
+            ),
+        }
+    })
+}
+
+fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is larger than the limit")
+    } else {
+        ApiError::bad_request("unreadable_body", "the request body could not be read")
+    }
+}
+
+/// serde's message without the offending value: quoted text in it is replaced, and it is kept short.
+fn describe(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full);
+    let mut out = String::with_capacity(message.len().min(200));
+    let mut in_quotes = false;
+    for c in message.chars() {
+        match (c, in_quotes) {
+            ('"', false) => {
+                in_quotes = true;
+                out.push_str("a value");
+            }
+            ('"', true) => in_quotes = false,
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+        if out.len() >= 200 {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        query: String,
+        context: Context,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Context {
+        user_id: u32,
+    }
+
+    fn check(input: &str, status: StatusCode, code: &str, field: Option<&str>) {
+        let error = parse::<Body>(input.as_bytes()).expect_err(input);
+        assert_eq!((error.status(), error.code()), (status, code), "{input}");
+        let body = format!("{error:?}");
+        assert_eq!(body.contains("field: Some"), field.is_some(), "{input}: {body}");
+        if let Some(field) = field {
+            assert!(body.contains(&format!("field: Some({field:?})")), "{input}: {body}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_kind_of_problem() {
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        check("", StatusCode::BAD_REQUEST, "empty_body", None);
+        check("  \n", StatusCode::BAD_REQUEST, "empty_body", None);
+        check("{", StatusCode::BAD_REQUEST, "malformed_json", None);
+        check("{\"query\": }", StatusCode::BAD_REQUEST, "malformed_json", None);
+        check("[1,2]", unprocessable, "invalid_field", None);
+        check("{\"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", None);
+        check("{\"query\": 5, \"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", Some("query"));
+        check("{\"query\": \"q\", \"context\": {\"user_id\": \"x\"}}", unprocessable, "invalid_field", Some("context.user_id"));
+        check("{\"query\": \"q\", \"context\": {\"user_id\": 1}, \"extra\": 1}", unprocessable, "invalid_field", Some("extra"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let error = parse::<Body>(b"{\"query\": \"\xff\"}").expect_err("invalid utf-8");
+        assert_eq!(error.code(), "invalid_utf8");
+    }
+
+    #[test]
+    fn the_value_sent_is_never_echoed() {
+        let input = "{\"query\": \"q\", \"context\": {\"user_id\": \"123-45-6789\"}}";
+        let error = parse::<Body>(input.as_bytes()).expect_err("wrong type");
+        assert!(!format!("{error:?}").contains("6789"), "{error:?}");
+    }
+
+    #[test]
+    fn content_types() {
+        let v = |s: &'static str| Some(axum::http::HeaderValue::from_static(s));
+        assert!(is_json_content_type(v("application/json")));
+        assert!(is_json_content_type(v("application/json; charset=utf-8")));
+        assert!(is_json_content_type(v("Application/JSON")));
+        assert!(is_json_content_type(v("application/problem+json")));
+        assert!(!is_json_content_type(v("text/plain")));
+        assert!(!is_json_content_type(v("application/x-www-form-urlencoded")));
+        assert!(!is_json_content_type(None));
+    }
+}

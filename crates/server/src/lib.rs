@@ -1,0 +1,140 @@
+//! The AxonFlow HTTPS services: the Agent (front door: authentication, policy enforcement, gateway mode, MCP,
+//! audit) and the Orchestrator (LLM routing, response scanning). This is the only crate that knows HTTP and
+//! JSON: handlers translate requests into calls on injected domain services and results into responses.
+
+mod error;
+mod json;
+mod listener;
+mod metrics;
+mod middleware;
+mod orchestrator;
+mod routes;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use store::Store;
+
+pub use error::ApiError;
+pub use json::ApiJson;
+pub use listener::{Listener, RedirectListener, ServeError, serve};
+pub use metrics::Metrics;
+pub use middleware::RequestId;
+pub use orchestrator::RemoteOrchestrator;
+
+/// Which of the two services a router or listener belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Agent,
+    Orchestrator,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Agent => "axonflow-agent",
+            Service::Orchestrator => "axonflow-orchestrator",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Service::Agent => "agent",
+            Service::Orchestrator => "orchestrator",
+        }
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Everything the handlers need, built by the binary and injected.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    limits: HttpLimits,
+    remote_orchestrator: Option<RemoteOrchestrator>,
+}
+
+impl AppState {
+    /// State for services that run in one process: the Agent reaches the Orchestrator by a direct call.
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, limits: HttpLimits) -> AppState {
+        AppState { inner: Arc::new(Inner { store, metrics, limits, remote_orchestrator: None }) }
+    }
+
+    /// State for an Agent whose Orchestrator runs as another process, reached over HTTPS.
+    pub fn with_remote_orchestrator(self, orchestrator: RemoteOrchestrator) -> AppState {
+        let inner = Inner {
+            store: self.inner.store.clone(),
+            metrics: self.inner.metrics.clone(),
+            limits: self.inner.limits,
+            remote_orchestrator: Some(orchestrator),
+        };
+        AppState { inner: Arc::new(inner) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn remote_orchestrator(&self) -> Option<&RemoteOrchestrator> {
+        self.inner.remote_orchestrator.as_ref()
+    }
+}
+
+/// The Agent's routes.
+pub fn agent_router(state: AppState) -> Router {
+    service_router(state, Service::Agent)
+}
+
+/// The Orchestrator's routes.
+pub fn orchestrator_router(state: AppState) -> Router {
+    service_router(state, Service::Orchestrator)
+}
+
+fn service_router(state: AppState, service: Service) -> Router {
+    let observe = middleware::ObserveConfig {
+        service: service.label(),
+        metrics: state.metrics().clone(),
+        request_timeout: state.inner.limits.request_timeout,
+    };
+    let limits = state.inner.limits;
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state((state, service))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic| {
+            tracing::error!("a handler panicked; the request failed with 500");
+            ApiError::internal().into_response()
+        }))
+        .layer(axum::middleware::from_fn_with_state(observe, middleware::observe))
+}

@@ -1,0 +1,109 @@
+//! Prometheus metrics, kept in a registry owned by the application state (no process globals). Labels hold
+//! routes as templates (`/api/v1/plan/{id}`), never request content.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: &'static str,
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: &'static str,
+}
+
+/// The metrics of one process, shared by both services.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    connections: Family<ServiceLabels, Gauge>,
+    tls_handshake_failures: Family<ServiceLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~3.3 s
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.000_05, 2.0, 17))
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("axonflow");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let connections = Family::<ServiceLabels, Gauge>::default();
+        let tls_handshake_failures = Family::<ServiceLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests handled, by route and status", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request received to response produced",
+            latency.clone(),
+        );
+        registry.register("open_connections", "Client connections currently open", connections.clone());
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out (including refused protocol versions)",
+            tls_handshake_failures.clone(),
+        );
+        Arc::new(Metrics { registry, requests, latency, connections, tls_handshake_failures })
+    }
+
+    pub fn observe_request(&self, service: &'static str, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels { service, route: route.to_owned(), method: method.to_owned(), status };
+        self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    pub fn connection_opened(&self, service: &'static str) {
+        self.connections.get_or_create(&ServiceLabels { service }).inc();
+    }
+
+    pub fn connection_closed(&self, service: &'static str) {
+        self.connections.get_or_create(&ServiceLabels { service }).dec();
+    }
+
+    pub fn tls_handshake_failed(&self, service: &'static str) {
+        self.tls_handshake_failures.get_or_create(&ServiceLabels { service }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route_and_status() {
+        let metrics = Metrics::new();
+        metrics.observe_request("agent", "/health", "GET", 200, Duration::from_micros(120));
+        metrics.observe_request("agent", "/health", "GET", 200, Duration::from_micros(80));
+        metrics.observe_request("agent", "/ready", "GET", 503, Duration::from_millis(2));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"axonflow_http_requests_total{service="agent",route="/health",method="GET",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"route="/ready",method="GET",status="503"} 1"#), "{text}");
+        assert!(text.contains("axonflow_http_request_duration_seconds_bucket"), "{text}");
+    }
+}

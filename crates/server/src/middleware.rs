@@ -1,0 +1,93 @@
+//! What wraps every route: a request id, a tracing span carrying it (so every log line of the request has it),
+//! the time limit, metrics and one access-log line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being handled, available to handlers as an extension.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Arc<str>);
+
+/// Per-service settings of the middleware.
+#[derive(Clone, Debug)]
+pub struct ObserveConfig {
+    pub service: &'static str,
+    pub metrics: Arc<Metrics>,
+    pub request_timeout: Duration,
+}
+
+/// Assigns the request id (a valid incoming `X-Request-Id` is kept, otherwise a UUIDv7), runs the request in a
+/// span under the time limit, records metrics and logs the outcome.
+pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = match request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        Some(incoming) if is_safe_request_id(incoming) => Arc::from(incoming),
+        _ => Arc::from(uuid::Uuid::now_v7().to_string()),
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = %method, route = %route);
+    let mut response = async {
+        let response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(timeout_ms = config.request_timeout.as_millis() as u64, "request timed out");
+                ApiError::timeout().into_response()
+            }
+        };
+        let elapsed = started.elapsed();
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_us = elapsed.as_micros() as u64,
+            "request completed"
+        );
+        config.metrics.observe_request(config.service, &route, &method, response.status().as_u16(), elapsed);
+        response
+    }
+    .instrument(span)
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// A request id from a client is accepted only if it cannot inject anything into a log line or header.
+fn is_safe_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_request_ids_are_kept_only_when_harmless() {
+        for (id, safe) in [
+            ("0190c8a3-5bfa-7cc2-a1b2-0123456789ab", true),
+            ("req_42", true),
+            ("", false),
+            ("has space", false),
+            ("inject\nlevel=error", false),
+            ("quote\"", false),
+        ] {
+            assert_eq!(is_safe_request_id(id), safe, "{id:?}");
+        }
+        assert!(!is_safe_request_id(&"a".repeat(129)));
+    }
+}

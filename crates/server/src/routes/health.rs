@@ -1,0 +1,62 @@
+//! Liveness (`/health`, in the shape the AxonFlow SDKs read), readiness (`/ready`) and metrics (`/metrics`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::{AppState, Service};
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
+}
+
+/// The process is up and serving. Says nothing about its dependencies: that is `/ready`.
+pub(crate) async fn health(State((_, service)): State<(AppState, Service)>) -> Json<impl Serialize> {
+    Json(Health { status: "healthy", service: service.name(), version: env!("CARGO_PKG_VERSION") })
+}
+
+#[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    checks: Vec<Check>,
+}
+
+#[derive(Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+}
+
+/// Ready to take traffic: the store answers, and (for an Agent running apart) the Orchestrator does too.
+pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -> Response {
+    let mut checks = Vec::new();
+    let store_ok = match state.store().ping().await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(error = %error, "store is not reachable");
+            false
+        }
+    };
+    checks.push(Check { name: "store", ok: store_ok });
+    if service == Service::Agent {
+        if let Some(orchestrator) = state.remote_orchestrator() {
+            let ok = orchestrator.is_ready().await;
+            checks.push(Check { name: "orchestrator", ok });
+        }
+    }
+    let all_ok = checks.iter().all(|check| check.ok);
+    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Ready { status: if all_ok { "ready" } else { "not_ready" }, checks };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text exposition.
+pub(crate) async fn metrics(State((state, _)): State<(AppState, Service)>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics().encode())
+        .into_response()
+}

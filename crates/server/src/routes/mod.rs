@@ -1,0 +1,3 @@
+//! Route handlers, one module per area. Handlers translate HTTP to domain calls and back; nothing else.
+
+pub(crate) mod health;
