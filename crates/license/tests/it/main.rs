@@ -45,7 +45,7 @@ pub fn service_claims() -> Claims {
     }
 }
 
-/// Every window of `window` characters of `key`: none may show up in anything printed.
+/// No run of 8 characters of `key` may show up in `printed`.
 pub fn assert_no_part_of(key: &str, printed: &str) {
     let bytes = key.as_bytes();
     for part in bytes.windows(8.min(bytes.len())) {
