@@ -78,7 +78,8 @@ const WORDS: &[(&str, Tag)] = &[
     ("deposit", Tag::Account),
     ("passport", Tag::Passport),
     ("driver", Tag::DriverLicense),
-    ("driving licen", Tag::DriverLicense),
+    ("driving licence", Tag::DriverLicense),
+    ("driving license", Tag::DriverLicense),
     ("dl#", Tag::DriverLicense),
     ("dl no", Tag::DriverLicense),
     ("dl:", Tag::DriverLicense),
@@ -124,6 +125,10 @@ const WORDS: &[(&str, Tag)] = &[
     ("serial", Tag::NotPersonal),
     ("sku", Tag::NotPersonal),
     ("isbn", Tag::NotPersonal),
+    ("ean", Tag::NotPersonal),
+    ("upc", Tag::NotPersonal),
+    ("gtin", Tag::NotPersonal),
+    ("barcode", Tag::NotPersonal),
     ("version", Tag::NotPersonal),
     ("build", Tag::NotPersonal),
     ("release", Tag::NotPersonal),
@@ -148,7 +153,7 @@ const WORDS: &[(&str, Tag)] = &[
 /// Bytes before a candidate that are searched for context words.
 const BEFORE: usize = 40;
 /// Bytes after a candidate that are searched for context words.
-const AFTER: usize = 16;
+const AFTER: usize = 8;
 
 #[derive(Debug, Clone)]
 pub(crate) struct ContextWords {
@@ -168,7 +173,11 @@ impl ContextWords {
     /// tag before the candidate and any tag after it count, so "order 1, SSN 123-45-6789" reads as SSN.
     pub(crate) fn around(&self, text: &str, start: usize, end: usize) -> Tags {
         let mut tags = 0u32;
-        let before_start = floor_char_boundary(text, start.saturating_sub(BEFORE));
+        let mut before_start = floor_char_boundary(text, start.saturating_sub(BEFORE));
+        // A context word names the nearest value only: another number in between ends its reach.
+        if let Some(end) = last_number_end(&text.as_bytes()[before_start..start]) {
+            before_start += end;
+        }
         let before = &text[before_start..start];
         for m in self.automaton.find_iter(before) {
             if is_whole_word(before, m.start(), m.end()) {
@@ -176,10 +185,17 @@ impl ContextWords {
                 tags = WORDS[m.pattern().as_usize()].1 as u32;
             }
         }
+        if Tags(tags).any_personal() {
+            return Tags(tags);
+        }
         let after_end = ceil_char_boundary(text, (end + AFTER).min(text.len()));
+        // Words after a value describe it only up to the end of its clause.
         let after = &text[end..after_end];
+        let after = &after[..after.find(['.', ',', ';', '\n']).unwrap_or(after.len())];
         for m in self.automaton.find_iter(after) {
-            if is_whole_word(after, m.start(), m.end()) && WORDS[m.pattern().as_usize()].1 != Tag::NotPersonal {
+            if is_whole_word(after, m.start(), m.end())
+                && WORDS[m.pattern().as_usize()].1 != Tag::NotPersonal
+            {
                 tags |= WORDS[m.pattern().as_usize()].1 as u32;
             }
         }
@@ -187,11 +203,31 @@ impl ContextWords {
     }
 }
 
+/// The offset just past the last run of three or more digits in `bytes` (a previous value, not "ISBN-10").
+fn last_number_end(bytes: &[u8]) -> Option<usize> {
+    let mut run = 0;
+    let mut last = None;
+    for (i, b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run >= 3 {
+                last = Some(i + 1);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    last
+}
+
 fn is_whole_word(hay: &str, start: usize, end: usize) -> bool {
     let bytes = hay.as_bytes();
     let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
     let starts_word = bytes.get(start).is_some_and(|b| b.is_ascii_alphanumeric());
-    let ends_word = end > 0 && bytes.get(end - 1).is_some_and(|b| b.is_ascii_alphanumeric());
+    let ends_word = end > 0
+        && bytes
+            .get(end - 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     (!starts_word || start == 0 || !word(start - 1)) && (!ends_word || !word(end))
         // allow plural/possessive endings: "passports", "driver's"
         || (!starts_word || start == 0 || !word(start - 1)) && bytes.get(end) == Some(&b's')
@@ -237,7 +273,16 @@ mod tests {
         check("order 5, then SSN 123-45-6789", "123-", &[Tag::Ssn]);
         check("assassin 123", "123", &[]);
         check("my passports: X1234567", "X12", &[Tag::Passport]);
-        check("123-45-6789 is my ssn", "123-45-6789", &[Tag::Ssn]);
+        check("123-45-6789 (SSN)", "123-45-6789", &[Tag::Ssn]);
+        check("SSN: 117-27-8564 Also 276 426 442", "276", &[]);
+        check("ISBN-10 0-493-13790-4", "0-493", &[Tag::NotPersonal]);
+        check(
+            "card 4939830932636622. Also account 1",
+            "4939",
+            &[Tag::Card],
+        );
+        check("passport 12345 and SSN 1", "12345", &[Tag::Passport]);
+        check("driving licence H8903267", "H89", &[Tag::DriverLicense]);
         check("ééé 12", "12", &[]);
     }
 }

@@ -33,7 +33,19 @@ impl Finding {
         self.start == self.end
     }
 
-    pub(crate) fn new(kind: Kind, start: usize, end: usize, confidence: f32, validator: Option<Validator>) -> Finding {
-        Finding { kind, start, end, confidence, validator }
+    pub(crate) fn new(
+        kind: Kind,
+        start: usize,
+        end: usize,
+        confidence: f32,
+        validator: Option<Validator>,
+    ) -> Finding {
+        Finding {
+            kind,
+            start,
+            end,
+            confidence,
+            validator,
+        }
     }
 }

@@ -34,7 +34,7 @@ fn patterns() -> Vec<(Shape, String)> {
     vec![
         (
             Shape::Email,
-            r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*".to_owned(),
+            r"[\p{L}\p{N}][\p{L}\p{N}._%+'-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*".to_owned(),
         ),
         (Shape::Ipv6, r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}".to_owned()),
         (Shape::Iban, format!(r"{b}[A-Z]{{2}}[0-9]{{2}}(?:[ ]?[A-Z0-9]{{4}}){{2,8}}(?:[ ]?[A-Z0-9]{{1,3}})?")),
@@ -64,8 +64,12 @@ pub(crate) struct PiiDetector {
 impl PiiDetector {
     pub(crate) fn new() -> Result<PiiDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex = Regex::new_many(&patterns.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>()).map_err(Box::new)?;
-        Ok(PiiDetector { regex, shapes: patterns.into_iter().map(|(s, _)| s).collect() })
+        let regex = Regex::new_many(&patterns.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>())
+            .map_err(Box::new)?;
+        Ok(PiiDetector {
+            regex,
+            shapes: patterns.into_iter().map(|(s, _)| s).collect(),
+        })
     }
 
     pub(crate) fn scan(&self, text: &str, words: &ContextWords, out: &mut Vec<Finding>) {
@@ -93,14 +97,46 @@ impl PiiDetector {
                     true
                 }
                 Shape::Iban => scan.iban(s, e, out),
-                Shape::Gstin => scan.simple(s, e, Kind::Gstin, validate::gstin, 0.95, Validator::GstinChecksum, out),
+                Shape::Gstin => scan.simple(
+                    s,
+                    e,
+                    Kind::Gstin,
+                    validate::gstin,
+                    0.95,
+                    Validator::GstinChecksum,
+                    out,
+                ),
                 Shape::Pan => {
-                    let conf = if scan.tags(s, e).has(Tag::Pan) { 0.95 } else { 0.85 };
-                    scan.simple(s, e, Kind::InPan, validate::pan, conf, Validator::PanStructure, out)
+                    let conf = if scan.tags(s, e).has(Tag::Pan) {
+                        0.95
+                    } else {
+                        0.85
+                    };
+                    scan.simple(
+                        s,
+                        e,
+                        Kind::InPan,
+                        validate::pan,
+                        conf,
+                        Validator::PanStructure,
+                        out,
+                    )
                 }
                 Shape::Nino => {
-                    let conf = if scan.tags(s, e).has(Tag::Nino) { 0.95 } else { 0.8 };
-                    scan.simple(s, e, Kind::UkNino, validate::nino, conf, Validator::NinoRules, out)
+                    let conf = if scan.tags(s, e).has(Tag::Nino) {
+                        0.95
+                    } else {
+                        0.8
+                    };
+                    scan.simple(
+                        s,
+                        e,
+                        Kind::UkNino,
+                        validate::nino,
+                        conf,
+                        Validator::NinoRules,
+                        out,
+                    )
                 }
                 Shape::DateWords => {
                     scan.date_words(s, e, out);
@@ -111,7 +147,11 @@ impl PiiDetector {
                     true
                 }
             };
-            pos = if found || e <= s { e.max(next_char(text, s)) } else { next_char(text, s) };
+            pos = if found || e <= s {
+                e.max(next_char(text, s))
+            } else {
+                next_char(text, s)
+            };
         }
     }
 }
@@ -145,7 +185,15 @@ impl Scan<'_> {
         self.words.around(self.text, start, end)
     }
 
-    fn push(&self, out: &mut Vec<Finding>, kind: Kind, start: usize, end: usize, conf: f32, v: Validator) {
+    fn push(
+        &self,
+        out: &mut Vec<Finding>,
+        kind: Kind,
+        start: usize,
+        end: usize,
+        conf: f32,
+        v: Validator,
+    ) {
         out.push(Finding::new(kind, start, end, conf, Some(v)));
     }
 
@@ -205,6 +253,10 @@ impl Scan<'_> {
         if local.len() > 64 || local.ends_with('.') || local.contains("..") {
             return;
         }
+        // `https://user@host/` is a URL's user part, not an address.
+        if self.text[..s].ends_with("://") {
+            return;
+        }
         match domain.rfind('.') {
             Some(dot) => {
                 let tld = &domain[dot + 1..];
@@ -227,8 +279,11 @@ impl Scan<'_> {
 
     fn ipv6(&self, s: usize, e: usize, out: &mut Vec<Finding>) {
         let bytes = self.text.as_bytes();
-        let before_ok = s == 0 || !matches!(bytes[s - 1], b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' | b':' | b'.');
-        let after_ok = !bytes.get(e).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b':' || *b == b'_');
+        let before_ok = s == 0
+            || !matches!(bytes[s - 1], b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' | b':' | b'.');
+        let after_ok = !bytes
+            .get(e)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b':' || *b == b'_');
         if !before_ok || !after_ok {
             return;
         }
@@ -246,13 +301,23 @@ impl Scan<'_> {
         }
         let m = &self.text[s..e];
         let lower = m.to_ascii_lowercase();
-        let month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-            .iter()
-            .position(|name| lower.contains(name));
-        let mut numbers = m.split(|c: char| !c.is_ascii_digit()).filter(|t| !t.is_empty());
-        let (Some(month), Some(a), Some(b)) = (month, numbers.next(), numbers.next()) else { return };
+        let month = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ]
+        .iter()
+        .position(|name| lower.contains(name));
+        let mut numbers = m
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|t| !t.is_empty());
+        let (Some(month), Some(a), Some(b)) = (month, numbers.next(), numbers.next()) else {
+            return;
+        };
         let (day, year) = if a.len() == 4 { (b, a) } else { (a, b) };
-        if validate::date(validate::number(year.as_bytes()), month as u32 + 1, validate::number(day.as_bytes())) {
+        if validate::date(
+            validate::number(year.as_bytes()),
+            month as u32 + 1,
+            validate::number(day.as_bytes()),
+        ) {
             self.push(out, Kind::DateOfBirth, s, e, 0.9, Validator::CalendarDate);
         }
     }
@@ -302,8 +367,12 @@ impl Scan<'_> {
 
     fn windows(&self, run_start: usize, groups: &[Group], out: &mut Vec<Finding>) {
         let bytes = self.text.as_bytes();
-        // A window may start or end only where groups are separated by a single space.
-        let split_after = |k: usize| k + 1 >= groups.len() || &bytes[groups[k].end..groups[k + 1].start] == b" ";
+        // A window may start or end only where groups are separated by a single space, and only when other
+        // separators inside the run show where one number ends ("555-123-4567 555-987-6543"); a run of
+        // space-separated groups is one number ("4532 0151 1283 0366").
+        let space = |k: usize| &bytes[groups[k].end..groups[k + 1].start] == b" ";
+        let uniform = (0..groups.len().saturating_sub(1)).all(space);
+        let split_after = |k: usize| k + 1 >= groups.len() || !uniform && space(k);
         let mut i = 0;
         while i < groups.len() {
             let mut next = None;
@@ -368,10 +437,20 @@ impl Scan<'_> {
 
         if plus || paren {
             let ok = (8..=15).contains(&n);
-            return ok && emit(Kind::Phone, if tags.has(Tag::Phone) { 0.95 } else { 0.85 }, Validator::PhoneNumbering);
+            return ok
+                && emit(
+                    Kind::Phone,
+                    if tags.has(Tag::Phone) { 0.95 } else { 0.85 },
+                    Validator::PhoneNumbering,
+                );
         }
-        if seps.slash || (seps.only(b'.') && lens.is(&[2, 2, 4])) || lens.is(&[4, 2, 2]) || lens.is(&[2, 2, 4]) {
-            return self.date(digits, &lens, tags) && emit(Kind::DateOfBirth, 0.9, Validator::CalendarDate);
+        if seps.slash
+            || (seps.only(b'.') && lens.is(&[2, 2, 4]))
+            || lens.is(&[4, 2, 2])
+            || lens.is(&[2, 2, 4])
+        {
+            return self.date(digits, &lens, tags)
+                && emit(Kind::DateOfBirth, 0.9, Validator::CalendarDate);
         }
         if seps.only(b'.') && lens.len == 4 {
             return ipv4(text, start, end) && emit(Kind::IpAddress, 0.85, Validator::IpParse);
@@ -381,6 +460,29 @@ impl Scan<'_> {
         }
         let contiguous = lens.len == 1;
         let ctx = |tag: Tag| tags.has(tag);
+        if ctx(Tag::Nhs) && n == 10 {
+            return validate::nhs(digits) && emit(Kind::UkNhs, 0.95, Validator::Mod11);
+        }
+        if ctx(Tag::Account) && !ctx(Tag::Card) && (6..=17).contains(&n) && contiguous {
+            return emit(Kind::BankAccount, 0.85, Validator::Context);
+        }
+        // National and international-prefix phone numbers: "028 9018709", "0665934274", "001-914-892-8452".
+        let other_personal = tags.any_personal() && !ctx(Tag::Phone);
+        if digits[0] == b'0'
+            && (10..=15).contains(&n)
+            && (!contiguous || n <= 11)
+            && !other_personal
+            && lens.last() >= 2
+        {
+            let conf = if ctx(Tag::Phone) {
+                0.9
+            } else if contiguous {
+                0.55
+            } else {
+                0.7
+            };
+            return emit(Kind::Phone, conf, Validator::PhoneNumbering);
+        }
         match n {
             9 => {
                 if ctx(Tag::Routing) && validate::aba(digits) {
@@ -407,10 +509,10 @@ impl Scan<'_> {
                 false
             }
             10 => {
-                let phone_shape = contiguous || lens.is(&[3, 3, 4]) || lens.is(&[2, 2, 2, 2, 2]) || lens.is(&[3, 3, 2, 2]);
-                if ctx(Tag::Nhs) && validate::nhs(digits) {
-                    return emit(Kind::UkNhs, 0.95, Validator::Mod11);
-                }
+                let phone_shape = contiguous
+                    || lens.is(&[3, 3, 4])
+                    || lens.is(&[2, 2, 2, 2, 2])
+                    || lens.is(&[3, 3, 2, 2]);
                 if ctx(Tag::Phone) && phone_shape {
                     return emit(Kind::Phone, 0.9, Validator::PhoneNumbering);
                 }
@@ -426,10 +528,24 @@ impl Scan<'_> {
                 if seps.space && lens.is(&[3, 3, 4]) && validate::nhs(digits) && !nanp(digits) {
                     return emit(Kind::UkNhs, 0.6, Validator::Mod11);
                 }
-                emit(Kind::Phone, if nanp(digits) || digits[0] == b'0' { 0.75 } else { 0.6 }, Validator::PhoneNumbering)
+                emit(
+                    Kind::Phone,
+                    if nanp(digits) || digits[0] == b'0' {
+                        0.75
+                    } else {
+                        0.6
+                    },
+                    Validator::PhoneNumbering,
+                )
             }
-            11 if digits[0] == b'1' && lens.is(&[1, 3, 3, 4]) || digits[0] == b'0' && !contiguous => {
-                emit(Kind::Phone, if ctx(Tag::Phone) { 0.9 } else { 0.7 }, Validator::PhoneNumbering)
+            11 if digits[0] == b'1' && lens.is(&[1, 3, 3, 4])
+                || digits[0] == b'0' && !contiguous =>
+            {
+                emit(
+                    Kind::Phone,
+                    if ctx(Tag::Phone) { 0.9 } else { 0.7 },
+                    Validator::PhoneNumbering,
+                )
             }
             12 => {
                 if validate::aadhaar(digits) {
@@ -442,7 +558,8 @@ impl Scan<'_> {
                     };
                     return emit(Kind::Aadhaar, conf, Validator::Verhoeff);
                 }
-                self.by_context(tags, contiguous, &mut emit).unwrap_or(false)
+                self.by_context(tags, contiguous, &mut emit)
+                    .unwrap_or(false)
             }
             13..=19 => {
                 let card_shape = contiguous
@@ -453,15 +570,23 @@ impl Scan<'_> {
                     let conf = if ctx(Tag::Card) { 0.98 } else { 0.9 };
                     return emit(Kind::CreditCard, conf, Validator::LuhnBrand);
                 }
-                self.by_context(tags, contiguous, &mut emit).unwrap_or(false)
+                self.by_context(tags, contiguous, &mut emit)
+                    .unwrap_or(false)
             }
-            5..=17 => self.by_context(tags, contiguous, &mut emit).unwrap_or(false),
+            5..=17 => self
+                .by_context(tags, contiguous, &mut emit)
+                .unwrap_or(false),
             _ => false,
         }
     }
 
     /// Numbers that are personal only because a context word names them.
-    fn by_context(&self, tags: Tags, contiguous: bool, emit: &mut impl FnMut(Kind, f32, Validator) -> bool) -> Option<bool> {
+    fn by_context(
+        &self,
+        tags: Tags,
+        contiguous: bool,
+        emit: &mut impl FnMut(Kind, f32, Validator) -> bool,
+    ) -> Option<bool> {
         if !contiguous && !tags.has(Tag::DriverLicense) {
             return None;
         }
@@ -491,7 +616,13 @@ impl Scan<'_> {
             at += l;
         }
         let [a, b, c] = parts;
-        let year = |y: u32, len: usize| if len == 2 { if y > 30 { 1900 + y } else { 2000 + y } } else { y };
+        let year = |y: u32, len: usize| {
+            if len == 2 {
+                if y > 30 { 1900 + y } else { 2000 + y }
+            } else {
+                y
+            }
+        };
         if g[0] == 4 {
             return validate::date(a, b, c);
         }
@@ -534,7 +665,10 @@ impl Lens {
         for (l, g) in lens.iter_mut().zip(groups) {
             *l = g.end - g.start;
         }
-        Lens { lens, len: groups.len().min(MAX_WINDOW) }
+        Lens {
+            lens,
+            len: groups.len().min(MAX_WINDOW),
+        }
     }
 
     fn groups(&self) -> &[usize] {
@@ -595,11 +729,64 @@ impl Seps {
 }
 
 const UPI_HANDLES: &[&str] = &[
-    "upi", "ybl", "ibl", "axl", "paytm", "apl", "okaxis", "oksbi", "okhdfcbank", "okicici", "icici", "sbi", "hdfcbank",
-    "axisbank", "kotak", "yesbank", "pnb", "boi", "unionbank", "idfcbank", "indus", "federal", "rbl", "aubank",
-    "freecharge", "airtel", "jio", "waaxis", "wahdfcbank", "wasbi", "waicici", "axisb", "yapl", "abfspay", "fam",
-    "slice", "jupiteraxis", "timecosmos", "ikwik", "postbank", "barodampay", "cnrb", "idbi", "kbl", "kvb", "sib",
-    "dbs", "citi", "hsbc", "sc", "allbank", "andb", "mahb", "uco", "cbin", "ucobank", "indianbank", "pingpay",
+    "upi",
+    "ybl",
+    "ibl",
+    "axl",
+    "paytm",
+    "apl",
+    "okaxis",
+    "oksbi",
+    "okhdfcbank",
+    "okicici",
+    "icici",
+    "sbi",
+    "hdfcbank",
+    "axisbank",
+    "kotak",
+    "yesbank",
+    "pnb",
+    "boi",
+    "unionbank",
+    "idfcbank",
+    "indus",
+    "federal",
+    "rbl",
+    "aubank",
+    "freecharge",
+    "airtel",
+    "jio",
+    "waaxis",
+    "wahdfcbank",
+    "wasbi",
+    "waicici",
+    "axisb",
+    "yapl",
+    "abfspay",
+    "fam",
+    "slice",
+    "jupiteraxis",
+    "timecosmos",
+    "ikwik",
+    "postbank",
+    "barodampay",
+    "cnrb",
+    "idbi",
+    "kbl",
+    "kvb",
+    "sib",
+    "dbs",
+    "citi",
+    "hsbc",
+    "sc",
+    "allbank",
+    "andb",
+    "mahb",
+    "uco",
+    "cbin",
+    "ucobank",
+    "indianbank",
+    "pingpay",
 ];
 
 #[cfg(test)]
@@ -636,7 +823,10 @@ mod tests {
     #[test]
     fn cards() {
         check("card 4532015112830366", &["credit_card@4532015112830366"]);
-        check("4532 0151 1283 0366 exp 12/29", &["credit_card@4532 0151 1283 0366"]);
+        check(
+            "4532 0151 1283 0366 exp 12/29",
+            &["credit_card@4532 0151 1283 0366"],
+        );
         check("4532-0151-1283-0366", &["credit_card@4532-0151-1283-0366"]);
         check("amex 3782 822463 10005", &["credit_card@3782 822463 10005"]);
         check("card 4532015112830367", &[]);
@@ -651,14 +841,20 @@ mod tests {
         check("+44(0)115 4960914", &["phone@+44(0)115 4960914"]);
         check("415.555.2671", &["phone@415.555.2671"]);
         check("04 15 39 15 00", &["phone@04 15 39 15 00"]);
-        check("call 415-555-2671 or 415-555-2672", &["phone@415-555-2671", "phone@415-555-2672"]);
+        check(
+            "call 415-555-2671 or 415-555-2672",
+            &["phone@415-555-2671", "phone@415-555-2672"],
+        );
         check("+14155552671", &["phone@+14155552671"]);
         check("1 (786) 834-4978", &["phone@1 (786) 834-4978"]);
     }
 
     #[test]
     fn email_and_upi() {
-        check("mail john.doe+x@example.co.uk today", &["email@john.doe+x@example.co.uk"]);
+        check(
+            "mail john.doe+x@example.co.uk today",
+            &["email@john.doe+x@example.co.uk"],
+        );
         check("pay ravi.k@okaxis", &["upi_id@ravi.k@okaxis"]);
         check("x = a@b", &[]);
         check("@mention", &[]);
@@ -669,15 +865,24 @@ mod tests {
         check("host 192.168.1.20 up", &["ip_address@192.168.1.20"]);
         check("version 1.2.3.4", &[]);
         check("999.1.1.1", &[]);
-        check("addr 2001:db8::8a2e:370:7334", &["ip_address@2001:db8::8a2e:370:7334"]);
+        check(
+            "addr 2001:db8::8a2e:370:7334",
+            &["ip_address@2001:db8::8a2e:370:7334"],
+        );
         check("at 10:30:00 today", &[]);
         check("use std::io::Read", &[]);
     }
 
     #[test]
     fn bank_and_ids() {
-        check("IBAN DE89 3704 0044 0532 0130 00", &["iban@DE89 3704 0044 0532 0130 00"]);
-        check("IBAN GB82WEST12345698765432", &["iban@GB82WEST12345698765432"]);
+        check(
+            "IBAN DE89 3704 0044 0532 0130 00",
+            &["iban@DE89 3704 0044 0532 0130 00"],
+        );
+        check(
+            "IBAN GB82WEST12345698765432",
+            &["iban@GB82WEST12345698765432"],
+        );
         check("IBAN DE89370400440532013001", &[]);
         check("routing number 021000021", &["us_bank_routing@021000021"]);
         check("routing number 000000000", &[]);

@@ -53,7 +53,12 @@ pub(crate) fn redact<'t>(
 ) -> Cow<'t, str> {
     let mut spans: Vec<(usize, usize, Kind, Redaction)> = findings
         .iter()
-        .filter(|f| f.start < f.end && f.end <= text.len() && text.is_char_boundary(f.start) && text.is_char_boundary(f.end))
+        .filter(|f| {
+            f.start < f.end
+                && f.end <= text.len()
+                && text.is_char_boundary(f.start)
+                && text.is_char_boundary(f.end)
+        })
         .map(|f| (f.start, f.end, f.kind, strategy(f.kind)))
         .filter(|s| s.3 != Redaction::Keep)
         .collect();
@@ -135,7 +140,11 @@ fn mask(out: &mut String, value: &str, kind: Kind) {
         Kind::ApiKeyAssignment => out.push_str("[REDACTED_KEY]"),
         Kind::TokenAssignment => out.push_str("[REDACTED_TOKEN]"),
         _ if kind.category() == Category::Pii => {
-            out.extend(value.chars().map(|c| if c.is_alphanumeric() { '*' } else { c }));
+            out.extend(
+                value
+                    .chars()
+                    .map(|c| if c.is_alphanumeric() { '*' } else { c }),
+            );
         }
         _ => {
             out.push_str("[REDACTED_");
@@ -157,29 +166,99 @@ mod tests {
                 Finding::new(*kind, start, start + part.len(), 1.0, None)
             })
             .collect();
-        let got = redact(text, &findings, |_| how, Some(b"0123456789abcdef0123456789abcdef"));
+        let got = redact(
+            text,
+            &findings,
+            |_| how,
+            Some(b"0123456789abcdef0123456789abcdef"),
+        );
         assert_eq!(got, expected, "{text}");
     }
 
     #[test]
     fn masks() {
-        check("Get data for SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::Mask, "Get data for SSN ***-**-****");
-        check("card 4532 0151 1283 0366", &[(Kind::CreditCard, "4532 0151 1283 0366")], Redaction::Mask, "card ****-****-****-****");
-        check("mail a.b@c.io", &[(Kind::Email, "a.b@c.io")], Redaction::Mask, "mail ***@***.***");
-        check("tel (415) 555-2671", &[(Kind::Phone, "(415) 555-2671")], Redaction::Mask, "tel ***-***-****");
-        check("password='secret123'", &[(Kind::PasswordAssignment, "secret123")], Redaction::Mask, "password='[REDACTED_PASSWORD]'");
-        check("api_key=sk-12345678", &[(Kind::ApiKeyAssignment, "sk-12345678")], Redaction::Mask, "api_key=[REDACTED_KEY]");
-        check("IBAN DE89 3704", &[(Kind::Iban, "DE89 3704")], Redaction::Mask, "IBAN **** ****");
-        check("AKIAIOSFODNN7EXAMPLE", &[(Kind::AwsAccessKeyId, "AKIAIOSFODNN7EXAMPLE")], Redaction::Mask, "[REDACTED_AWS_ACCESS_KEY_ID]");
+        check(
+            "Get data for SSN 123-45-6789",
+            &[(Kind::Ssn, "123-45-6789")],
+            Redaction::Mask,
+            "Get data for SSN ***-**-****",
+        );
+        check(
+            "card 4532 0151 1283 0366",
+            &[(Kind::CreditCard, "4532 0151 1283 0366")],
+            Redaction::Mask,
+            "card ****-****-****-****",
+        );
+        check(
+            "mail a.b@c.io",
+            &[(Kind::Email, "a.b@c.io")],
+            Redaction::Mask,
+            "mail ***@***.***",
+        );
+        check(
+            "tel (415) 555-2671",
+            &[(Kind::Phone, "(415) 555-2671")],
+            Redaction::Mask,
+            "tel ***-***-****",
+        );
+        check(
+            "password='secret123'",
+            &[(Kind::PasswordAssignment, "secret123")],
+            Redaction::Mask,
+            "password='[REDACTED_PASSWORD]'",
+        );
+        check(
+            "api_key=sk-12345678",
+            &[(Kind::ApiKeyAssignment, "sk-12345678")],
+            Redaction::Mask,
+            "api_key=[REDACTED_KEY]",
+        );
+        check(
+            "IBAN DE89 3704",
+            &[(Kind::Iban, "DE89 3704")],
+            Redaction::Mask,
+            "IBAN **** ****",
+        );
+        check(
+            "AKIAIOSFODNN7EXAMPLE",
+            &[(Kind::AwsAccessKeyId, "AKIAIOSFODNN7EXAMPLE")],
+            Redaction::Mask,
+            "[REDACTED_AWS_ACCESS_KEY_ID]",
+        );
     }
 
     #[test]
     fn other_strategies() {
-        check("SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::KeepLast4, "SSN ***-**-6789");
-        check("pin 1234", &[(Kind::Ssn, "1234")], Redaction::KeepLast4, "pin ****");
-        check("SSN 123-45-6789.", &[(Kind::Ssn, "123-45-6789")], Redaction::Remove, "SSN .");
-        check("SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::Keep, "SSN 123-45-6789");
-        check("SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::KeyedHash, "SSN [ssn:2f3c69d74df9910d]");
+        check(
+            "SSN 123-45-6789",
+            &[(Kind::Ssn, "123-45-6789")],
+            Redaction::KeepLast4,
+            "SSN ***-**-6789",
+        );
+        check(
+            "pin 1234",
+            &[(Kind::Ssn, "1234")],
+            Redaction::KeepLast4,
+            "pin ****",
+        );
+        check(
+            "SSN 123-45-6789.",
+            &[(Kind::Ssn, "123-45-6789")],
+            Redaction::Remove,
+            "SSN .",
+        );
+        check(
+            "SSN 123-45-6789",
+            &[(Kind::Ssn, "123-45-6789")],
+            Redaction::Keep,
+            "SSN 123-45-6789",
+        );
+        check(
+            "SSN 123-45-6789",
+            &[(Kind::Ssn, "123-45-6789")],
+            Redaction::KeyedHash,
+            "SSN [ssn:2f3c69d74df9910d]",
+        );
     }
 
     #[test]
@@ -195,9 +274,20 @@ mod tests {
 
     #[test]
     fn overlaps_merge_and_bad_spans_are_ignored() {
-        check("x 123-45-6789 y", &[(Kind::Ssn, "123-45-6789"), (Kind::Phone, "45-6789")], Redaction::Mask, "x ***-**-**** y");
+        check(
+            "x 123-45-6789 y",
+            &[(Kind::Ssn, "123-45-6789"), (Kind::Phone, "45-6789")],
+            Redaction::Mask,
+            "x ***-**-**** y",
+        );
         let text = "héllo";
-        let bad = [Finding::new(Kind::Ssn, 1, 2, 1.0, None), Finding::new(Kind::Ssn, 3, 99, 1.0, None)];
-        assert!(matches!(redact(text, &bad, |_| Redaction::Mask, None), Cow::Borrowed("héllo")));
+        let bad = [
+            Finding::new(Kind::Ssn, 1, 2, 1.0, None),
+            Finding::new(Kind::Ssn, 3, 99, 1.0, None),
+        ];
+        assert!(matches!(
+            redact(text, &bad, |_| Redaction::Mask, None),
+            Cow::Borrowed("héllo")
+        ));
     }
 }
