@@ -35,25 +35,110 @@ const fn key(path: &'static str, env: &'static str, kind: Kind, help: &'static s
 
 /// Every key the configuration understands.
 pub static KEYS: &[Key] = &[
-    key("data_dir", "AXONFLOW_DATA_DIR", Kind::Text, "directory for the database, TLS material and keys (default ./axonflow-data)"),
-    key("agent.listen", "AXONFLOW_AGENT_LISTEN", Kind::Text, "Agent HTTPS address (default 127.0.0.1:8443; port 0 picks a free port)"),
-    key("orchestrator.listen", "AXONFLOW_ORCHESTRATOR_LISTEN", Kind::Text, "Orchestrator HTTPS address (default 127.0.0.1:9443)"),
-    key("orchestrator.url", "AXONFLOW_ORCHESTRATOR_URL", Kind::Text, "https URL of a separate Orchestrator, for `axonflow agent`"),
-    key("tls.min_version", "AXONFLOW_TLS_MIN_VERSION", Kind::Text, "lowest TLS version accepted: \"1.3\" (default) or \"1.2\""),
-    key("tls.cert_file", "AXONFLOW_TLS_CERT_FILE", Kind::Text, "your own server certificate chain (PEM) instead of the generated one"),
+    key(
+        "data_dir",
+        "AXONFLOW_DATA_DIR",
+        Kind::Text,
+        "directory for the database, TLS material and keys (default ./axonflow-data)",
+    ),
+    key(
+        "agent.listen",
+        "AXONFLOW_AGENT_LISTEN",
+        Kind::Text,
+        "Agent HTTPS address (default 127.0.0.1:8443; port 0 picks a free port)",
+    ),
+    key(
+        "orchestrator.listen",
+        "AXONFLOW_ORCHESTRATOR_LISTEN",
+        Kind::Text,
+        "Orchestrator HTTPS address (default 127.0.0.1:9443)",
+    ),
+    key(
+        "orchestrator.url",
+        "AXONFLOW_ORCHESTRATOR_URL",
+        Kind::Text,
+        "https URL of a separate Orchestrator, for `axonflow agent`",
+    ),
+    key(
+        "tls.min_version",
+        "AXONFLOW_TLS_MIN_VERSION",
+        Kind::Text,
+        "lowest TLS version accepted: \"1.3\" (default) or \"1.2\"",
+    ),
+    key(
+        "tls.cert_file",
+        "AXONFLOW_TLS_CERT_FILE",
+        Kind::Text,
+        "your own server certificate chain (PEM) instead of the generated one",
+    ),
     key("tls.key_file", "AXONFLOW_TLS_KEY_FILE", Kind::Text, "the private key (PEM) for tls.cert_file"),
-    key("tls.ca_file", "AXONFLOW_TLS_CA_FILE", Kind::Text, "CA certificate trusted for the Agent-Orchestrator channel (default DATA_DIR/tls/ca.pem)"),
-    key("tls.hostnames", "AXONFLOW_TLS_HOSTNAMES", Kind::TextList, "extra names and addresses for the generated server certificate (comma-separated in the variable)"),
-    key("http.redirect_listen", "AXONFLOW_HTTP_REDIRECT_LISTEN", Kind::Text, "plain-HTTP address that only redirects to HTTPS (off unless set)"),
-    key("http.max_body_bytes", "AXONFLOW_HTTP_MAX_BODY_BYTES", Kind::Integer, "largest request body accepted (default 1048576)"),
-    key("http.request_timeout_ms", "AXONFLOW_HTTP_REQUEST_TIMEOUT_MS", Kind::Integer, "time limit for one request (default 30000)"),
-    key("http.drain_timeout_ms", "AXONFLOW_HTTP_DRAIN_TIMEOUT_MS", Kind::Integer, "on shutdown, how long in-flight requests may take to finish (default 30000)"),
-    key("database.url", "AXONFLOW_DATABASE_URL", Kind::Text, "postgres:// URL, or a SQLite file path (default DATA_DIR/axonflow.db); secret: prefer url_file or the variable"),
-    key("database.url_file", "AXONFLOW_DATABASE_URL_FILE", Kind::Text, "file holding the database URL (for secrets managers)"),
-    key("database.max_connections", "AXONFLOW_DATABASE_MAX_CONNECTIONS", Kind::Integer, "connection pool size (default 8)"),
-    key("database.durability", "AXONFLOW_DATABASE_DURABILITY", Kind::Text, "\"process-crash\" (default) or \"power-loss\" (fsync every commit)"),
+    key(
+        "tls.ca_file",
+        "AXONFLOW_TLS_CA_FILE",
+        Kind::Text,
+        "CA certificate trusted for the Agent-Orchestrator channel (default DATA_DIR/tls/ca.pem)",
+    ),
+    key(
+        "tls.hostnames",
+        "AXONFLOW_TLS_HOSTNAMES",
+        Kind::TextList,
+        "extra names and addresses for the generated server certificate (comma-separated in the variable)",
+    ),
+    key(
+        "http.redirect_listen",
+        "AXONFLOW_HTTP_REDIRECT_LISTEN",
+        Kind::Text,
+        "plain-HTTP address that only redirects to HTTPS (off unless set)",
+    ),
+    key(
+        "http.max_body_bytes",
+        "AXONFLOW_HTTP_MAX_BODY_BYTES",
+        Kind::Integer,
+        "largest request body accepted (default 1048576)",
+    ),
+    key(
+        "http.request_timeout_ms",
+        "AXONFLOW_HTTP_REQUEST_TIMEOUT_MS",
+        Kind::Integer,
+        "time limit for one request (default 30000)",
+    ),
+    key(
+        "http.drain_timeout_ms",
+        "AXONFLOW_HTTP_DRAIN_TIMEOUT_MS",
+        Kind::Integer,
+        "on shutdown, how long in-flight requests may take to finish (default 30000)",
+    ),
+    key(
+        "database.url",
+        "AXONFLOW_DATABASE_URL",
+        Kind::Text,
+        "postgres:// URL, or a SQLite file path (default DATA_DIR/axonflow.db); secret: prefer url_file or the variable",
+    ),
+    key(
+        "database.url_file",
+        "AXONFLOW_DATABASE_URL_FILE",
+        Kind::Text,
+        "file holding the database URL (for secrets managers)",
+    ),
+    key(
+        "database.max_connections",
+        "AXONFLOW_DATABASE_MAX_CONNECTIONS",
+        Kind::Integer,
+        "connection pool size (default 8)",
+    ),
+    key(
+        "database.durability",
+        "AXONFLOW_DATABASE_DURABILITY",
+        Kind::Text,
+        "\"process-crash\" (default) or \"power-loss\" (fsync every commit)",
+    ),
     key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
-    key("log.level", "AXONFLOW_LOG_LEVEL", Kind::Text, "log filter, e.g. \"info\" or \"warn,server=debug\" (default info)"),
+    key(
+        "log.level",
+        "AXONFLOW_LOG_LEVEL",
+        Kind::Text,
+        "log filter, e.g. \"info\" or \"warn,server=debug\" (default info)",
+    ),
 ];
 
 /// Where a value came from, for error messages.
@@ -108,7 +193,10 @@ impl Layers {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
-                self.problem(path.display().to_string(), format!("cannot read the configuration file: {error}"));
+                self.problem(
+                    path.display().to_string(),
+                    format!("cannot read the configuration file: {error}"),
+                );
                 return;
             }
         };
@@ -132,7 +220,8 @@ impl Layers {
         for (name, item) in table.iter() {
             let full = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
             let span = table.key(name).and_then(toml_edit::Key::span).or_else(|| item.span());
-            let origin = Origin::File { path: path.to_owned(), line: span.map_or(1, |s| line_of(text, s.start)) };
+            let origin =
+                Origin::File { path: path.to_owned(), line: span.map_or(1, |s| line_of(text, s.start)) };
             if let Some(sub) = item.as_table() {
                 if KEYS.iter().any(|k| k.path.starts_with(&format!("{full}."))) {
                     self.walk(path, text, sub, &full);
@@ -149,7 +238,8 @@ impl Layers {
                 (Kind::Text, Some(toml_edit::Value::String(s))) => RawValue::Text(s.value().clone()),
                 (Kind::Integer, Some(toml_edit::Value::Integer(i))) => RawValue::Integer(*i.value()),
                 (Kind::TextList, Some(toml_edit::Value::Array(array))) => {
-                    let items: Option<Vec<String>> = array.iter().map(|v| v.as_str().map(str::to_owned)).collect();
+                    let items: Option<Vec<String>> =
+                        array.iter().map(|v| v.as_str().map(str::to_owned)).collect();
                     match items {
                         Some(items) => RawValue::TextList(items),
                         None => {
@@ -218,7 +308,8 @@ impl Layers {
         });
         let min_tls_version = v
             .checked("tls.min_version", |s| {
-                MinTlsVersion::parse(s).ok_or("must be \"1.3\" or \"1.2\" (TLS 1.0 and 1.1 are never allowed)")
+                MinTlsVersion::parse(s)
+                    .ok_or("must be \"1.3\" or \"1.2\" (TLS 1.0 and 1.1 are never allowed)")
             })
             .unwrap_or_default();
         let cert_file = v.existing_file("tls.cert_file");
@@ -309,7 +400,8 @@ struct Validator {
 
 impl Validator {
     fn at(&mut self, path: &str, message: String) {
-        let location = self.values.get(path).map_or_else(|| path.to_owned(), |(_, origin)| origin.to_string());
+        let location =
+            self.values.get(path).map_or_else(|| path.to_owned(), |(_, origin)| origin.to_string());
         self.problems.push(Problem { location, message: format!("`{path}` {message}") });
     }
 
@@ -331,17 +423,29 @@ impl Validator {
         }
     }
 
-    fn checked_text(&mut self, path: &str, check: impl Fn(&str) -> Result<(), &'static str>) -> Option<String> {
+    fn checked_text(
+        &mut self,
+        path: &str,
+        check: impl Fn(&str) -> Result<(), &'static str>,
+    ) -> Option<String> {
         let text = self.text(path)?;
         self.checked(path, check).map(|()| text)
     }
 
     fn addr(&mut self, path: &str) -> Option<SocketAddr> {
-        self.checked(path, |s| s.parse::<SocketAddr>().map_err(|_| "must be an address like 127.0.0.1:8443 or [::]:8443"))
+        self.checked(path, |s| {
+            s.parse::<SocketAddr>().map_err(|_| "must be an address like 127.0.0.1:8443 or [::]:8443")
+        })
     }
 
     fn existing_file(&mut self, path: &str) -> Option<PathBuf> {
-        self.checked(path, |s| if Path::new(s).is_file() { Ok(PathBuf::from(s)) } else { Err("names a file that does not exist") })
+        self.checked(path, |s| {
+            if Path::new(s).is_file() {
+                Ok(PathBuf::from(s))
+            } else {
+                Err("names a file that does not exist")
+            }
+        })
     }
 
     fn list(&mut self, path: &str) -> Vec<String> {
@@ -434,7 +538,8 @@ mod tests {
     fn layers(toml: &str, env: &[(&str, &str)]) -> Layers {
         let mut layers = Layers::default();
         layers.toml(Path::new("axonflow.toml"), toml);
-        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: BTreeMap<String, String> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         layers.env(|name| env.get(name).cloned());
         layers
     }
@@ -478,10 +583,10 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_flags_override_env() {
-        let mut layers = layers("[agent]\nlisten = \"127.0.0.1:1000\"\n[log]\nformat = \"json\"\n", &[
-            ("AXONFLOW_AGENT_LISTEN", "127.0.0.1:2000"),
-            ("AXONFLOW_LOG_FORMAT", "logfmt"),
-        ]);
+        let mut layers = layers(
+            "[agent]\nlisten = \"127.0.0.1:1000\"\n[log]\nformat = \"json\"\n",
+            &[("AXONFLOW_AGENT_LISTEN", "127.0.0.1:2000"), ("AXONFLOW_LOG_FORMAT", "logfmt")],
+        );
         layers.flag("agent.listen", "--agent-listen", Some("127.0.0.1:3000".to_owned()));
         let config = layers.validate().expect("valid");
         assert_eq!(config.agent_listen.port(), 3000);
@@ -490,12 +595,16 @@ mod tests {
 
     #[test]
     fn env_problems_name_the_variable() {
-        assert_eq!(problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "lots")]), [
-            "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be an integer"
-        ]);
-        assert_eq!(problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "0")]), [
-            "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be between 1 and 67108864"
-        ]);
+        assert_eq!(
+            problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "lots")]),
+            ["environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be an integer"]
+        );
+        assert_eq!(
+            problems("", &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "0")]),
+            [
+                "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be between 1 and 67108864"
+            ]
+        );
     }
 
     #[test]
@@ -503,16 +612,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("db-url");
         std::fs::write(&file, "postgres://app:hunter2@db:5432/axonflow\n").expect("write");
-        let config = layers("", &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))]).validate().expect("valid");
+        let config = layers("", &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))])
+            .validate()
+            .expect("valid");
         assert_eq!(config.database_url.expose(), "postgres://app:hunter2@db:5432/axonflow");
         assert!(!format!("{config:?}").contains("hunter2"));
-        let both = problems("[database]\nurl = \"postgres://x\"\n", &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))]);
+        let both = problems(
+            "[database]\nurl = \"postgres://x\"\n",
+            &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))],
+        );
         assert_eq!(both.len(), 1, "{both:?}");
     }
 
     #[test]
     fn orchestrator_url_must_be_https_and_certificates_come_in_pairs() {
-        let found = problems("[orchestrator]\nurl = \"http://o:9443\"\n[tls]\ncert_file = \"/nonexistent\"\n", &[]);
+        let found =
+            problems("[orchestrator]\nurl = \"http://o:9443\"\n[tls]\ncert_file = \"/nonexistent\"\n", &[]);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("https://"), "{found:?}");
         assert!(found[1].contains("does not exist"), "{found:?}");
@@ -520,7 +635,10 @@ mod tests {
 
     #[test]
     fn the_same_address_twice_is_refused() {
-        let found = problems("[agent]\nlisten = \"127.0.0.1:8000\"\n[orchestrator]\nlisten = \"127.0.0.1:8000\"\n", &[]);
+        let found = problems(
+            "[agent]\nlisten = \"127.0.0.1:8000\"\n[orchestrator]\nlisten = \"127.0.0.1:8000\"\n",
+            &[],
+        );
         assert_eq!(found, ["axonflow.toml:4: `orchestrator.listen` must differ from agent.listen"]);
     }
 }

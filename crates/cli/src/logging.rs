@@ -32,11 +32,21 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let now = time::OffsetDateTime::now_utc();
         let ts = now.format(&time::format_description::well_known::Rfc3339).map_err(|_| fmt::Error)?;
         let meta = event.metadata();
-        write!(writer, "ts={ts} level={} target={}", meta.level().as_str().to_ascii_lowercase(), meta.target())?;
+        write!(
+            writer,
+            "ts={ts} level={} target={}",
+            meta.level().as_str().to_ascii_lowercase(),
+            meta.target()
+        )?;
         let mut fields = String::new();
         ctx.format_fields(Writer::new(&mut fields), event)?;
         if !fields.is_empty() {
@@ -44,10 +54,10 @@ where
         }
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
-                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
-                    if !fields.is_empty() {
-                        write!(writer, " {fields}")?;
-                    }
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, " {fields}")?;
                 }
             }
         }
@@ -59,7 +69,11 @@ where
 struct LogfmtFields;
 
 impl<'w> FormatFields<'w> for LogfmtFields {
-    fn format_fields<R: tracing_subscriber::field::RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: Writer<'w>,
+        fields: R,
+    ) -> fmt::Result {
         let mut visitor = LogfmtVisitor { writer, first: true, result: Ok(()) };
         fields.record(&mut visitor);
         visitor.result
@@ -80,11 +94,12 @@ impl LogfmtVisitor<'_> {
         let name = if field.name() == "message" { "msg" } else { field.name() };
         let separator = if self.first { "" } else { " " };
         self.first = false;
-        self.result = if value.is_empty() || value.bytes().any(|b| b <= b' ' || b == b'"' || b == b'=' || b == b'\\') {
-            write!(self.writer, "{separator}{name}={value:?}")
-        } else {
-            write!(self.writer, "{separator}{name}={value}")
-        };
+        self.result =
+            if value.is_empty() || value.bytes().any(|b| b <= b' ' || b == b'"' || b == b'=' || b == b'\\') {
+                write!(self.writer, "{separator}{name}={value:?}")
+            } else {
+                write!(self.writer, "{separator}{name}={value}")
+            };
     }
 }
 

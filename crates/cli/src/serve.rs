@@ -24,7 +24,9 @@ impl Mode {
     fn runs(self, service: Service) -> bool {
         matches!(
             (self, service),
-            (Mode::Both, _) | (Mode::AgentOnly, Service::Agent) | (Mode::OrchestratorOnly, Service::Orchestrator)
+            (Mode::Both, _)
+                | (Mode::AgentOnly, Service::Agent)
+                | (Mode::OrchestratorOnly, Service::Orchestrator)
         )
     }
 }
@@ -40,17 +42,19 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         durability: config.durability,
         ..store::OpenOptions::default()
     };
-    let store = store::open(config.database_url.expose(), &store_options).await.context("cannot open the database")?;
+    let store = store::open(config.database_url.expose(), &store_options)
+        .await
+        .context("cannot open the database")?;
     tracing::info!(backend = store.backend().as_str(), "store ready");
 
     let metrics = Metrics::new();
-    let limits = HttpLimits { max_body_bytes: config.max_body_bytes, request_timeout: config.request_timeout };
+    let limits =
+        HttpLimits { max_body_bytes: config.max_body_bytes, request_timeout: config.request_timeout };
     let mut state = AppState::new(store.clone(), metrics.clone(), limits);
     if mode == Mode::AgentOnly {
-        let url = config
-            .orchestrator_url
-            .as_deref()
-            .context("`axonflow agent` needs orchestrator.url (AXONFLOW_ORCHESTRATOR_URL or --orchestrator-url)")?;
+        let url = config.orchestrator_url.as_deref().context(
+            "`axonflow agent` needs orchestrator.url (AXONFLOW_ORCHESTRATOR_URL or --orchestrator-url)",
+        )?;
         let remote = RemoteOrchestrator::new(url, &config.ca_file, config.min_tls_version)
             .context("cannot set up the channel to the orchestrator")?;
         state = state.with_remote_orchestrator(remote);
@@ -65,7 +69,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         if !mode.runs(service) {
             continue;
         }
-        let tcp = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {name}"))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the {name}"))?;
         let bound = tcp.local_addr()?;
         announced.push(format!("{name}=https://{}", display_addr(bound)));
         let router = match service {
@@ -76,8 +82,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     }
     let redirect = match config.redirect_listen {
         Some(addr) => {
-            let tcp = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for redirects"))?;
-            let https_port = listeners.first().map_or(8443, |l| l.tcp.local_addr().map_or(8443, |a| a.port()));
+            let tcp = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for redirects"))?;
+            let https_port =
+                listeners.first().map_or(8443, |l| l.tcp.local_addr().map_or(8443, |a| a.port()));
             announced.push(format!("redirect=http://{}", display_addr(tcp.local_addr()?)));
             Some(RedirectListener { tcp, https_port })
         }
@@ -155,7 +164,8 @@ mod tests {
 
     #[test]
     fn announced_addresses() {
-        let check = |addr: &str, expected: &str| assert_eq!(display_addr(addr.parse().expect("addr")), expected);
+        let check =
+            |addr: &str, expected: &str| assert_eq!(display_addr(addr.parse().expect("addr")), expected);
         check("127.0.0.1:8443", "127.0.0.1:8443");
         check("0.0.0.0:8443", "localhost:8443");
         check("[::]:9443", "localhost:9443");

@@ -47,7 +47,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let mut api = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe(&inner));
+                let mut api =
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe(&inner));
                 if path != "." {
                     api = api.with_field(path);
                 }
@@ -55,21 +56,31 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             _ => ApiError::bad_request(
                 "malformed_json",
-                format!("the request body is not valid JSON (line {}, column {})", inner.line(), inner.column()),
+                format!(
+                    "the request body is not valid JSON (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                ),
             ),
         }
     })
 }
 
 fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
-    let Some(value) = value.and_then(|v| v.to_str().ok()) else { return false };
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn bytes_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is larger than the limit")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is larger than the limit",
+        )
     } else {
         ApiError::bad_request("unreadable_body", "the request body could not be read")
     }
@@ -138,8 +149,18 @@ mod tests {
         check("[1,2]", unprocessable, "invalid_field", None);
         check("{\"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", None);
         check("{\"query\": 5, \"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", Some("query"));
-        check("{\"query\": \"q\", \"context\": {\"user_id\": \"x\"}}", unprocessable, "invalid_field", Some("context.user_id"));
-        check("{\"query\": \"q\", \"context\": {\"user_id\": 1}, \"extra\": 1}", unprocessable, "invalid_field", Some("extra"));
+        check(
+            "{\"query\": \"q\", \"context\": {\"user_id\": \"x\"}}",
+            unprocessable,
+            "invalid_field",
+            Some("context.user_id"),
+        );
+        check(
+            "{\"query\": \"q\", \"context\": {\"user_id\": 1}, \"extra\": 1}",
+            unprocessable,
+            "invalid_field",
+            Some("extra"),
+        );
     }
 
     #[test]
@@ -157,13 +178,13 @@ mod tests {
 
     #[test]
     fn content_types() {
-        let v = |s: &'static str| Some(axum::http::HeaderValue::from_static(s));
-        assert!(is_json_content_type(v("application/json")));
-        assert!(is_json_content_type(v("application/json; charset=utf-8")));
-        assert!(is_json_content_type(v("Application/JSON")));
-        assert!(is_json_content_type(v("application/problem+json")));
-        assert!(!is_json_content_type(v("text/plain")));
-        assert!(!is_json_content_type(v("application/x-www-form-urlencoded")));
+        let check = |s: &'static str| is_json_content_type(Some(&axum::http::HeaderValue::from_static(s)));
+        assert!(check("application/json"));
+        assert!(check("application/json; charset=utf-8"));
+        assert!(check("Application/JSON"));
+        assert!(check("application/problem+json"));
+        assert!(!check("text/plain"));
+        assert!(!check("application/x-www-form-urlencoded"));
         assert!(!is_json_content_type(None));
     }
 }

@@ -71,7 +71,10 @@ pub async fn serve(
     let Some(graceful) = Arc::into_inner(graceful) else {
         return Ok(());
     };
-    tracing::info!(drain_timeout_ms = drain_timeout.as_millis() as u64, "stopped accepting; draining connections");
+    tracing::info!(
+        drain_timeout_ms = drain_timeout.as_millis() as u64,
+        "stopped accepting; draining connections"
+    );
     if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("drain deadline passed; closing the remaining connections");
     }
@@ -202,10 +205,8 @@ fn redirect_response<B>(request: &Request<B>, https_port: u16) -> Response<Body>
     *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if location.parse::<Uri>().is_ok() {
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            headers.insert(header::LOCATION, value);
-        }
+    if let (Ok(_), Ok(value)) = (location.parse::<Uri>(), HeaderValue::from_str(&location)) {
+        headers.insert(header::LOCATION, value);
     }
     response
 }

@@ -43,7 +43,8 @@ impl Metrics {
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("axonflow");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency =
+            Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let connections = Family::<ServiceLabels, Gauge>::default();
         let tls_handshake_failures = Family::<ServiceLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests handled, by route and status", requests.clone());
@@ -61,7 +62,14 @@ impl Metrics {
         Arc::new(Metrics { registry, requests, latency, connections, tls_handshake_failures })
     }
 
-    pub fn observe_request(&self, service: &'static str, route: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn observe_request(
+        &self,
+        service: &'static str,
+        route: &str,
+        method: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let labels = RequestLabels { service, route: route.to_owned(), method: method.to_owned(), status };
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
@@ -100,7 +108,9 @@ mod tests {
         metrics.observe_request("agent", "/ready", "GET", 503, Duration::from_millis(2));
         let text = metrics.encode();
         assert!(
-            text.contains(r#"axonflow_http_requests_total{service="agent",route="/health",method="GET",status="200"} 2"#),
+            text.contains(
+                r#"axonflow_http_requests_total{service="agent",route="/health",method="GET",status="200"} 2"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"route="/ready",method="GET",status="503"} 1"#), "{text}");

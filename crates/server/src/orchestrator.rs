@@ -14,7 +14,11 @@ pub struct RemoteOrchestrator {
 
 impl RemoteOrchestrator {
     /// `base_url` is `https://host:port`; `ca_path` the CA that signed the Orchestrator's certificate.
-    pub fn new(base_url: &str, ca_path: &Path, min_version: MinTlsVersion) -> Result<RemoteOrchestrator, TlsError> {
+    pub fn new(
+        base_url: &str,
+        ca_path: &Path,
+        min_version: MinTlsVersion,
+    ) -> Result<RemoteOrchestrator, TlsError> {
         let tls = client_config_trusting(ca_path, min_version)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)

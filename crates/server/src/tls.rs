@@ -142,12 +142,18 @@ impl LocalPki {
     }
 
     fn server_needs_renewal(&self, names: &[String]) -> bool {
-        let Ok(pem) = fs::read_to_string(&self.server_cert) else { return true };
+        let Ok(pem) = fs::read_to_string(&self.server_cert) else {
+            return true;
+        };
         if !self.server_key.exists() {
             return true;
         }
-        let Ok(der) = CertificateDer::from_pem_slice(pem.as_bytes()) else { return true };
-        let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else { return true };
+        let Ok(der) = CertificateDer::from_pem_slice(pem.as_bytes()) else {
+            return true;
+        };
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+            return true;
+        };
         let not_after = cert.validity().not_after.timestamp();
         let renew_at = not_after - Duration::days(RENEW_BEFORE_DAYS).whole_seconds();
         let sans: Vec<&GeneralName<'_>> = match cert.subject_alternative_name() {
@@ -175,7 +181,8 @@ fn ca_params() -> CertificateParams {
     name.push(DnType::OrganizationName, "AxonFlow");
     params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(3650);
@@ -189,7 +196,8 @@ fn server_params(names: &[String]) -> Result<CertificateParams, TlsError> {
     params.distinguished_name = name;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
@@ -204,7 +212,10 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 }
 
 /// The rustls server configuration for a listener.
-pub fn server_config(identity: ServerIdentity, min_version: MinTlsVersion) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    identity: ServerIdentity,
+    min_version: MinTlsVersion,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(min_version.versions())?
         .with_no_client_auth()

@@ -29,11 +29,7 @@ pub struct StoreError {
 
 impl StoreError {
     pub(crate) fn new(kind: StoreErrorKind, message: &'static str) -> StoreError {
-        StoreError {
-            kind,
-            message,
-            source: None,
-        }
+        StoreError { kind, message, source: None }
     }
 
     pub(crate) fn with_source(
@@ -41,11 +37,7 @@ impl StoreError {
         message: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> StoreError {
-        StoreError {
-            kind,
-            message,
-            source: Some(Box::new(source)),
-        }
+        StoreError { kind, message, source: Some(Box::new(source)) }
     }
 
     pub fn kind(&self) -> StoreErrorKind {
@@ -61,9 +53,7 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -72,9 +62,9 @@ pub(crate) fn from_sqlx(message: &'static str, error: sqlx::Error) -> StoreError
     let kind = match &error {
         sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => StoreErrorKind::Config,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreErrorKind::Conflict,
-        sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StoreErrorKind::Corrupt,
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreErrorKind::Corrupt
+        }
         sqlx::Error::Migrate(_) => StoreErrorKind::Migration,
         _ => StoreErrorKind::Unavailable,
     };

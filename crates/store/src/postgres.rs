@@ -10,8 +10,8 @@ use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, OpenOptions, Store, StoreError,
-    StoreErrorKind, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, OpenOptions, Store, StoreError, StoreErrorKind,
+    clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -22,18 +22,12 @@ pub(crate) struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub(crate) async fn open(
-        url: &str,
-        options: &OpenOptions,
-    ) -> Result<PostgresStore, StoreError> {
+    pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<PostgresStore, StoreError> {
         let mut connect =
             PgConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid postgres url", e))?;
         if let Some(schema) = &options.postgres_schema {
             if !is_identifier(schema) {
-                return Err(StoreError::new(
-                    StoreErrorKind::Config,
-                    "invalid postgres schema name",
-                ));
+                return Err(StoreError::new(StoreErrorKind::Config, "invalid postgres schema name"));
             }
             let bootstrap = PgPoolOptions::new()
                 .max_connections(1)
@@ -41,12 +35,10 @@ impl PostgresStore {
                 .connect_with(connect.clone())
                 .await
                 .map_err(|e| from_sqlx("cannot connect to postgres", e))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-            )))
-            .execute(&bootstrap)
-            .await
-            .map_err(|e| from_sqlx("cannot create the postgres schema", e))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
+                .execute(&bootstrap)
+                .await
+                .map_err(|e| from_sqlx("cannot create the postgres schema", e))?;
             bootstrap.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
         }
@@ -56,10 +48,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(|e| from_sqlx("cannot connect to postgres", e))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| from_sqlx("postgres migration failed", e.into()))?;
+        MIGRATOR.run(&pool).await.map_err(|e| from_sqlx("postgres migration failed", e.into()))?;
         Ok(PostgresStore { pool })
     }
 }
@@ -69,9 +58,7 @@ fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 crate::sql::impl_sql_store!(PostgresStore, Postgres, PgRow, Backend::Postgres);

@@ -4,16 +4,15 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, Durability, OpenOptions, Store,
-    StoreError, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, Durability, OpenOptions, Store, StoreError,
+    clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -47,10 +46,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
+        MIGRATOR.run(&pool).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
         Ok(SqliteStore { pool })
     }
 }

@@ -25,17 +25,8 @@ impl TestDatabase {
     /// A new SQLite file in its own temporary directory.
     pub fn sqlite() -> TestDatabase {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let url = dir
-            .path()
-            .join("axonflow.db")
-            .to_string_lossy()
-            .into_owned();
-        TestDatabase {
-            url,
-            options: OpenOptions::default(),
-            _dir: Some(dir),
-            postgres_schema: None,
-        }
+        let url = dir.path().join("axonflow.db").to_string_lossy().into_owned();
+        TestDatabase { url, options: OpenOptions::default(), _dir: Some(dir), postgres_schema: None }
     }
 
     #[allow(clippy::print_stderr)] // the notice is for the person running the tests
@@ -48,44 +39,28 @@ impl TestDatabase {
                     std::env::var_os("CI").is_none(),
                     "{POSTGRES_URL_VAR} must be set under CI: the PostgreSQL tests may not be skipped there"
                 );
-                eprintln!(
-                    "notice: {POSTGRES_URL_VAR} is not set; skipping the PostgreSQL run of this test"
-                );
+                eprintln!("notice: {POSTGRES_URL_VAR} is not set; skipping the PostgreSQL run of this test");
                 return None;
             }
         };
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let options = OpenOptions {
-            postgres_schema: Some(schema.clone()),
-            ..OpenOptions::default()
-        };
-        Some(TestDatabase {
-            url,
-            options,
-            _dir: None,
-            postgres_schema: Some(schema),
-        })
+        let options = OpenOptions { postgres_schema: Some(schema.clone()), ..OpenOptions::default() };
+        Some(TestDatabase { url, options, _dir: None, postgres_schema: Some(schema) })
     }
 
     /// Opens and migrates the database.
     pub async fn open(&self) -> Arc<dyn Store> {
-        open(&self.url, &self.options)
-            .await
-            .expect("open the test store")
+        open(&self.url, &self.options).await.expect("open the test store")
     }
 
     /// Drops the PostgreSQL schema; the SQLite directory goes when `self` is dropped.
     pub async fn cleanup(self) {
         if let Some(schema) = &self.postgres_schema {
-            let pool = sqlx::PgPool::connect(&self.url)
+            let pool = sqlx::PgPool::connect(&self.url).await.expect("connect for cleanup");
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+                .execute(&pool)
                 .await
-                .expect("connect for cleanup");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-            )))
-            .execute(&pool)
-            .await
-            .expect("drop the test schema");
+                .expect("drop the test schema");
             pool.close().await;
         }
     }

@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `axonflow` binary on ephemeral ports, driven over HTTPS.
 
+mod config_cli;
+mod http;
+mod support;
+mod tls;

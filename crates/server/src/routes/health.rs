@@ -43,11 +43,9 @@ pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -
         }
     };
     checks.push(Check { name: "store", ok: store_ok });
-    if service == Service::Agent {
-        if let Some(orchestrator) = state.remote_orchestrator() {
-            let ok = orchestrator.is_ready().await;
-            checks.push(Check { name: "orchestrator", ok });
-        }
+    if let (Service::Agent, Some(orchestrator)) = (service, state.remote_orchestrator()) {
+        let ok = orchestrator.is_ready().await;
+        checks.push(Check { name: "orchestrator", ok });
     }
     let all_ok = checks.iter().all(|check| check.ok);
     let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -57,6 +55,9 @@ pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -
 
 /// Prometheus text exposition.
 pub(crate) async fn metrics(State((state, _)): State<(AppState, Service)>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics().encode())
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics().encode(),
+    )
         .into_response()
 }

@@ -8,22 +8,10 @@ pub(crate) fn row(chain: &str, seq: i64, prev: &[u8]) -> AuditRow {
         chain_id: chain.to_owned(),
         seq,
         ts: UnixMillis(1_700_000_000_000 + seq * 1_000),
-        tenant_id: if seq % 2 == 0 {
-            "acme".to_owned()
-        } else {
-            "globex".to_owned()
-        },
+        tenant_id: if seq % 2 == 0 { "acme".to_owned() } else { "globex".to_owned() },
         actor: "svc-trip-planner".to_owned(),
-        kind: if seq % 3 == 0 {
-            "llm_call".to_owned()
-        } else {
-            "pre_check".to_owned()
-        },
-        verdict: if seq % 5 == 0 {
-            "deny".to_owned()
-        } else {
-            "allow".to_owned()
-        },
+        kind: if seq % 3 == 0 { "llm_call".to_owned() } else { "pre_check".to_owned() },
+        verdict: if seq % 5 == 0 { "deny".to_owned() } else { "allow".to_owned() },
         body: format!("{{\"seq\":{seq}}}"),
         prev_hash: prev.to_vec(),
         hash: vec![u8::try_from(seq % 256).unwrap_or(0); 32],
@@ -39,13 +27,8 @@ async fn appended_rows_read_back_exactly() {
     with_each_backend(|store| async move {
         let written = rows("node-1", 3);
         store.append_audit(&written).await.expect("append");
-        let mut read = store
-            .search_audit(&AuditQuery {
-                limit: 10,
-                ..AuditQuery::default()
-            })
-            .await
-            .expect("search");
+        let mut read =
+            store.search_audit(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.expect("search");
         read.reverse();
         assert_eq!(read, written);
     })
@@ -56,22 +39,10 @@ async fn appended_rows_read_back_exactly() {
 async fn chain_head_is_the_highest_seq_of_that_chain() {
     with_each_backend(|store| async move {
         assert_eq!(store.audit_chain_head("node-1").await.expect("head"), None);
-        store
-            .append_audit(&rows("node-1", 4))
-            .await
-            .expect("append");
-        store
-            .append_audit(&rows("node-2", 2))
-            .await
-            .expect("append");
+        store.append_audit(&rows("node-1", 4)).await.expect("append");
+        store.append_audit(&rows("node-2", 2)).await.expect("append");
         let head = store.audit_chain_head("node-1").await.expect("head");
-        assert_eq!(
-            head,
-            Some(ChainHead {
-                seq: 4,
-                hash: vec![4; 32]
-            })
-        );
+        assert_eq!(head, Some(ChainHead { seq: 4, hash: vec![4; 32] }));
         let head = store.audit_chain_head("node-2").await.expect("head");
         assert_eq!(head.map(|h| h.seq), Some(2));
     })
@@ -81,28 +52,12 @@ async fn chain_head_is_the_highest_seq_of_that_chain() {
 #[tokio::test]
 async fn a_duplicate_seq_is_a_conflict_and_the_batch_writes_nothing() {
     with_each_backend(|store| async move {
-        store
-            .append_audit(&rows("node-1", 2))
-            .await
-            .expect("append");
+        store.append_audit(&rows("node-1", 2)).await.expect("append");
         let batch = vec![row("node-1", 3, &[]), row("node-1", 2, &[])];
         let error = store.append_audit(&batch).await.expect_err("duplicate");
         assert_eq!(error.kind(), StoreErrorKind::Conflict);
-        assert_eq!(
-            store
-                .count_audit(&AuditQuery::default())
-                .await
-                .expect("count"),
-            2
-        );
-        assert_eq!(
-            store
-                .audit_chain_head("node-1")
-                .await
-                .expect("head")
-                .map(|h| h.seq),
-            Some(2)
-        );
+        assert_eq!(store.count_audit(&AuditQuery::default()).await.expect("count"), 2);
+        assert_eq!(store.audit_chain_head("node-1").await.expect("head").map(|h| h.seq), Some(2));
     })
     .await;
 }
@@ -110,21 +65,13 @@ async fn a_duplicate_seq_is_a_conflict_and_the_batch_writes_nothing() {
 #[tokio::test]
 async fn search_filters_narrow_and_page() {
     with_each_backend(|store| async move {
-        store
-            .append_audit(&rows("node-1", 30))
-            .await
-            .expect("append");
+        store.append_audit(&rows("node-1", 30)).await.expect("append");
         let check = |query: AuditQuery, expected: &'static [i64]| {
             let store = store.clone();
             async move {
                 let count = store.count_audit(&query).await.expect("count");
-                let found: Vec<i64> = store
-                    .search_audit(&query)
-                    .await
-                    .expect("search")
-                    .iter()
-                    .map(|r| r.seq)
-                    .collect();
+                let found: Vec<i64> =
+                    store.search_audit(&query).await.expect("search").iter().map(|r| r.seq).collect();
                 assert_eq!(found, expected, "{query:?}");
                 if query.offset == 0 && expected.len() < query.limit as usize {
                     assert_eq!(count, expected.len() as u64, "{query:?}");
@@ -132,18 +79,11 @@ async fn search_filters_narrow_and_page() {
             }
         };
         let q = |f: fn(&mut AuditQuery)| {
-            let mut query = AuditQuery {
-                limit: 100,
-                ..AuditQuery::default()
-            };
+            let mut query = AuditQuery { limit: 100, ..AuditQuery::default() };
             f(&mut query);
             query
         };
-        check(
-            q(|q| q.verdict = Some("deny".into())),
-            &[30, 25, 20, 15, 10, 5],
-        )
-        .await;
+        check(q(|q| q.verdict = Some("deny".into())), &[30, 25, 20, 15, 10, 5]).await;
         check(
             q(|q| {
                 q.verdict = Some("deny".into());
@@ -184,17 +124,9 @@ async fn search_filters_narrow_and_page() {
 #[tokio::test]
 async fn search_limit_is_clamped_to_at_least_one() {
     with_each_backend(|store| async move {
-        store
-            .append_audit(&rows("node-1", 3))
-            .await
-            .expect("append");
-        let found = store
-            .search_audit(&AuditQuery {
-                limit: 0,
-                ..AuditQuery::default()
-            })
-            .await
-            .expect("search");
+        store.append_audit(&rows("node-1", 3)).await.expect("append");
+        let found =
+            store.search_audit(&AuditQuery { limit: 0, ..AuditQuery::default() }).await.expect("search");
         assert_eq!(found.len(), 1);
     })
     .await;
@@ -204,13 +136,7 @@ async fn search_limit_is_clamped_to_at_least_one() {
 async fn empty_append_is_a_no_op() {
     with_each_backend(|store| async move {
         store.append_audit(&[]).await.expect("append nothing");
-        assert_eq!(
-            store
-                .count_audit(&AuditQuery::default())
-                .await
-                .expect("count"),
-            0
-        );
+        assert_eq!(store.count_audit(&AuditQuery::default()).await.expect("count"), 0);
     })
     .await;
 }

@@ -16,17 +16,11 @@ async fn reopening_keeps_data_and_does_not_remigrate() {
     databases.extend(TestDatabase::postgres());
     for database in databases {
         let store = database.open().await;
-        store
-            .append_audit(&[crate::audit::row("chain-a", 1, b"")])
-            .await
-            .expect("append");
+        store.append_audit(&[crate::audit::row("chain-a", 1, b"")]).await.expect("append");
         store.close().await;
         let again = database.open().await;
         assert_eq!(again.schema_version().await.expect("version"), 1);
-        assert_eq!(
-            again.count_audit(&Default::default()).await.expect("count"),
-            1
-        );
+        assert_eq!(again.count_audit(&Default::default()).await.expect("count"), 1);
         again.close().await;
         database.cleanup().await;
     }
@@ -46,13 +40,10 @@ async fn backend_is_chosen_by_url() {
 
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable_and_the_error_hides_the_password() {
-    let options = OpenOptions {
-        acquire_timeout: std::time::Duration::from_millis(500),
-        ..OpenOptions::default()
-    };
-    let error = open("postgres://axon:hunter2-password@127.0.0.1:1/db", &options)
-        .await
-        .expect_err("must fail");
+    let options =
+        OpenOptions { acquire_timeout: std::time::Duration::from_millis(500), ..OpenOptions::default() };
+    let error =
+        open("postgres://axon:hunter2-password@127.0.0.1:1/db", &options).await.expect_err("must fail");
     assert_eq!(error.kind(), StoreErrorKind::Unavailable);
     let shown = format!("{error} {error:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
@@ -60,18 +51,15 @@ async fn unreachable_postgres_is_unavailable_and_the_error_hides_the_password() 
 
 #[tokio::test]
 async fn a_malformed_url_is_a_config_error_without_the_url() {
-    let error = open("postgres://user:s3cret@[bad", &OpenOptions::default())
-        .await
-        .expect_err("must fail");
+    let error = open("postgres://user:s3cret@[bad", &OpenOptions::default()).await.expect_err("must fail");
     assert_eq!(error.kind(), StoreErrorKind::Config);
     assert!(!format!("{error} {error:?}").contains("s3cret"));
 }
 
 #[tokio::test]
 async fn sqlite_in_a_missing_directory_fails_cleanly() {
-    let error = open("/nonexistent-dir/for/axonflow.db", &OpenOptions::default())
-        .await
-        .expect_err("must fail");
+    let error =
+        open("/nonexistent-dir/for/axonflow.db", &OpenOptions::default()).await.expect_err("must fail");
     assert_eq!(error.kind(), StoreErrorKind::Unavailable);
 }
 
