@@ -48,14 +48,10 @@ impl Claims {
         }
         let lifetime_millis = self.expires_at.0.saturating_sub(self.issued_at.0);
         if self.kind == KeyKind::Emergency && lifetime_millis > millis(MAX_EMERGENCY_LIFETIME) {
-            return err(ErrorKind::EmergencyLifetimeTooLong {
-                max: MAX_EMERGENCY_LIFETIME,
-            });
+            return err(ErrorKind::EmergencyLifetimeTooLong { max: MAX_EMERGENCY_LIFETIME });
         }
         if self.permissions.len() > MAX_PERMISSIONS {
-            return err(ErrorKind::TooManyPermissions {
-                max: MAX_PERMISSIONS,
-            });
+            return err(ErrorKind::TooManyPermissions { max: MAX_PERMISSIONS });
         }
         if let Some(permission) = self.permissions.iter().find(|p| !self.kind.may_hold(p)) {
             return err(ErrorKind::PermissionNotAllowedForKind {
@@ -82,18 +78,13 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 4] = [
-        KeyKind::Service,
-        KeyKind::User,
-        KeyKind::Admin,
-        KeyKind::Emergency,
-    ];
+    pub const ALL: [KeyKind; 4] = [KeyKind::Service, KeyKind::User, KeyKind::Admin, KeyKind::Emergency];
 
     /// Whether a key of this kind may be granted `permission` at all.
     pub fn may_hold(self, permission: &Permission) -> bool {
         match permission {
             Permission::Query | Permission::PolicyEvaluate => true,
-            Permission::Mcp(_) => self != KeyKind::User,
+            Permission::Mcp(_) | Permission::MetricsRead => self != KeyKind::User,
             _ => permission.is_admin() && matches!(self, KeyKind::Admin | KeyKind::Emergency),
         }
     }
@@ -107,6 +98,7 @@ impl KeyKind {
             Permission::AdminConnectors,
             Permission::AdminAudit,
             Permission::AdminPolicies,
+            Permission::MetricsRead,
         ];
         match self {
             KeyKind::Service | KeyKind::User => basic.into_iter().collect(),
@@ -182,9 +174,7 @@ macro_rules! str_enum {
                 $ty::ALL
                     .into_iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        LicenseError::from(ErrorKind::InvalidClaims(concat!("unknown ", $what)))
-                    })
+                    .ok_or_else(|| LicenseError::from(ErrorKind::InvalidClaims(concat!("unknown ", $what))))
             }
         }
 
@@ -251,8 +241,7 @@ impl KeyId {
     /// 128 random bits from the operating system, as 32 hex digits.
     pub fn random() -> Result<KeyId, LicenseError> {
         let mut bytes = [0_u8; 16];
-        getrandom::fill(&mut bytes)
-            .map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
+        getrandom::fill(&mut bytes).map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
         Ok(KeyId(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 }
@@ -293,11 +282,7 @@ mod tests {
     fn check(edit: impl FnOnce(&mut Claims), expected: Result<(), ErrorKind>) {
         let mut claims = service_claims();
         edit(&mut claims);
-        assert_eq!(
-            claims.validate().map_err(|e| e.kind().clone()),
-            expected,
-            "{claims:?}"
-        );
+        assert_eq!(claims.validate().map_err(|e| e.kind().clone()), expected, "{claims:?}");
     }
 
     fn perms(list: &[&str]) -> PermissionSet {
@@ -309,102 +294,51 @@ mod tests {
     #[test]
     fn validation_rules() {
         check(|_| {}, Ok(()));
-        check(
-            |c| c.expires_at = c.issued_at,
-            Err(ErrorKind::ExpiryNotAfterIssue),
-        );
-        check(
-            |c| c.expires_at = UnixMillis(0),
-            Err(ErrorKind::ExpiryNotAfterIssue),
-        );
-        check(
-            |c| c.service = None,
-            Err(ErrorKind::MissingServiceIdentity {
-                kind: KeyKind::Service,
-            }),
-        );
-        check(
-            |c| (c.kind, c.service, c.permissions) = (KeyKind::User, None, perms(&["query"])),
-            Ok(()),
-        );
+        check(|c| c.expires_at = c.issued_at, Err(ErrorKind::ExpiryNotAfterIssue));
+        check(|c| c.expires_at = UnixMillis(0), Err(ErrorKind::ExpiryNotAfterIssue));
+        check(|c| c.service = None, Err(ErrorKind::MissingServiceIdentity { kind: KeyKind::Service }));
+        check(|c| (c.kind, c.service, c.permissions) = (KeyKind::User, None, perms(&["query"])), Ok(()));
         check(|c| c.permissions = PermissionSet::new(), Ok(()));
         check(
             |c| {
-                c.permissions = (0..=MAX_PERMISSIONS)
-                    .map(|i| Permission::mcp("c", &format!("op{i}")).unwrap())
-                    .collect()
+                c.permissions =
+                    (0..=MAX_PERMISSIONS).map(|i| Permission::mcp("c", &format!("op{i}")).unwrap()).collect()
             },
-            Err(ErrorKind::TooManyPermissions {
-                max: MAX_PERMISSIONS,
-            }),
+            Err(ErrorKind::TooManyPermissions { max: MAX_PERMISSIONS }),
         );
     }
 
     #[test]
     fn emergency_keys_are_short_lived() {
         let emergency = |c: &mut Claims, hours: i64| {
-            (c.kind, c.permissions) =
-                (KeyKind::Emergency, KeyKind::Emergency.default_permissions());
+            (c.kind, c.permissions) = (KeyKind::Emergency, KeyKind::Emergency.default_permissions());
             c.expires_at = c.issued_at.plus_millis(hours * HOUR);
         };
         check(|c| emergency(c, 24), Ok(()));
-        check(
-            |c| emergency(c, 25),
-            Err(ErrorKind::EmergencyLifetimeTooLong {
-                max: MAX_EMERGENCY_LIFETIME,
-            }),
-        );
+        check(|c| emergency(c, 25), Err(ErrorKind::EmergencyLifetimeTooLong { max: MAX_EMERGENCY_LIFETIME }));
     }
 
     #[test]
     fn permissions_per_kind() {
         let denied = |kind, p: &str| {
-            Err(ErrorKind::PermissionNotAllowedForKind {
-                kind,
-                permission: p.parse().unwrap(),
-            })
+            Err(ErrorKind::PermissionNotAllowedForKind { kind, permission: p.parse().unwrap() })
         };
         let as_kind = |kind: KeyKind, list: &'static [&'static str]| {
             move |c: &mut Claims| (c.kind, c.permissions) = (kind, perms(list))
         };
-        check(
-            as_kind(KeyKind::User, &["query", "policy:evaluate"]),
-            Ok(()),
-        );
+        check(as_kind(KeyKind::User, &["query", "policy:evaluate"]), Ok(()));
         check(
             as_kind(KeyKind::User, &["mcp:amadeus:search_flights"]),
             denied(KeyKind::User, "mcp:amadeus:search_flights"),
         );
-        check(
-            as_kind(KeyKind::User, &["admin:audit"]),
-            denied(KeyKind::User, "admin:audit"),
-        );
-        check(
-            as_kind(
-                KeyKind::Service,
-                &["query", "policy:evaluate", "mcp:snowflake:query"],
-            ),
-            Ok(()),
-        );
-        check(
-            as_kind(KeyKind::Service, &["admin:keys"]),
-            denied(KeyKind::Service, "admin:keys"),
-        );
-        check(
-            as_kind(KeyKind::Service, &["admin:connectors"]),
-            denied(KeyKind::Service, "admin:connectors"),
-        );
+        check(as_kind(KeyKind::User, &["admin:audit"]), denied(KeyKind::User, "admin:audit"));
+        check(as_kind(KeyKind::Service, &["query", "policy:evaluate", "mcp:snowflake:query"]), Ok(()));
+        check(as_kind(KeyKind::Service, &["admin:keys"]), denied(KeyKind::Service, "admin:keys"));
+        check(as_kind(KeyKind::Service, &["admin:connectors"]), denied(KeyKind::Service, "admin:connectors"));
         check(
             as_kind(
                 KeyKind::Admin,
-                &[
-                    "query",
-                    "mcp:a:b",
-                    "admin:keys",
-                    "admin:connectors",
-                    "admin:audit",
-                    "admin:policies",
-                ],
+                &["query", "mcp:a:b", "admin:keys", "admin:connectors", "admin:audit", "admin:policies"],
             ),
             Ok(()),
         );
@@ -413,39 +347,24 @@ mod tests {
     #[test]
     fn default_permissions_per_kind() {
         let show = |kind: KeyKind| {
-            kind.default_permissions()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
+            kind.default_permissions().iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
         };
         assert_eq!(show(KeyKind::User), "query policy:evaluate");
         assert_eq!(show(KeyKind::Service), "query policy:evaluate");
-        let admin = "query policy:evaluate admin:keys admin:connectors admin:audit admin:policies";
+        let admin =
+            "query policy:evaluate admin:keys admin:connectors admin:audit admin:policies metrics:read";
         assert_eq!(show(KeyKind::Admin), admin);
         assert_eq!(show(KeyKind::Emergency), admin);
         for kind in KeyKind::ALL {
-            assert!(
-                kind.default_permissions().iter().all(|p| kind.may_hold(p)),
-                "{kind}"
-            );
+            assert!(kind.default_permissions().iter().all(|p| kind.may_hold(p)), "{kind}");
         }
     }
 
     #[test]
     fn tiers_and_rate_limits() {
-        let table: Vec<_> = Tier::ALL
-            .iter()
-            .map(|t| (t.to_string(), t.default_rate_limit_per_minute()))
-            .collect();
-        assert_eq!(
-            table,
-            [
-                ("PRO".to_owned(), 100),
-                ("ENT".to_owned(), 500),
-                ("PLUS".to_owned(), 1000)
-            ]
-        );
+        let table: Vec<_> =
+            Tier::ALL.iter().map(|t| (t.to_string(), t.default_rate_limit_per_minute())).collect();
+        assert_eq!(table, [("PRO".to_owned(), 100), ("ENT".to_owned(), 500), ("PLUS".to_owned(), 1000)]);
         assert_eq!("PLUS".parse::<Tier>(), Ok(Tier::Plus));
         assert!("plus".parse::<Tier>().is_err());
     }

@@ -63,24 +63,16 @@ pub enum ErrorKind {
          admin:connectors, admin:audit or admin:policies"
     )]
     InvalidPermission,
-    #[error(
-        "wildcard permissions are never granted: name each operation, e.g. mcp:amadeus:search_flights"
-    )]
+    #[error("wildcard permissions are never granted: name each operation, e.g. mcp:amadeus:search_flights")]
     WildcardPermission,
     #[error("permission {permission} may not be granted to {kind} keys")]
-    PermissionNotAllowedForKind {
-        kind: KeyKind,
-        permission: Permission,
-    },
+    PermissionNotAllowedForKind { kind: KeyKind, permission: Permission },
 
     // --- verification against this node ---
     #[error(
         "license key is for the {found} environment, this node runs {expected}: never share keys between environments"
     )]
-    WrongEnvironment {
-        expected: Environment,
-        found: Environment,
-    },
+    WrongEnvironment { expected: Environment, found: Environment },
     #[error("license key has expired")]
     Expired,
     #[error("license key is not valid yet")]

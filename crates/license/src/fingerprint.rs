@@ -26,9 +26,7 @@ impl FingerprintKey {
 
     pub fn new(secret: Secret<Vec<u8>>) -> Result<FingerprintKey, LicenseError> {
         if secret.expose().len() < FingerprintKey::MIN_LEN {
-            return err(ErrorKind::FingerprintKeyTooShort {
-                min: FingerprintKey::MIN_LEN,
-            });
+            return err(ErrorKind::FingerprintKeyTooShort { min: FingerprintKey::MIN_LEN });
         }
         Ok(FingerprintKey(secret))
     }
@@ -36,8 +34,7 @@ impl FingerprintKey {
     /// 32 bytes from the operating system's randomness.
     pub fn generate() -> Result<FingerprintKey, LicenseError> {
         let mut bytes = vec![0_u8; FingerprintKey::MIN_LEN];
-        getrandom::fill(&mut bytes)
-            .map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
+        getrandom::fill(&mut bytes).map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
         FingerprintKey::new(Secret::new(bytes))
     }
 }
@@ -156,19 +153,10 @@ mod tests {
     #[test]
     fn hex_round_trip_and_refusals() {
         let fingerprint = Fingerprint::of(&node_secret(7), "AXON-V2-x-y");
-        assert_eq!(
-            Fingerprint::from_hex(&fingerprint.to_hex()),
-            Ok(fingerprint)
-        );
-        for bad in [
-            "",
-            "00",
-            &"0".repeat(63),
-            &"0".repeat(65),
-            &"A".repeat(64),
-            &"g".repeat(64),
-            &"é".repeat(32),
-        ] {
+        assert_eq!(Fingerprint::from_hex(&fingerprint.to_hex()), Ok(fingerprint));
+        for bad in
+            ["", "00", &"0".repeat(63), &"0".repeat(65), &"A".repeat(64), &"g".repeat(64), &"é".repeat(32)]
+        {
             assert_eq!(
                 Fingerprint::from_hex(bad).unwrap_err().kind(),
                 &ErrorKind::InvalidFingerprint,
@@ -181,10 +169,7 @@ mod tests {
     fn node_secret_rules() {
         let short = FingerprintKey::new(Secret::new(vec![0; 31])).unwrap_err();
         assert_eq!(short.kind(), &ErrorKind::FingerprintKeyTooShort { min: 32 });
-        assert_eq!(
-            format!("{:?}", node_secret(0x41)),
-            "FingerprintKey([redacted])"
-        );
+        assert_eq!(format!("{:?}", node_secret(0x41)), "FingerprintKey([redacted])");
         let fingerprint = Fingerprint::of(&node_secret(1), "AXON-V2-a-b");
         assert!(!format!("{fingerprint:?}").contains(&fingerprint.to_hex()[..8]));
         let a = FingerprintKey::generate().unwrap();

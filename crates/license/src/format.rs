@@ -49,34 +49,21 @@ pub(crate) fn split(key: &str) -> Result<SplitKey<'_>, LicenseError> {
         return err(ErrorKind::Malformed("unexpected character"));
     }
     // ASCII from here on: every byte index is a char boundary.
-    let Some(separator) = key
-        .len()
-        .checked_sub(SIGNATURE_HEX_LEN + 1)
-        .filter(|&i| i > V2_PREFIX.len())
+    let Some(separator) = key.len().checked_sub(SIGNATURE_HEX_LEN + 1).filter(|&i| i > V2_PREFIX.len())
     else {
         return err(ErrorKind::Malformed("too short for a signature"));
     };
     if key.as_bytes()[separator] != b'-' {
-        return err(ErrorKind::Malformed(
-            "signature must be the last 128 characters, after a '-'",
-        ));
+        return err(ErrorKind::Malformed("signature must be the last 128 characters, after a '-'"));
     }
     let signed = &key[..separator];
     let payload = &key[V2_PREFIX.len()..separator];
-    if !payload
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !payload.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return err(ErrorKind::Malformed("payload is not base64url"));
     }
-    let signature = decode_hex(&key[separator + 1..]).ok_or(LicenseError::from(
-        ErrorKind::Malformed("signature is not 128 lowercase hex digits"),
-    ))?;
-    Ok(SplitKey {
-        signed,
-        payload,
-        signature,
-    })
+    let signature = decode_hex(&key[separator + 1..])
+        .ok_or(LicenseError::from(ErrorKind::Malformed("signature is not 128 lowercase hex digits")))?;
+    Ok(SplitKey { signed, payload, signature })
 }
 
 pub(crate) fn join(signed: &str, signature: &[u8; SIGNATURE_LEN]) -> String {
@@ -138,9 +125,7 @@ mod tests {
 
     /// Splits `key` and shows `signed | payload` or the error kind.
     fn check(key: &str, expected: Result<(&str, &str), ErrorKind>) {
-        let actual = split(key)
-            .map(|s| (s.signed, s.payload))
-            .map_err(|e| e.kind().clone());
+        let actual = split(key).map(|s| (s.signed, s.payload)).map_err(|e| e.kind().clone());
         assert_eq!(actual, expected, "key: {key:?}");
     }
 
@@ -156,10 +141,7 @@ mod tests {
         check(&key("--"), Ok(("AXON-V2---", "--")));
         check(&key("_-_"), Ok(("AXON-V2-_-_", "_-_")));
         check(&key("abc-"), Ok(("AXON-V2-abc-", "abc-")));
-        check(
-            &key(&"a".repeat(40)),
-            Ok((&format!("AXON-V2-{}", "a".repeat(40)), &"a".repeat(40))),
-        );
+        check(&key(&"a".repeat(40)), Ok((&format!("AXON-V2-{}", "a".repeat(40)), &"a".repeat(40))));
         assert_eq!(split(&key("x")).unwrap().signature[..3], [0x00, 0x11, 0x22]);
     }
 
@@ -167,14 +149,8 @@ mod tests {
     fn refuses_broken_v2_keys() {
         let malformed = |m| Err(ErrorKind::Malformed(m));
         check("AXON-V2-", malformed("too short for a signature"));
-        check(
-            &format!("AXON-V2-{SIG}"),
-            malformed("too short for a signature"),
-        );
-        check(
-            &format!("AXON-V2--{SIG}"),
-            malformed("too short for a signature"),
-        );
+        check(&format!("AXON-V2-{SIG}"), malformed("too short for a signature"));
+        check(&format!("AXON-V2--{SIG}"), malformed("too short for a signature"));
         check(&key("a=="), malformed("payload is not base64url"));
         check(&key("a+/b"), malformed("payload is not base64url"));
         check(&key("a b"), malformed("payload is not base64url"));
@@ -183,10 +159,7 @@ mod tests {
             &format!("AXON-V2-abc-{}", SIG.to_uppercase()),
             malformed("signature is not 128 lowercase hex digits"),
         );
-        check(
-            &format!("AXON-V2-abc-{}g", &SIG[1..]),
-            malformed("signature is not 128 lowercase hex digits"),
-        );
+        check(&format!("AXON-V2-abc-{}g", &SIG[1..]), malformed("signature is not 128 lowercase hex digits"));
         check(
             &format!("AXON-V2-abc-{}", &SIG[1..]),
             malformed("signature must be the last 128 characters, after a '-'"),
@@ -199,22 +172,13 @@ mod tests {
             &format!("AXON-V2-abc-{SIG}\n"),
             malformed("signature must be the last 128 characters, after a '-'"),
         );
-        check(
-            &"A".repeat(MAX_KEY_LEN + 1),
-            Err(ErrorKind::TooLong { max: MAX_KEY_LEN }),
-        );
+        check(&"A".repeat(MAX_KEY_LEN + 1), Err(ErrorKind::TooLong { max: MAX_KEY_LEN }));
     }
 
     #[test]
     fn recognises_other_versions() {
-        check(
-            "AXON-PRO-acme-20251231-abcdef0123",
-            Err(ErrorKind::DeprecatedV1),
-        );
-        check(
-            "AXON-PLUS-my-org-1767225600-deadbeef",
-            Err(ErrorKind::DeprecatedV1),
-        );
+        check("AXON-PRO-acme-20251231-abcdef0123", Err(ErrorKind::DeprecatedV1));
+        check("AXON-PLUS-my-org-1767225600-deadbeef", Err(ErrorKind::DeprecatedV1));
         check("AXON-V1-whatever", Err(ErrorKind::DeprecatedV1));
         check("AXON-V3-abc-def", Err(ErrorKind::UnsupportedVersion));
         check("AXON-V22-abc-def", Err(ErrorKind::UnsupportedVersion));

@@ -20,8 +20,7 @@ impl SigningKey {
     /// A new key from the operating system's randomness.
     pub fn generate() -> Result<SigningKey, LicenseError> {
         let mut seed = Zeroizing::new([0_u8; ed25519_dalek::SECRET_KEY_LENGTH]);
-        getrandom::fill(seed.as_mut())
-            .map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
+        getrandom::fill(seed.as_mut()).map_err(|_| LicenseError::from(ErrorKind::RandomnessUnavailable))?;
         Ok(SigningKey(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
@@ -38,10 +37,8 @@ impl SigningKey {
     /// Written in the RFC 8410 form (PKCS#8 v1, no embedded public key), as `openssl genpkey` writes it: OpenSSL
     /// 3.0 refuses the v2 form that `ed25519-dalek` would write by default.
     pub fn to_pkcs8_pem(&self) -> Result<Secret<String>, LicenseError> {
-        let keypair = ed25519_dalek::ed25519::KeypairBytes {
-            secret_key: self.0.to_bytes(),
-            public_key: None,
-        };
+        let keypair =
+            ed25519_dalek::ed25519::KeypairBytes { secret_key: self.0.to_bytes(), public_key: None };
         let pem = keypair
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|_| LicenseError::from(ErrorKind::InvalidSigningKey))?;
@@ -78,9 +75,7 @@ impl PublicKey {
     }
 
     pub fn to_pem(&self) -> Result<String, LicenseError> {
-        self.0
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))
+        self.0.to_public_key_pem(LineEnding::LF).map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))
     }
 
     /// Reads the 32 key bytes in base64url without padding (43 characters).
@@ -88,9 +83,8 @@ impl PublicKey {
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim())
             .map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))?;
+        let bytes: [u8; 32] =
+            bytes.try_into().map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .map_err(|_| LicenseError::from(ErrorKind::InvalidPublicKey))?;
         PublicKey::checked(key)
@@ -102,18 +96,12 @@ impl PublicKey {
 
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), LicenseError> {
         let signature = ed25519_dalek::Signature::from_bytes(signature);
-        self.0
-            .verify_strict(message, &signature)
-            .map_err(|_| LicenseError::from(ErrorKind::BadSignature))
+        self.0.verify_strict(message, &signature).map_err(|_| LicenseError::from(ErrorKind::BadSignature))
     }
 
     /// Refuses small-order ("weak") keys, for which signatures prove nothing.
     fn checked(key: ed25519_dalek::VerifyingKey) -> Result<PublicKey, LicenseError> {
-        if key.is_weak() {
-            Err(ErrorKind::InvalidPublicKey.into())
-        } else {
-            Ok(PublicKey(key))
-        }
+        if key.is_weak() { Err(ErrorKind::InvalidPublicKey.into()) } else { Ok(PublicKey(key)) }
     }
 }
 
@@ -139,20 +127,14 @@ mod tests {
         let pem = key.to_pkcs8_pem().unwrap();
         assert!(
             // PKCS#8 v1 with the Ed25519 OID: the DER prefix of every `openssl genpkey -algorithm ed25519` key.
-            pem.expose()
-                .starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"),
+            pem.expose().starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"),
             "not RFC 8410 PKCS#8 v1"
         );
         let again = SigningKey::from_pkcs8_pem(pem.expose()).unwrap();
         assert_eq!(again.public_key(), key.public_key());
 
         let public = key.public_key();
-        assert!(
-            public
-                .to_pem()
-                .unwrap()
-                .starts_with("-----BEGIN PUBLIC KEY-----\n")
-        );
+        assert!(public.to_pem().unwrap().starts_with("-----BEGIN PUBLIC KEY-----\n"));
         assert_eq!(PublicKey::from_pem(&public.to_pem().unwrap()), Ok(public));
         assert_eq!(public.to_base64().len(), 43);
         assert_eq!(PublicKey::from_base64(&public.to_base64()), Ok(public));
@@ -167,11 +149,7 @@ mod tests {
     }
 
     /// Loads `text` with `load` and expects `expected` as the error kind.
-    fn check<T: fmt::Debug>(
-        load: fn(&str) -> Result<T, LicenseError>,
-        text: &str,
-        expected: ErrorKind,
-    ) {
+    fn check<T: fmt::Debug>(load: fn(&str) -> Result<T, LicenseError>, text: &str, expected: ErrorKind) {
         let error = load(text).unwrap_err();
         assert_eq!(error.kind(), &expected, "{text:?}");
     }
@@ -186,23 +164,11 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
             ErrorKind::InvalidSigningKey,
         );
-        check(
-            SigningKey::from_pkcs8_pem,
-            &public_pem,
-            ErrorKind::InvalidSigningKey,
-        );
-        check(
-            PublicKey::from_pem,
-            key.to_pkcs8_pem().unwrap().expose(),
-            ErrorKind::InvalidPublicKey,
-        );
+        check(SigningKey::from_pkcs8_pem, &public_pem, ErrorKind::InvalidSigningKey);
+        check(PublicKey::from_pem, key.to_pkcs8_pem().unwrap().expose(), ErrorKind::InvalidPublicKey);
         check(PublicKey::from_pem, "garbage", ErrorKind::InvalidPublicKey);
         check(PublicKey::from_base64, "", ErrorKind::InvalidPublicKey);
-        check(
-            PublicKey::from_base64,
-            &"A".repeat(44),
-            ErrorKind::InvalidPublicKey,
-        );
+        check(PublicKey::from_base64, &"A".repeat(44), ErrorKind::InvalidPublicKey);
         // The identity point has small order: a "weak" key.
         check(
             PublicKey::from_base64,
@@ -215,18 +181,11 @@ mod tests {
     fn debug_shows_no_private_material() {
         let key = SigningKey::generate().unwrap();
         let pem = key.to_pkcs8_pem().unwrap();
-        let body: String = pem
-            .expose()
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
+        let body: String = pem.expose().lines().filter(|l| !l.starts_with("-----")).collect();
         for shown in [format!("{key:?}"), format!("{key:#?}")] {
             assert_eq!(shown, "SigningKey([redacted])");
             assert!(!shown.contains(&body[..16]));
         }
-        assert_eq!(
-            format!("{:?}", key.public_key()),
-            format!("PublicKey({})", key.public_key().to_base64())
-        );
+        assert_eq!(format!("{:?}", key.public_key()), format!("PublicKey({})", key.public_key().to_base64()));
     }
 }

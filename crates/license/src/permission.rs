@@ -9,6 +9,7 @@
 //! | `admin:connectors` | configure MCP connectors | admin, emergency |
 //! | `admin:audit` | read the audit log | admin, emergency |
 //! | `admin:policies` | change policy bundles | admin, emergency |
+//! | `metrics:read` | scrape Prometheus metrics | service, admin, emergency |
 //!
 //! **Invariant:** a wildcard is not representable. Any `*` in a permission string is refused with
 //! [`ErrorKind::WildcardPermission`], so `mcp:*:*`, `mcp:amadeus:*` and `*` can never reach a key: least
@@ -35,6 +36,7 @@ pub enum Permission {
     AdminConnectors,
     AdminAudit,
     AdminPolicies,
+    MetricsRead,
 }
 
 /// A named operation of a named MCP connector, e.g. `amadeus` / `search_flights`. Never a wildcard.
@@ -49,15 +51,10 @@ impl McpOperation {
         if connector.contains('*') || operation.contains('*') {
             return err(ErrorKind::WildcardPermission);
         }
-        if !is_identifier(connector, MAX_MCP_NAME_LEN)
-            || !is_identifier(operation, MAX_MCP_NAME_LEN)
-        {
+        if !is_identifier(connector, MAX_MCP_NAME_LEN) || !is_identifier(operation, MAX_MCP_NAME_LEN) {
             return err(ErrorKind::InvalidPermission);
         }
-        Ok(McpOperation {
-            connector: connector.to_owned(),
-            operation: operation.to_owned(),
-        })
+        Ok(McpOperation { connector: connector.to_owned(), operation: operation.to_owned() })
     }
 
     pub fn connector(&self) -> &str {
@@ -100,6 +97,7 @@ impl FromStr for Permission {
             "admin:connectors" => Ok(Permission::AdminConnectors),
             "admin:audit" => Ok(Permission::AdminAudit),
             "admin:policies" => Ok(Permission::AdminPolicies),
+            "metrics:read" => Ok(Permission::MetricsRead),
             _ => match s.strip_prefix("mcp:").and_then(|rest| rest.split_once(':')) {
                 Some((connector, operation)) => Permission::mcp(connector, operation),
                 None => err(ErrorKind::InvalidPermission),
@@ -118,6 +116,7 @@ impl fmt::Display for Permission {
             Permission::AdminConnectors => f.write_str("admin:connectors"),
             Permission::AdminAudit => f.write_str("admin:audit"),
             Permission::AdminPolicies => f.write_str("admin:policies"),
+            Permission::MetricsRead => f.write_str("metrics:read"),
         }
     }
 }
@@ -132,9 +131,7 @@ impl PermissionSet {
     }
 
     /// Parses every string; the first invalid or wildcard one is the error.
-    pub fn parse<'a>(
-        strings: impl IntoIterator<Item = &'a str>,
-    ) -> Result<PermissionSet, LicenseError> {
+    pub fn parse<'a>(strings: impl IntoIterator<Item = &'a str>) -> Result<PermissionSet, LicenseError> {
         strings.into_iter().map(str::parse).collect()
     }
 
@@ -179,8 +176,7 @@ impl<'a> IntoIterator for &'a PermissionSet {
 pub(crate) fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -189,10 +185,7 @@ mod tests {
 
     /// Parses `input` and compares the canonical form (or the error kind) with `expected`.
     fn check(input: &str, expected: Result<&str, ErrorKind>) {
-        let actual = input
-            .parse::<Permission>()
-            .map(|p| p.to_string())
-            .map_err(|e| e.kind().clone());
+        let actual = input.parse::<Permission>().map(|p| p.to_string()).map_err(|e| e.kind().clone());
         assert_eq!(actual, expected.map(str::to_owned), "input: {input:?}");
     }
 
@@ -204,29 +197,16 @@ mod tests {
         check("admin:connectors", Ok("admin:connectors"));
         check("admin:audit", Ok("admin:audit"));
         check("admin:policies", Ok("admin:policies"));
-        check(
-            "mcp:amadeus:search_flights",
-            Ok("mcp:amadeus:search_flights"),
-        );
+        check("mcp:amadeus:search_flights", Ok("mcp:amadeus:search_flights"));
         check("mcp:snowflake:query", Ok("mcp:snowflake:query"));
-        check(
-            "mcp:my-crm.v2:Lookup_Account",
-            Ok("mcp:my-crm.v2:Lookup_Account"),
-        );
+        check("mcp:my-crm.v2:Lookup_Account", Ok("mcp:my-crm.v2:Lookup_Account"));
     }
 
     #[test]
     fn refuses_wildcards_anywhere() {
-        for input in [
-            "*",
-            "mcp:*:*",
-            "mcp:amadeus:*",
-            "mcp:*:query",
-            "mcp:ama*:search",
-            "admin:*",
-            "query*",
-            "**",
-        ] {
+        for input in
+            ["*", "mcp:*:*", "mcp:amadeus:*", "mcp:*:query", "mcp:ama*:search", "admin:*", "query*", "**"]
+        {
             check(input, Err(ErrorKind::WildcardPermission));
         }
     }
@@ -256,20 +236,13 @@ mod tests {
         ] {
             check(input, Err(ErrorKind::InvalidPermission));
         }
-        check(
-            &format!("mcp:{}:op", "c".repeat(MAX_MCP_NAME_LEN)),
-            Ok(&format!("mcp:{}:op", "c".repeat(64))),
-        );
-        check(
-            &format!("mcp:{}:op", "c".repeat(MAX_MCP_NAME_LEN + 1)),
-            Err(ErrorKind::InvalidPermission),
-        );
+        check(&format!("mcp:{}:op", "c".repeat(MAX_MCP_NAME_LEN)), Ok(&format!("mcp:{}:op", "c".repeat(64))));
+        check(&format!("mcp:{}:op", "c".repeat(MAX_MCP_NAME_LEN + 1)), Err(ErrorKind::InvalidPermission));
     }
 
     #[test]
     fn allows_is_exact_membership() {
-        let set =
-            PermissionSet::parse(["query", "mcp:amadeus:search_flights", "admin:audit"]).unwrap();
+        let set = PermissionSet::parse(["query", "mcp:amadeus:search_flights", "admin:audit"]).unwrap();
         let allows = |s: &str| set.allows(&s.parse().unwrap());
         assert!(allows("query"));
         assert!(allows("mcp:amadeus:search_flights"));

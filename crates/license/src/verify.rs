@@ -42,10 +42,7 @@ pub enum Validity {
 
 impl Verifier {
     pub fn new(public_key: PublicKey) -> Verifier {
-        Verifier {
-            public_key,
-            clock_skew: DEFAULT_CLOCK_SKEW,
-        }
+        Verifier { public_key, clock_skew: DEFAULT_CLOCK_SKEW }
     }
 
     /// Replaces [`DEFAULT_CLOCK_SKEW`].
@@ -64,8 +61,7 @@ impl Verifier {
         grace: Duration,
     ) -> Result<VerifiedLicense, LicenseError> {
         let split = format::split(key)?;
-        self.public_key
-            .verify(split.signed.as_bytes(), &split.signature)?;
+        self.public_key.verify(split.signed.as_bytes(), &split.signature)?;
         let claims = decode_payload(split.payload)?;
         if claims.environment != expected_environment {
             return err(ErrorKind::WrongEnvironment {
@@ -77,17 +73,13 @@ impl Verifier {
             return err(ErrorKind::NotYetValid);
         }
         let validity = if now < claims.expires_at {
-            Validity::Valid {
-                expires_in: between(now, claims.expires_at),
-            }
+            Validity::Valid { expires_in: between(now, claims.expires_at) }
         } else {
             let grace_ends = claims.expires_at.plus_millis(millis(grace));
             if now >= grace_ends {
                 return err(ErrorKind::Expired);
             }
-            Validity::InGrace {
-                grace_remaining: between(now, grace_ends),
-            }
+            Validity::InGrace { grace_remaining: between(now, grace_ends) }
         };
         Ok(VerifiedLicense { claims, validity })
     }
@@ -142,25 +134,15 @@ mod tests {
         let key = issuer.sign_raw_payload(payload);
         let verifier = Verifier::new(issuer.public_key());
         let actual = verifier.verify(&key, Environment::Prod, UnixMillis(1500), Duration::ZERO);
-        assert_eq!(
-            actual.map(|_| ()).map_err(|e| e.kind().clone()),
-            expected,
-            "{key}"
-        );
+        assert_eq!(actual.map(|_| ()).map_err(|e| e.kind().clone()), expected, "{key}");
     }
 
     #[test]
     fn signed_but_invalid_claims_are_still_refused() {
         check(CLAIMS.as_bytes(), Ok(()));
         let with = |from: &str, to: &str| CLAIMS.replace(from, to).into_bytes();
-        check(
-            &with(r#""query""#, r#""mcp:*:*""#),
-            Err(ErrorKind::WildcardPermission),
-        );
-        check(
-            &with(r#""query""#, r#""mcp:amadeus:*""#),
-            Err(ErrorKind::WildcardPermission),
-        );
+        check(&with(r#""query""#, r#""mcp:*:*""#), Err(ErrorKind::WildcardPermission));
+        check(&with(r#""query""#, r#""mcp:amadeus:*""#), Err(ErrorKind::WildcardPermission));
         check(
             &with(r#""query""#, r#""admin:keys""#),
             Err(ErrorKind::PermissionNotAllowedForKind {
@@ -170,15 +152,11 @@ mod tests {
         );
         check(
             &with("{", r#"{"max_nodes":1,"#),
-            Err(ErrorKind::InvalidClaims(
-                "payload does not match the V2 claims schema",
-            )),
+            Err(ErrorKind::InvalidClaims("payload does not match the V2 claims schema")),
         );
         check(
             &with(r#""tier":"PRO""#, r#""tier":"PRO","tier":"PLUS""#),
-            Err(ErrorKind::InvalidClaims(
-                "payload does not match the V2 claims schema",
-            )),
+            Err(ErrorKind::InvalidClaims("payload does not match the V2 claims schema")),
         );
     }
 
@@ -194,10 +172,7 @@ mod tests {
             for len in 1..=30 {
                 let payload: Vec<u8> = pattern.iter().copied().cycle().take(len).collect();
                 let text = URL_SAFE_NO_PAD.encode(&payload);
-                assert!(
-                    text.bytes().all(|b| b == b'-' || b == b'_' || len % 3 != 0),
-                    "{text}"
-                );
+                assert!(text.bytes().all(|b| b == b'-' || b == b'_' || len % 3 != 0), "{text}");
                 check(&payload, not_json.clone());
             }
         }
@@ -207,13 +182,7 @@ mod tests {
         let json = CLAIMS.replace(r#""tenant_id":"my-org""#, r#""tenant_id":"a>>>???~~~???""#);
         let text = URL_SAFE_NO_PAD.encode(&json);
         assert!(text.contains('-') && text.contains('_'), "{text}");
-        check(
-            json.as_bytes(),
-            Err(ErrorKind::InvalidIdentifier {
-                field: "tenant id",
-                max: 128,
-            }),
-        );
+        check(json.as_bytes(), Err(ErrorKind::InvalidIdentifier { field: "tenant id", max: 128 }));
     }
 
     #[test]
@@ -221,14 +190,10 @@ mod tests {
         let issuer = Issuer::new(SigningKey::generate().unwrap());
         let key = issuer.sign_raw_payload(CLAIMS.as_bytes());
         let forged = format!("{}{}", &key[..key.len() - 128], "0".repeat(128));
-        assert_eq!(
-            inspect_unverified(&forged).map(|c| c.tenant.to_string()),
-            Ok("my-org".to_owned())
-        );
+        assert_eq!(inspect_unverified(&forged).map(|c| c.tenant.to_string()), Ok("my-org".to_owned()));
         let verifier = Verifier::new(issuer.public_key());
-        let refused = verifier
-            .verify(&forged, Environment::Prod, UnixMillis(1500), Duration::ZERO)
-            .unwrap_err();
+        let refused =
+            verifier.verify(&forged, Environment::Prod, UnixMillis(1500), Duration::ZERO).unwrap_err();
         assert_eq!(refused.kind(), &ErrorKind::BadSignature);
     }
 }

@@ -43,10 +43,10 @@ pub(crate) fn encode(claims: &Claims) -> Result<Vec<u8>, LicenseError> {
         kind: claims.kind.to_string(),
         tier: claims.tier.to_string(),
         tenant_id: claims.tenant.to_string(),
-        service: claims.service.as_ref().map(|s| ServiceJson {
-            name: s.name.to_string(),
-            service_type: s.service_type.to_string(),
-        }),
+        service: claims
+            .service
+            .as_ref()
+            .map(|s| ServiceJson { name: s.name.to_string(), service_type: s.service_type.to_string() }),
         environment: claims.environment.to_string(),
         permissions: claims.permissions.iter().map(ToString::to_string).collect(),
         issued_at_ms: claims.issued_at.0,
@@ -100,98 +100,47 @@ mod tests {
     /// Decodes `json` after replacing `from` by `to` in [`VALID`], and compares the outcome.
     fn check(from: &str, to: &str, expected: Result<(), ErrorKind>) {
         let json = VALID.replacen(from, to, 1);
-        assert!(
-            from.is_empty() || json != VALID,
-            "replacement {from:?} did not apply"
-        );
-        let actual = decode(json.as_bytes())
-            .map(|_| ())
-            .map_err(|e| e.kind().clone());
+        assert!(from.is_empty() || json != VALID, "replacement {from:?} did not apply");
+        let actual = decode(json.as_bytes()).map(|_| ()).map_err(|e| e.kind().clone());
         assert_eq!(actual, expected, "{json}");
     }
 
-    const SCHEMA: ErrorKind =
-        ErrorKind::InvalidClaims("payload does not match the V2 claims schema");
+    const SCHEMA: ErrorKind = ErrorKind::InvalidClaims("payload does not match the V2 claims schema");
 
     #[test]
     fn decode_cases() {
         check("", "", Ok(()));
         check(r#""query""#, r#""query","policy:evaluate""#, Ok(()));
-        check(
-            r#""environment""#,
-            r#""service":{"name":"s","type":"t"},"environment""#,
-            Ok(()),
-        );
+        check(r#""environment""#, r#""service":{"name":"s","type":"t"},"environment""#, Ok(()));
         check(
             r#""kind":"user""#,
             r#""kind":"service""#,
-            Err(ErrorKind::MissingServiceIdentity {
-                kind: crate::KeyKind::Service,
-            }),
+            Err(ErrorKind::MissingServiceIdentity { kind: crate::KeyKind::Service }),
         );
         check("{", "{\"extra\":1,", Err(SCHEMA));
-        check(
-            r#""environment""#,
-            r#""service":{"name":"s","type":"t","x":1},"environment""#,
-            Err(SCHEMA),
-        );
+        check(r#""environment""#, r#""service":{"name":"s","type":"t","x":1},"environment""#, Err(SCHEMA));
         check("{", r#"{"tier":"PRO","#, Err(SCHEMA));
         check(r#","expires_at_ms":2"#, "", Err(SCHEMA));
-        check(
-            r#""permissions":["query"]"#,
-            r#""permissions":"query""#,
-            Err(SCHEMA),
-        );
+        check(r#""permissions":["query"]"#, r#""permissions":"query""#, Err(SCHEMA));
         check(r#""issued_at_ms":1"#, r#""issued_at_ms":1.5"#, Err(SCHEMA));
-        check(
-            r#""query""#,
-            r#""query","query""#,
-            Err(ErrorKind::InvalidClaims("duplicate permission")),
-        );
-        check(
-            r#""query""#,
-            r#""mcp:*:*""#,
-            Err(ErrorKind::WildcardPermission),
-        );
+        check(r#""query""#, r#""query","query""#, Err(ErrorKind::InvalidClaims("duplicate permission")));
+        check(r#""query""#, r#""mcp:*:*""#, Err(ErrorKind::WildcardPermission));
         check(r#""query""#, r#""*""#, Err(ErrorKind::WildcardPermission));
-        check(
-            r#""tier":"PRO""#,
-            r#""tier":"GOLD""#,
-            Err(ErrorKind::InvalidClaims("unknown tier")),
-        );
+        check(r#""tier":"PRO""#, r#""tier":"GOLD""#, Err(ErrorKind::InvalidClaims("unknown tier")));
         check(
             r#""environment":"dev""#,
             r#""environment":"Dev""#,
             Err(ErrorKind::InvalidClaims("unknown environment")),
         );
-        check(
-            r#""kind":"user""#,
-            r#""kind":"root""#,
-            Err(ErrorKind::InvalidClaims("unknown key kind")),
-        );
+        check(r#""kind":"user""#, r#""kind":"root""#, Err(ErrorKind::InvalidClaims("unknown key kind")));
         check(
             r#""tenant_id":"my-org""#,
             r#""tenant_id":"my org""#,
-            Err(ErrorKind::InvalidIdentifier {
-                field: "tenant id",
-                max: 128,
-            }),
+            Err(ErrorKind::InvalidIdentifier { field: "tenant id", max: 128 }),
         );
-        check(
-            r#""expires_at_ms":2"#,
-            r#""expires_at_ms":1"#,
-            Err(ErrorKind::ExpiryNotAfterIssue),
-        );
-        check(
-            "}",
-            "",
-            Err(ErrorKind::InvalidClaims("payload is not JSON")),
-        );
-        check(
-            "{",
-            "[",
-            Err(ErrorKind::InvalidClaims("payload is not JSON")),
-        );
+        check(r#""expires_at_ms":2"#, r#""expires_at_ms":1"#, Err(ErrorKind::ExpiryNotAfterIssue));
+        check("}", "", Err(ErrorKind::InvalidClaims("payload is not JSON")));
+        check("{", "[", Err(ErrorKind::InvalidClaims("payload is not JSON")));
     }
 
     #[test]

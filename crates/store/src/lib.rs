@@ -114,9 +114,52 @@ pub trait AuditStore: Send + Sync {
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;
 }
 
+/// A credential as stored: everything about a license key but the key (only its keyed fingerprint).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub key_id: String,
+    pub fingerprint: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub service_name: Option<String>,
+    pub service_type: Option<String>,
+    pub tier: String,
+    pub environment: String,
+    /// Canonical permission strings separated by single spaces.
+    pub permissions: String,
+    pub issued_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    /// When the credential stops working; in the future for a scheduled revocation.
+    pub revoked_at: Option<UnixMillis>,
+    pub revocation_reason: Option<String>,
+    pub replaced_by: Option<String>,
+    pub created_at: UnixMillis,
+}
+
+/// Credentials (license keys by fingerprint).
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Registers a credential; an existing key id or fingerprint is a [`StoreErrorKind::Conflict`].
+    async fn insert_credential(&self, row: &CredentialRow) -> Result<(), StoreError>;
+    async fn credential_by_fingerprint(&self, fingerprint: &str)
+    -> Result<Option<CredentialRow>, StoreError>;
+    async fn credential_by_key_id(&self, key_id: &str) -> Result<Option<CredentialRow>, StoreError>;
+    /// Credentials of one tenant, or of all when `tenant_id` is `None`, oldest first.
+    async fn list_credentials(&self, tenant_id: Option<&str>) -> Result<Vec<CredentialRow>, StoreError>;
+    /// Sets when a credential stops working. A revocation can only be moved earlier, never later or undone.
+    /// Returns whether the credential exists.
+    async fn revoke_credential(
+        &self,
+        key_id: &str,
+        at: UnixMillis,
+        reason: &str,
+        replaced_by: Option<&str>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// A connected, migrated database.
 #[async_trait]
-pub trait Store: AuditStore + fmt::Debug {
+pub trait Store: AuditStore + CredentialStore + fmt::Debug {
     fn backend(&self) -> Backend;
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -138,6 +138,126 @@ macro_rules! impl_sql_store {
             hash: row.try_get("hash").map_err(get)?,
         })
     }
+
+        #[async_trait]
+        impl CredentialStore for $store {
+            async fn insert_credential(&self, row: &CredentialRow) -> Result<(), StoreError> {
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO credentials (key_id, fingerprint, tenant_id, kind, service_name, service_type, \
+                     tier, environment, permissions, issued_at_ms, expires_at_ms, revoked_at_ms, \
+                     revocation_reason, replaced_by, created_at_ms) VALUES (",
+                );
+                let mut values = insert.separated(", ");
+                values.push_bind(row.key_id.clone());
+                values.push_bind(row.fingerprint.clone());
+                values.push_bind(row.tenant_id.clone());
+                values.push_bind(row.kind.clone());
+                values.push_bind(row.service_name.clone());
+                values.push_bind(row.service_type.clone());
+                values.push_bind(row.tier.clone());
+                values.push_bind(row.environment.clone());
+                values.push_bind(row.permissions.clone());
+                values.push_bind(row.issued_at.0);
+                values.push_bind(row.expires_at.0);
+                values.push_bind(row.revoked_at.map(|t| t.0));
+                values.push_bind(row.revocation_reason.clone());
+                values.push_bind(row.replaced_by.clone());
+                values.push_bind(row.created_at.0);
+                insert.push(")");
+                insert
+                    .build()
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sqlx("cannot register the credential", e))
+            }
+
+            async fn credential_by_fingerprint(
+                &self,
+                fingerprint: &str,
+            ) -> Result<Option<CredentialRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(CREDENTIAL_COLUMNS);
+                sql.push(" WHERE fingerprint = ").push_bind(fingerprint.to_owned());
+                let row = sql
+                    .build()
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot look up the credential", e))?;
+                row.as_ref().map(credential_row).transpose()
+            }
+
+            async fn credential_by_key_id(&self, key_id: &str) -> Result<Option<CredentialRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(CREDENTIAL_COLUMNS);
+                sql.push(" WHERE key_id = ").push_bind(key_id.to_owned());
+                let row = sql
+                    .build()
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot look up the credential", e))?;
+                row.as_ref().map(credential_row).transpose()
+            }
+
+            async fn list_credentials(&self, tenant_id: Option<&str>) -> Result<Vec<CredentialRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(CREDENTIAL_COLUMNS);
+                if let Some(tenant) = tenant_id {
+                    sql.push(" WHERE tenant_id = ").push_bind(tenant.to_owned());
+                }
+                sql.push(" ORDER BY created_at_ms, key_id");
+                let rows = sql
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot list credentials", e))?;
+                rows.iter().map(credential_row).collect()
+            }
+
+            async fn revoke_credential(
+                &self,
+                key_id: &str,
+                at: UnixMillis,
+                reason: &str,
+                replaced_by: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new("UPDATE credentials SET revoked_at_ms = ");
+                sql.push_bind(at.0)
+                    .push(", revocation_reason = ")
+                    .push_bind(reason.to_owned())
+                    .push(", replaced_by = COALESCE(")
+                    .push_bind(replaced_by.map(str::to_owned))
+                    .push(", replaced_by) WHERE key_id = ")
+                    .push_bind(key_id.to_owned())
+                    .push(" AND (revoked_at_ms IS NULL OR revoked_at_ms > ")
+                    .push_bind(at.0)
+                    .push(")");
+                sql.build().execute(&self.pool).await.map_err(|e| from_sqlx("cannot revoke the credential", e))?;
+                Ok(self.credential_by_key_id(key_id).await?.is_some())
+            }
+        }
+
+        const CREDENTIAL_COLUMNS: &str = "SELECT key_id, fingerprint, tenant_id, kind, service_name, service_type, \
+             tier, environment, permissions, issued_at_ms, expires_at_ms, revoked_at_ms, revocation_reason, \
+             replaced_by, created_at_ms FROM credentials";
+
+        fn credential_row(row: &$row) -> Result<CredentialRow, StoreError> {
+            let get = |e| from_sqlx("corrupt credential row", e);
+            Ok(CredentialRow {
+                key_id: row.try_get("key_id").map_err(get)?,
+                fingerprint: row.try_get("fingerprint").map_err(get)?,
+                tenant_id: row.try_get("tenant_id").map_err(get)?,
+                kind: row.try_get("kind").map_err(get)?,
+                service_name: row.try_get("service_name").map_err(get)?,
+                service_type: row.try_get("service_type").map_err(get)?,
+                tier: row.try_get("tier").map_err(get)?,
+                environment: row.try_get("environment").map_err(get)?,
+                permissions: row.try_get("permissions").map_err(get)?,
+                issued_at: UnixMillis(row.try_get("issued_at_ms").map_err(get)?),
+                expires_at: UnixMillis(row.try_get("expires_at_ms").map_err(get)?),
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at_ms").map_err(get)?.map(UnixMillis),
+                revocation_reason: row.try_get("revocation_reason").map_err(get)?,
+                replaced_by: row.try_get("replaced_by").map_err(get)?,
+                created_at: UnixMillis(row.try_get("created_at_ms").map_err(get)?),
+            })
+        }
     };
 }
 

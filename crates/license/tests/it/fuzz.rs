@@ -9,9 +9,7 @@ use crate::{EXPIRES, ISSUED, fixture, service_claims};
 
 /// Runs everything that parses a key over `input`. Returning at all is the "never panics" half of the property.
 fn parse_everything(verifier: &license::Verifier, input: &str) -> bool {
-    let verified = verifier
-        .verify(input, Environment::Prod, ISSUED, Duration::from_secs(3600))
-        .is_ok();
+    let verified = verifier.verify(input, Environment::Prod, ISSUED, Duration::from_secs(3600)).is_ok();
     let _ = inspect_unverified(input);
     let _ = license::Fingerprint::of(
         &license::FingerprintKey::new(types::Secret::new(vec![7; 32])).unwrap(),
@@ -22,19 +20,8 @@ fn parse_everything(verifier: &license::Verifier, input: &str) -> bool {
 
 /// Key-shaped noise: prefixes, base64url and hex runs, separators and the odd multi-byte character.
 fn key_shaped() -> impl Strategy<Value = String> {
-    let prefix = prop_oneof![
-        Just("AXON-V2-"),
-        Just("AXON-V1-"),
-        Just("AXON-PRO-"),
-        Just("AXON-"),
-        Just("")
-    ];
-    (
-        prefix,
-        "[A-Za-z0-9_=+/.é -]{0,300}",
-        prop_oneof![Just("-"), Just(""), Just("--")],
-        "[0-9a-fA-F]{0,140}",
-    )
+    let prefix = prop_oneof![Just("AXON-V2-"), Just("AXON-V1-"), Just("AXON-PRO-"), Just("AXON-"), Just("")];
+    (prefix, "[A-Za-z0-9_=+/.é -]{0,300}", prop_oneof![Just("-"), Just(""), Just("--")], "[0-9a-fA-F]{0,140}")
         .prop_map(|(prefix, payload, separator, signature)| {
             format!("{prefix}{payload}{separator}{signature}")
         })
@@ -63,17 +50,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ];
     let position = any::<prop::sample::Index>();
     prop_oneof![
-        (position.clone(), character.clone())
-            .prop_map(|(i, c)| Mutation::Replace(i.index(1 << 16), c)),
+        (position.clone(), character.clone()).prop_map(|(i, c)| Mutation::Replace(i.index(1 << 16), c)),
         (position.clone(), character).prop_map(|(i, c)| Mutation::Insert(i.index(1 << 16), c)),
-        position
-            .clone()
-            .prop_map(|i| Mutation::Remove(i.index(1 << 16))),
-        position
-            .clone()
-            .prop_map(|i| Mutation::Truncate(i.index(1 << 16))),
-        (position.clone(), position)
-            .prop_map(|(i, j)| Mutation::Swap(i.index(1 << 16), j.index(1 << 16))),
+        position.clone().prop_map(|i| Mutation::Remove(i.index(1 << 16))),
+        position.clone().prop_map(|i| Mutation::Truncate(i.index(1 << 16))),
+        (position.clone(), position).prop_map(|(i, j)| Mutation::Swap(i.index(1 << 16), j.index(1 << 16))),
     ]
 }
 

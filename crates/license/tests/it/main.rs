@@ -5,8 +5,8 @@ mod secrecy;
 mod verify;
 
 use license::{
-    Claims, Environment, Issuer, KeyId, KeyKind, PermissionSet, ServiceIdentity, ServiceName,
-    ServiceType, SigningKey, TenantId, Tier, Verifier,
+    Claims, Environment, Issuer, KeyId, KeyKind, PermissionSet, ServiceIdentity, ServiceName, ServiceType,
+    SigningKey, TenantId, Tier, Verifier,
 };
 use types::UnixMillis;
 
@@ -50,9 +50,6 @@ pub fn assert_no_part_of(key: &str, printed: &str) {
     let bytes = key.as_bytes();
     for part in bytes.windows(8.min(bytes.len())) {
         let part = String::from_utf8_lossy(part);
-        assert!(
-            !printed.contains(part.as_ref()),
-            "{printed:?} contains {part:?} of the key"
-        );
+        assert!(!printed.contains(part.as_ref()), "{printed:?} contains {part:?} of the key");
     }
 }

@@ -12,13 +12,8 @@ fn issued_keys_print_as_redacted() {
     let key = issuer.issue(&service_claims()).unwrap();
     assert_eq!(format!("{key:?}"), "Secret([redacted])");
     assert_eq!(format!("{key}"), "[redacted]");
-    let verified = verifier
-        .verify(key.expose(), Environment::Prod, ISSUED, Duration::ZERO)
-        .unwrap();
-    assert_no_part_of(
-        key.expose(),
-        &format!("{verified:?} {issuer:?} {verifier:?}"),
-    );
+    let verified = verifier.verify(key.expose(), Environment::Prod, ISSUED, Duration::ZERO).unwrap();
+    assert_no_part_of(key.expose(), &format!("{verified:?} {issuer:?} {verifier:?}"));
 }
 
 #[test]
@@ -27,16 +22,10 @@ fn private_keys_print_as_redacted() {
     let pem = signing_key.to_pkcs8_pem().unwrap();
     let mut printed = format!("{signing_key:?} {signing_key:#?} {pem:?} {pem}");
     printed += &format!("{:?}", license::Issuer::new(signing_key));
-    let der_base64: String = pem
-        .expose()
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
+    let der_base64: String = pem.expose().lines().filter(|line| !line.starts_with("-----")).collect();
     assert_no_part_of(&der_base64, &printed);
-    let node_secret = FingerprintKey::new(types::Secret::new(
-        b"0123456789abcdef0123456789abcdef".to_vec(),
-    ))
-    .unwrap();
+    let node_secret =
+        FingerprintKey::new(types::Secret::new(b"0123456789abcdef0123456789abcdef".to_vec())).unwrap();
     assert_eq!(format!("{node_secret:?}"), "FingerprintKey([redacted])");
     let fingerprint = Fingerprint::of(&node_secret, "AXON-V2-x-y");
     assert_no_part_of(&fingerprint.to_hex(), &format!("{fingerprint:?}"));
@@ -57,14 +46,10 @@ fn error_messages_hold_no_part_of_the_key() {
         key.replacen('e', "é", 1),
     ];
     for input in &inputs {
-        let error = verifier
-            .verify(input, Environment::Dev, ISSUED, Duration::ZERO)
-            .unwrap_err();
+        let error = verifier.verify(input, Environment::Dev, ISSUED, Duration::ZERO).unwrap_err();
         assert_no_part_of(key, &format!("{error} {error:?}"));
         assert_no_part_of(input, &format!("{error} {error:?}"));
     }
-    let error = verifier
-        .verify(key, Environment::Dev, ISSUED, Duration::ZERO)
-        .unwrap_err();
+    let error = verifier.verify(key, Environment::Dev, ISSUED, Duration::ZERO).unwrap_err();
     assert_no_part_of(key, &format!("{error} {error:?}"));
 }

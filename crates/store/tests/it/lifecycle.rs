@@ -1,3 +1,5 @@
+const LATEST_SCHEMA: i64 = 2;
+
 use store::testing::{TestDatabase, with_each_backend};
 use store::{Backend, OpenOptions, StoreErrorKind, open};
 
@@ -5,7 +7,7 @@ use store::{Backend, OpenOptions, StoreErrorKind, open};
 async fn opens_migrates_and_answers() {
     with_each_backend(|store| async move {
         store.ping().await.expect("ping");
-        assert_eq!(store.schema_version().await.expect("version"), 1);
+        assert_eq!(store.schema_version().await.expect("version"), LATEST_SCHEMA);
     })
     .await;
 }
@@ -19,7 +21,7 @@ async fn reopening_keeps_data_and_does_not_remigrate() {
         store.append_audit(&[crate::audit::row("chain-a", 1, b"")]).await.expect("append");
         store.close().await;
         let again = database.open().await;
-        assert_eq!(again.schema_version().await.expect("version"), 1);
+        assert_eq!(again.schema_version().await.expect("version"), LATEST_SCHEMA);
         assert_eq!(again.count_audit(&Default::default()).await.expect("count"), 1);
         again.close().await;
         database.cleanup().await;

@@ -1,4 +1,5 @@
 //! Store integration tests: every test runs against SQLite and PostgreSQL, each in a fresh database.
 
 mod audit;
+mod credentials;
 mod lifecycle;
