@@ -193,8 +193,7 @@ impl ContextWords {
         let after = &text[end..after_end];
         let after = &after[..after.find(['.', ',', ';', '\n']).unwrap_or(after.len())];
         for m in self.automaton.find_iter(after) {
-            if is_whole_word(after, m.start(), m.end())
-                && WORDS[m.pattern().as_usize()].1 != Tag::NotPersonal
+            if is_whole_word(after, m.start(), m.end()) && WORDS[m.pattern().as_usize()].1 != Tag::NotPersonal
             {
                 tags |= WORDS[m.pattern().as_usize()].1 as u32;
             }
@@ -224,10 +223,7 @@ fn is_whole_word(hay: &str, start: usize, end: usize) -> bool {
     let bytes = hay.as_bytes();
     let word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
     let starts_word = bytes.get(start).is_some_and(|b| b.is_ascii_alphanumeric());
-    let ends_word = end > 0
-        && bytes
-            .get(end - 1)
-            .is_some_and(|b| b.is_ascii_alphanumeric());
+    let ends_word = end > 0 && bytes.get(end - 1).is_some_and(|b| b.is_ascii_alphanumeric());
     (!starts_word || start == 0 || !word(start - 1)) && (!ends_word || !word(end))
         // allow plural/possessive endings: "passports", "driver's"
         || (!starts_word || start == 0 || !word(start - 1)) && bytes.get(end) == Some(&b's')
@@ -276,11 +272,7 @@ mod tests {
         check("123-45-6789 (SSN)", "123-45-6789", &[Tag::Ssn]);
         check("SSN: 117-27-8564 Also 276 426 442", "276", &[]);
         check("ISBN-10 0-493-13790-4", "0-493", &[Tag::NotPersonal]);
-        check(
-            "card 4939830932636622. Also account 1",
-            "4939",
-            &[Tag::Card],
-        );
+        check("card 4939830932636622. Also account 1", "4939", &[Tag::Card]);
         check("passport 12345 and SSN 1", "12345", &[Tag::Passport]);
         check("driving licence H8903267", "H89", &[Tag::DriverLicense]);
         check("ééé 12", "12", &[]);

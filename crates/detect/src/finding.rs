@@ -40,12 +40,6 @@ impl Finding {
         confidence: f32,
         validator: Option<Validator>,
     ) -> Finding {
-        Finding {
-            kind,
-            start,
-            end,
-            confidence,
-            validator,
-        }
+        Finding { kind, start, end, confidence, validator }
     }
 }

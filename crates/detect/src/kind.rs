@@ -14,12 +14,8 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Pii,
-        Category::Sqli,
-        Category::PromptInjection,
-        Category::Secret,
-    ];
+    pub const ALL: [Category; 4] =
+        [Category::Pii, Category::Sqli, Category::PromptInjection, Category::Secret];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -246,10 +242,7 @@ mod tests {
         for &kind in Kind::all() {
             assert!(seen.insert(kind.as_str()), "duplicate name {kind}");
             assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
-            assert_eq!(
-                kind.index(),
-                Kind::all().iter().position(|k| *k == kind).unwrap()
-            );
+            assert_eq!(kind.index(), Kind::all().iter().position(|k| *k == kind).unwrap());
         }
         assert_eq!("nope".parse::<Kind>(), Err(UnknownKind));
     }

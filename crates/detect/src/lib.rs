@@ -49,12 +49,7 @@ pub struct Categories {
 
 impl Categories {
     pub fn all() -> Categories {
-        Categories {
-            pii: true,
-            sqli: true,
-            prompt_injection: true,
-            secret: true,
-        }
+        Categories { pii: true, sqli: true, prompt_injection: true, secret: true }
     }
 
     pub fn contains(self, category: Category) -> bool {
@@ -153,16 +148,10 @@ impl DetectorSet {
         }
         let mut redaction = [Redaction::Keep; Kind::COUNT];
         for &kind in Kind::all() {
-            redaction[kind.index()] = config
-                .redaction
-                .get(&kind)
-                .copied()
-                .unwrap_or(Redaction::default_for(kind));
+            redaction[kind.index()] =
+                config.redaction.get(&kind).copied().unwrap_or(Redaction::default_for(kind));
         }
-        if let Some(&kind) = Kind::all()
-            .iter()
-            .find(|k| redaction[k.index()] == Redaction::KeyedHash)
-        {
+        if let Some(&kind) = Kind::all().iter().find(|k| redaction[k.index()] == Redaction::KeyedHash) {
             match &config.pseudonym_key {
                 None => return Err(Error::MissingPseudonymKey(kind)),
                 Some(key) if key.expose().len() < MIN_KEY_LEN => {
@@ -245,12 +234,7 @@ impl DetectorSet {
 }
 
 fn resolve_overlaps(out: &mut Vec<Finding>) {
-    out.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(b.end.cmp(&a.end))
-            .then(a.kind.cmp(&b.kind))
-    });
+    out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
     let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
     'next: for f in out.drain(..) {
         for k in kept.iter_mut().rev() {
@@ -259,8 +243,8 @@ fn resolve_overlaps(out: &mut Vec<Finding>) {
             }
             match f.category() {
                 Category::Pii | Category::Secret => {
-                    let f_wins = f.confidence > k.confidence
-                        || f.confidence == k.confidence && f.len() > k.len();
+                    let f_wins =
+                        f.confidence > k.confidence || f.confidence == k.confidence && f.len() > k.len();
                     if f_wins {
                         *k = f;
                     }
@@ -277,12 +261,7 @@ fn resolve_overlaps(out: &mut Vec<Finding>) {
         kept.push(f);
     }
     // A replaced finding may start later than its neighbours: restore the order.
-    kept.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(b.end.cmp(&a.end))
-            .then(a.kind.cmp(&b.kind))
-    });
+    kept.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
     *out = kept;
 }
 
@@ -300,10 +279,7 @@ mod tests {
     fn config_is_validated() {
         let err = |config: DetectorConfig| DetectorSet::new(config).unwrap_err().to_string();
         assert_eq!(
-            err(DetectorConfig {
-                threshold: 1.5,
-                ..DetectorConfig::default()
-            }),
+            err(DetectorConfig { threshold: 1.5, ..DetectorConfig::default() }),
             "confidence threshold must be between 0 and 1"
         );
         assert_eq!(

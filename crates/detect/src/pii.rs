@@ -66,10 +66,7 @@ impl PiiDetector {
         let patterns = patterns();
         let regex = Regex::new_many(&patterns.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>())
             .map_err(Box::new)?;
-        Ok(PiiDetector {
-            regex,
-            shapes: patterns.into_iter().map(|(s, _)| s).collect(),
-        })
+        Ok(PiiDetector { regex, shapes: patterns.into_iter().map(|(s, _)| s).collect() })
     }
 
     pub(crate) fn scan(&self, text: &str, words: &ContextWords, out: &mut Vec<Finding>) {
@@ -97,46 +94,16 @@ impl PiiDetector {
                     true
                 }
                 Shape::Iban => scan.iban(s, e, out),
-                Shape::Gstin => scan.simple(
-                    s,
-                    e,
-                    Kind::Gstin,
-                    validate::gstin,
-                    0.95,
-                    Validator::GstinChecksum,
-                    out,
-                ),
+                Shape::Gstin => {
+                    scan.simple(s, e, Kind::Gstin, validate::gstin, 0.95, Validator::GstinChecksum, out)
+                }
                 Shape::Pan => {
-                    let conf = if scan.tags(s, e).has(Tag::Pan) {
-                        0.95
-                    } else {
-                        0.85
-                    };
-                    scan.simple(
-                        s,
-                        e,
-                        Kind::InPan,
-                        validate::pan,
-                        conf,
-                        Validator::PanStructure,
-                        out,
-                    )
+                    let conf = if scan.tags(s, e).has(Tag::Pan) { 0.95 } else { 0.85 };
+                    scan.simple(s, e, Kind::InPan, validate::pan, conf, Validator::PanStructure, out)
                 }
                 Shape::Nino => {
-                    let conf = if scan.tags(s, e).has(Tag::Nino) {
-                        0.95
-                    } else {
-                        0.8
-                    };
-                    scan.simple(
-                        s,
-                        e,
-                        Kind::UkNino,
-                        validate::nino,
-                        conf,
-                        Validator::NinoRules,
-                        out,
-                    )
+                    let conf = if scan.tags(s, e).has(Tag::Nino) { 0.95 } else { 0.8 };
+                    scan.simple(s, e, Kind::UkNino, validate::nino, conf, Validator::NinoRules, out)
                 }
                 Shape::DateWords => {
                     scan.date_words(s, e, out);
@@ -147,11 +114,7 @@ impl PiiDetector {
                     true
                 }
             };
-            pos = if found || e <= s {
-                e.max(next_char(text, s))
-            } else {
-                next_char(text, s)
-            };
+            pos = if found || e <= s { e.max(next_char(text, s)) } else { next_char(text, s) };
         }
     }
 }
@@ -185,15 +148,7 @@ impl Scan<'_> {
         self.words.around(self.text, start, end)
     }
 
-    fn push(
-        &self,
-        out: &mut Vec<Finding>,
-        kind: Kind,
-        start: usize,
-        end: usize,
-        conf: f32,
-        v: Validator,
-    ) {
+    fn push(&self, out: &mut Vec<Finding>, kind: Kind, start: usize, end: usize, conf: f32, v: Validator) {
         out.push(Finding::new(kind, start, end, conf, Some(v)));
     }
 
@@ -279,11 +234,9 @@ impl Scan<'_> {
 
     fn ipv6(&self, s: usize, e: usize, out: &mut Vec<Finding>) {
         let bytes = self.text.as_bytes();
-        let before_ok = s == 0
-            || !matches!(bytes[s - 1], b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' | b':' | b'.');
-        let after_ok = !bytes
-            .get(e)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b':' || *b == b'_');
+        let before_ok =
+            s == 0 || !matches!(bytes[s - 1], b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'_' | b':' | b'.');
+        let after_ok = !bytes.get(e).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b':' || *b == b'_');
         if !before_ok || !after_ok {
             return;
         }
@@ -301,14 +254,10 @@ impl Scan<'_> {
         }
         let m = &self.text[s..e];
         let lower = m.to_ascii_lowercase();
-        let month = [
-            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-        ]
-        .iter()
-        .position(|name| lower.contains(name));
-        let mut numbers = m
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|t| !t.is_empty());
+        let month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+            .iter()
+            .position(|name| lower.contains(name));
+        let mut numbers = m.split(|c: char| !c.is_ascii_digit()).filter(|t| !t.is_empty());
         let (Some(month), Some(a), Some(b)) = (month, numbers.next(), numbers.next()) else {
             return;
         };
@@ -373,6 +322,15 @@ impl Scan<'_> {
         let space = |k: usize| &bytes[groups[k].end..groups[k + 1].start] == b" ";
         let uniform = (0..groups.len().saturating_sub(1)).all(space);
         let split_after = |k: usize| k + 1 >= groups.len() || !uniform && space(k);
+        if uniform && groups.len() > 1 {
+            let start = run_start;
+            if !self.classify(start, groups, out) {
+                // Not one number: a card may still hide in it ("4532 0151 1283 0366 7"), and only a card (Luhn
+                // and brand) is strong enough to be picked out of a longer run of spaced digits.
+                self.cards_in(groups, out);
+            }
+            return;
+        }
         let mut i = 0;
         while i < groups.len() {
             let mut next = None;
@@ -396,6 +354,48 @@ impl Scan<'_> {
                     k
                 }
             };
+        }
+    }
+
+    fn cards_in(&self, groups: &[Group], out: &mut Vec<Finding>) {
+        let bytes = self.text.as_bytes();
+        // The run's own context ("USPS tracking 9400 1000 ...") governs every part of it.
+        let tags = self.tags(groups[0].start, groups[groups.len() - 1].end);
+        let not_personal = tags.has(Tag::NotPersonal) && !tags.any_personal();
+        let mut i = 0;
+        'start: while i < groups.len() {
+            for j in (i + 2..=groups.len().min(i + 5)).rev() {
+                let window = &groups[i..j];
+                let lens = Lens::of(window);
+                let shape = lens.groups()[..lens.len - 1].iter().all(|&l| l == 4) && lens.last() <= 4
+                    || lens.is(&[4, 6, 5])
+                    || lens.is(&[4, 6, 4]);
+                let mut buf = [0u8; 24];
+                let mut n = 0;
+                for g in window {
+                    for &b in &bytes[g.start..g.end] {
+                        if n < buf.len() {
+                            buf[n] = b;
+                            n += 1;
+                        }
+                    }
+                }
+                let edge = i == 0 || j == groups.len();
+                if shape && edge && (13..=19).contains(&n) && validate::card(&buf[..n]) {
+                    let (start, end) = (window[0].start, window[window.len() - 1].end);
+                    let conf = if not_personal {
+                        0.3
+                    } else if tags.has(Tag::Card) {
+                        0.98
+                    } else {
+                        0.9
+                    };
+                    self.push(out, Kind::CreditCard, start, end, conf, Validator::LuhnBrand);
+                    i = j;
+                    continue 'start;
+                }
+            }
+            i += 1;
         }
     }
 
@@ -449,8 +449,7 @@ impl Scan<'_> {
             || lens.is(&[4, 2, 2])
             || lens.is(&[2, 2, 4])
         {
-            return self.date(digits, &lens, tags)
-                && emit(Kind::DateOfBirth, 0.9, Validator::CalendarDate);
+            return self.date(digits, &lens, tags) && emit(Kind::DateOfBirth, 0.9, Validator::CalendarDate);
         }
         if seps.only(b'.') && lens.len == 4 {
             return ipv4(text, start, end) && emit(Kind::IpAddress, 0.85, Validator::IpParse);
@@ -509,10 +508,8 @@ impl Scan<'_> {
                 false
             }
             10 => {
-                let phone_shape = contiguous
-                    || lens.is(&[3, 3, 4])
-                    || lens.is(&[2, 2, 2, 2, 2])
-                    || lens.is(&[3, 3, 2, 2]);
+                let phone_shape =
+                    contiguous || lens.is(&[3, 3, 4]) || lens.is(&[2, 2, 2, 2, 2]) || lens.is(&[3, 3, 2, 2]);
                 if ctx(Tag::Phone) && phone_shape {
                     return emit(Kind::Phone, 0.9, Validator::PhoneNumbering);
                 }
@@ -530,22 +527,12 @@ impl Scan<'_> {
                 }
                 emit(
                     Kind::Phone,
-                    if nanp(digits) || digits[0] == b'0' {
-                        0.75
-                    } else {
-                        0.6
-                    },
+                    if nanp(digits) || digits[0] == b'0' { 0.75 } else { 0.6 },
                     Validator::PhoneNumbering,
                 )
             }
-            11 if digits[0] == b'1' && lens.is(&[1, 3, 3, 4])
-                || digits[0] == b'0' && !contiguous =>
-            {
-                emit(
-                    Kind::Phone,
-                    if ctx(Tag::Phone) { 0.9 } else { 0.7 },
-                    Validator::PhoneNumbering,
-                )
+            11 if digits[0] == b'1' && lens.is(&[1, 3, 3, 4]) || digits[0] == b'0' && !contiguous => {
+                emit(Kind::Phone, if ctx(Tag::Phone) { 0.9 } else { 0.7 }, Validator::PhoneNumbering)
             }
             12 => {
                 if validate::aadhaar(digits) {
@@ -558,8 +545,7 @@ impl Scan<'_> {
                     };
                     return emit(Kind::Aadhaar, conf, Validator::Verhoeff);
                 }
-                self.by_context(tags, contiguous, &mut emit)
-                    .unwrap_or(false)
+                self.by_context(tags, contiguous, &mut emit).unwrap_or(false)
             }
             13..=19 => {
                 let card_shape = contiguous
@@ -570,12 +556,9 @@ impl Scan<'_> {
                     let conf = if ctx(Tag::Card) { 0.98 } else { 0.9 };
                     return emit(Kind::CreditCard, conf, Validator::LuhnBrand);
                 }
-                self.by_context(tags, contiguous, &mut emit)
-                    .unwrap_or(false)
+                self.by_context(tags, contiguous, &mut emit).unwrap_or(false)
             }
-            5..=17 => self
-                .by_context(tags, contiguous, &mut emit)
-                .unwrap_or(false),
+            _ if (5..=17).contains(&n) => self.by_context(tags, contiguous, &mut emit).unwrap_or(false),
             _ => false,
         }
     }
@@ -617,11 +600,7 @@ impl Scan<'_> {
         }
         let [a, b, c] = parts;
         let year = |y: u32, len: usize| {
-            if len == 2 {
-                if y > 30 { 1900 + y } else { 2000 + y }
-            } else {
-                y
-            }
+            if len == 2 { if y > 30 { 1900 + y } else { 2000 + y } } else { y }
         };
         if g[0] == 4 {
             return validate::date(a, b, c);
@@ -665,10 +644,7 @@ impl Lens {
         for (l, g) in lens.iter_mut().zip(groups) {
             *l = g.end - g.start;
         }
-        Lens {
-            lens,
-            len: groups.len().min(MAX_WINDOW),
-        }
+        Lens { lens, len: groups.len().min(MAX_WINDOW) }
     }
 
     fn groups(&self) -> &[usize] {
@@ -823,14 +799,13 @@ mod tests {
     #[test]
     fn cards() {
         check("card 4532015112830366", &["credit_card@4532015112830366"]);
-        check(
-            "4532 0151 1283 0366 exp 12/29",
-            &["credit_card@4532 0151 1283 0366"],
-        );
+        check("4532 0151 1283 0366 exp 12/29", &["credit_card@4532 0151 1283 0366"]);
         check("4532-0151-1283-0366", &["credit_card@4532-0151-1283-0366"]);
         check("amex 3782 822463 10005", &["credit_card@3782 822463 10005"]);
         check("card 4532015112830367", &[]);
         check("ISBN 978-3-16-148410-0", &[]);
+        check("4532 0151 1283 0366 7", &["credit_card@4532 0151 1283 0366"]);
+        check("Card 6011 2289 3257 1320 was declined", &[]);
     }
 
     #[test]
@@ -841,20 +816,14 @@ mod tests {
         check("+44(0)115 4960914", &["phone@+44(0)115 4960914"]);
         check("415.555.2671", &["phone@415.555.2671"]);
         check("04 15 39 15 00", &["phone@04 15 39 15 00"]);
-        check(
-            "call 415-555-2671 or 415-555-2672",
-            &["phone@415-555-2671", "phone@415-555-2672"],
-        );
+        check("call 415-555-2671 or 415-555-2672", &["phone@415-555-2671", "phone@415-555-2672"]);
         check("+14155552671", &["phone@+14155552671"]);
         check("1 (786) 834-4978", &["phone@1 (786) 834-4978"]);
     }
 
     #[test]
     fn email_and_upi() {
-        check(
-            "mail john.doe+x@example.co.uk today",
-            &["email@john.doe+x@example.co.uk"],
-        );
+        check("mail john.doe+x@example.co.uk today", &["email@john.doe+x@example.co.uk"]);
         check("pay ravi.k@okaxis", &["upi_id@ravi.k@okaxis"]);
         check("x = a@b", &[]);
         check("@mention", &[]);
@@ -865,24 +834,15 @@ mod tests {
         check("host 192.168.1.20 up", &["ip_address@192.168.1.20"]);
         check("version 1.2.3.4", &[]);
         check("999.1.1.1", &[]);
-        check(
-            "addr 2001:db8::8a2e:370:7334",
-            &["ip_address@2001:db8::8a2e:370:7334"],
-        );
+        check("addr 2001:db8::8a2e:370:7334", &["ip_address@2001:db8::8a2e:370:7334"]);
         check("at 10:30:00 today", &[]);
         check("use std::io::Read", &[]);
     }
 
     #[test]
     fn bank_and_ids() {
-        check(
-            "IBAN DE89 3704 0044 0532 0130 00",
-            &["iban@DE89 3704 0044 0532 0130 00"],
-        );
-        check(
-            "IBAN GB82WEST12345698765432",
-            &["iban@GB82WEST12345698765432"],
-        );
+        check("IBAN DE89 3704 0044 0532 0130 00", &["iban@DE89 3704 0044 0532 0130 00"]);
+        check("IBAN GB82WEST12345698765432", &["iban@GB82WEST12345698765432"]);
         check("IBAN DE89370400440532013001", &[]);
         check("routing number 021000021", &["us_bank_routing@021000021"]);
         check("routing number 000000000", &[]);

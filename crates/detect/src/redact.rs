@@ -140,11 +140,7 @@ fn mask(out: &mut String, value: &str, kind: Kind) {
         Kind::ApiKeyAssignment => out.push_str("[REDACTED_KEY]"),
         Kind::TokenAssignment => out.push_str("[REDACTED_TOKEN]"),
         _ if kind.category() == Category::Pii => {
-            out.extend(
-                value
-                    .chars()
-                    .map(|c| if c.is_alphanumeric() { '*' } else { c }),
-            );
+            out.extend(value.chars().map(|c| if c.is_alphanumeric() { '*' } else { c }));
         }
         _ => {
             out.push_str("[REDACTED_");
@@ -166,12 +162,7 @@ mod tests {
                 Finding::new(*kind, start, start + part.len(), 1.0, None)
             })
             .collect();
-        let got = redact(
-            text,
-            &findings,
-            |_| how,
-            Some(b"0123456789abcdef0123456789abcdef"),
-        );
+        let got = redact(text, &findings, |_| how, Some(b"0123456789abcdef0123456789abcdef"));
         assert_eq!(got, expected, "{text}");
     }
 
@@ -189,18 +180,8 @@ mod tests {
             Redaction::Mask,
             "card ****-****-****-****",
         );
-        check(
-            "mail a.b@c.io",
-            &[(Kind::Email, "a.b@c.io")],
-            Redaction::Mask,
-            "mail ***@***.***",
-        );
-        check(
-            "tel (415) 555-2671",
-            &[(Kind::Phone, "(415) 555-2671")],
-            Redaction::Mask,
-            "tel ***-***-****",
-        );
+        check("mail a.b@c.io", &[(Kind::Email, "a.b@c.io")], Redaction::Mask, "mail ***@***.***");
+        check("tel (415) 555-2671", &[(Kind::Phone, "(415) 555-2671")], Redaction::Mask, "tel ***-***-****");
         check(
             "password='secret123'",
             &[(Kind::PasswordAssignment, "secret123")],
@@ -213,12 +194,7 @@ mod tests {
             Redaction::Mask,
             "api_key=[REDACTED_KEY]",
         );
-        check(
-            "IBAN DE89 3704",
-            &[(Kind::Iban, "DE89 3704")],
-            Redaction::Mask,
-            "IBAN **** ****",
-        );
+        check("IBAN DE89 3704", &[(Kind::Iban, "DE89 3704")], Redaction::Mask, "IBAN **** ****");
         check(
             "AKIAIOSFODNN7EXAMPLE",
             &[(Kind::AwsAccessKeyId, "AKIAIOSFODNN7EXAMPLE")],
@@ -229,30 +205,10 @@ mod tests {
 
     #[test]
     fn other_strategies() {
-        check(
-            "SSN 123-45-6789",
-            &[(Kind::Ssn, "123-45-6789")],
-            Redaction::KeepLast4,
-            "SSN ***-**-6789",
-        );
-        check(
-            "pin 1234",
-            &[(Kind::Ssn, "1234")],
-            Redaction::KeepLast4,
-            "pin ****",
-        );
-        check(
-            "SSN 123-45-6789.",
-            &[(Kind::Ssn, "123-45-6789")],
-            Redaction::Remove,
-            "SSN .",
-        );
-        check(
-            "SSN 123-45-6789",
-            &[(Kind::Ssn, "123-45-6789")],
-            Redaction::Keep,
-            "SSN 123-45-6789",
-        );
+        check("SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::KeepLast4, "SSN ***-**-6789");
+        check("pin 1234", &[(Kind::Ssn, "1234")], Redaction::KeepLast4, "pin ****");
+        check("SSN 123-45-6789.", &[(Kind::Ssn, "123-45-6789")], Redaction::Remove, "SSN .");
+        check("SSN 123-45-6789", &[(Kind::Ssn, "123-45-6789")], Redaction::Keep, "SSN 123-45-6789");
         check(
             "SSN 123-45-6789",
             &[(Kind::Ssn, "123-45-6789")],
@@ -281,13 +237,7 @@ mod tests {
             "x ***-**-**** y",
         );
         let text = "héllo";
-        let bad = [
-            Finding::new(Kind::Ssn, 1, 2, 1.0, None),
-            Finding::new(Kind::Ssn, 3, 99, 1.0, None),
-        ];
-        assert!(matches!(
-            redact(text, &bad, |_| Redaction::Mask, None),
-            Cow::Borrowed("héllo")
-        ));
+        let bad = [Finding::new(Kind::Ssn, 1, 2, 1.0, None), Finding::new(Kind::Ssn, 3, 99, 1.0, None)];
+        assert!(matches!(redact(text, &bad, |_| Redaction::Mask, None), Cow::Borrowed("héllo")));
     }
 }

@@ -61,24 +61,9 @@ fn patterns() -> Vec<(Kind, f32, Post, &'static str)> {
             Post::None,
             r"(?-u:\b)xox[abposre]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+",
         ),
-        (
-            Kind::StripeKey,
-            0.95,
-            Post::None,
-            r"(?-u:\b)(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
-        ),
-        (
-            Kind::GoogleApiKey,
-            0.9,
-            Post::None,
-            r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
-        ),
-        (
-            Kind::Jwt,
-            0.9,
-            Post::Jwt,
-            r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
-        ),
+        (Kind::StripeKey, 0.95, Post::None, r"(?-u:\b)(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+        (Kind::GoogleApiKey, 0.9, Post::None, r"(?-u:\b)AIza[0-9A-Za-z_-]{35}"),
+        (Kind::Jwt, 0.9, Post::Jwt, r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}"),
         (
             Kind::PasswordAssignment,
             0.9,
@@ -109,12 +94,8 @@ pub(crate) struct SecretDetector {
 impl SecretDetector {
     pub(crate) fn new() -> Result<SecretDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex =
-            Regex::new_many(&patterns.iter().map(|p| p.3).collect::<Vec<_>>()).map_err(Box::new)?;
-        Ok(SecretDetector {
-            regex,
-            meta: patterns.into_iter().map(|(k, c, p, _)| (k, c, p)).collect(),
-        })
+        let regex = Regex::new_many(&patterns.iter().map(|p| p.3).collect::<Vec<_>>()).map_err(Box::new)?;
+        Ok(SecretDetector { regex, meta: patterns.into_iter().map(|(k, c, p, _)| (k, c, p)).collect() })
     }
 
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
@@ -129,11 +110,10 @@ impl SecretDetector {
                 Post::None => Some(Finding::new(kind, s, e, conf, None)),
                 Post::Jwt => jwt_header_ok(&text[s..e])
                     .then(|| Finding::new(kind, s, e, conf, Some(Validator::JwtHeader))),
-                Post::PrivateKey => {
-                    Some(Finding::new(kind, s, private_key_end(text, e), conf, None))
+                Post::PrivateKey => Some(Finding::new(kind, s, private_key_end(text, e), conf, None)),
+                Post::Assignment => {
+                    assignment_value(text, s, e).map(|(vs, ve)| Finding::new(kind, vs, ve, conf, None))
                 }
-                Post::Assignment => assignment_value(text, s, e)
-                    .map(|(vs, ve)| Finding::new(kind, vs, ve, conf, None)),
             };
             let resume = match finding {
                 // The value of an assignment may itself be a provider key: look inside it too.
@@ -159,10 +139,7 @@ impl SecretDetector {
 fn assignment_value(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let m = &text[s..e];
     let lower = m.to_ascii_lowercase();
-    let value_start = if let Some(i) = lower
-        .find("bearer ")
-        .filter(|_| lower.starts_with("authorization"))
-    {
+    let value_start = if let Some(i) = lower.find("bearer ").filter(|_| lower.starts_with("authorization")) {
         i + "bearer ".len()
     } else {
         let sep = m.find([':', '='])?;
@@ -176,13 +153,11 @@ fn assignment_value(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let value = &m[value_start..value_end];
     // `token = get_token()`, `password: ${DB_PASSWORD}`, `password=<your password>`: not a secret.
     let next = text.as_bytes().get(e).copied();
-    let call = value.ends_with('(') || value.ends_with(')')
-        && value.find('(').is_some_and(|i| {
-            i > 0
-                && value[..i]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        });
+    let call = value.ends_with('(')
+        || value.ends_with(')')
+            && value.find('(').is_some_and(|i| {
+                i > 0 && value[..i].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            });
     let variable = value.starts_with("${")
         || value.starts_with("$(")
         || value.starts_with("{{")
@@ -191,13 +166,9 @@ fn assignment_value(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
         || value.len() > 2 && value.starts_with('%') && value.ends_with('%')
         || value.len() > 1
             && value.starts_with('$')
-            && value[1..]
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c == '_');
+            && value[1..].chars().all(|c| c.is_ascii_uppercase() || c == '_');
     let placeholder = variable
-        || value
-            .chars()
-            .all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
+        || value.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
         || call
         || matches!(
             value.to_ascii_lowercase().as_str(),
@@ -221,9 +192,7 @@ fn private_key_end(text: &str, header_end: usize) -> usize {
     match rest.find("-----END ") {
         Some(i) => {
             let after = header_end + i + "-----END ".len();
-            text[after..]
-                .find("-----")
-                .map_or(text.len(), |j| after + j + 5)
+            text[after..].find("-----").map_or(text.len(), |j| after + j + 5)
         }
         None => header_end,
     }
@@ -246,10 +215,7 @@ mod tests {
         let detector = SecretDetector::new().unwrap();
         let mut out = Vec::new();
         detector.scan(input, &mut out);
-        let got: Vec<String> = out
-            .iter()
-            .map(|f| format!("{}@{}", f.kind, &input[f.start..f.end]))
-            .collect();
+        let got: Vec<String> = out.iter().map(|f| format!("{}@{}", f.kind, &input[f.start..f.end])).collect();
         assert_eq!(got, expected, "{input}");
     }
 
@@ -257,51 +223,27 @@ mod tests {
     fn assignments() {
         check("password='secret123'", &["password_assignment@secret123"]);
         check("api_key=sk-12345678", &["api_key_assignment@sk-12345678"]);
-        check(
-            r#"{"password": "hunter22"}"#,
-            &["password_assignment@hunter22"],
-        );
+        check(r#"{"password": "hunter22"}"#, &["password_assignment@hunter22"]);
         check("DB_PASSWORD: ${DB_PASSWORD}", &[]);
         check("token = get_token()", &[]);
         check("let api_key = std::env::var(\"API_KEY\")?;", &[]);
-        check(
-            "auth_token=abcd1234efgh",
-            &["token_assignment@abcd1234efgh"],
-        );
+        check("auth_token=abcd1234efgh", &["token_assignment@abcd1234efgh"]);
         check("DB_PASSWORD: church885", &["password_assignment@church885"]);
         check("pwd='*4&1XMp9'", &["password_assignment@*4&1XMp9"]);
-        check(
-            "password=D#1Z0Cz__!(kXP^",
-            &["password_assignment@D#1Z0Cz__!(kXP^"],
-        );
+        check("password=D#1Z0Cz__!(kXP^", &["password_assignment@D#1Z0Cz__!(kXP^"]);
         check("password: ********", &[]);
-        check(
-            "password=%3OTHu2Ct0Vz",
-            &["password_assignment@%3OTHu2Ct0Vz"],
-        );
+        check("password=%3OTHu2Ct0Vz", &["password_assignment@%3OTHu2Ct0Vz"]);
         check("passwd = \"b(2DF+fx\"", &["password_assignment@b(2DF+fx"]);
         check("password: $DB_PASSWORD", &[]);
-        check(
-            r#""apiKey": "6MZ8PIpKPJ8f2CXDcN6e6Bl0e0"#,
-            &["api_key_assignment@6MZ8PIpKPJ8f2CXDcN6e6Bl0e0"],
-        );
-        check(
-            "Authorization: Bearer abc.def.ghi123",
-            &["token_assignment@abc.def.ghi123"],
-        );
+        check(r#""apiKey": "6MZ8PIpKPJ8f2CXDcN6e6Bl0e0"#, &["api_key_assignment@6MZ8PIpKPJ8f2CXDcN6e6Bl0e0"]);
+        check("Authorization: Bearer abc.def.ghi123", &["token_assignment@abc.def.ghi123"]);
         check("Enter your password below", &[]);
     }
 
     #[test]
     fn provider_keys() {
-        check(
-            "AKIAIOSFODNN7EXAMPLE",
-            &["aws_access_key_id@AKIAIOSFODNN7EXAMPLE"],
-        );
-        check(
-            "-----BEGIN RSA PRIVATE KEY-----",
-            &["private_key@-----BEGIN RSA PRIVATE KEY-----"],
-        );
+        check("AKIAIOSFODNN7EXAMPLE", &["aws_access_key_id@AKIAIOSFODNN7EXAMPLE"]);
+        check("-----BEGIN RSA PRIVATE KEY-----", &["private_key@-----BEGIN RSA PRIVATE KEY-----"]);
         check(
             "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY----- tail",
             &["private_key@-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"],
@@ -310,19 +252,14 @@ mod tests {
             "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
             &["github_token@ghp_abcdefghijklmnopqrstuvwxyz0123456789"],
         );
-        check(
-            "xoxb-123456789012-abcdefghij",
-            &["slack_token@xoxb-123456789012-abcdefghij"],
-        );
-        check(
-            "sk_live_abcdefghijklmnop1234",
-            &["stripe_key@sk_live_abcdefghijklmnop1234"],
-        );
+        check("xoxb-123456789012-abcdefghij", &["slack_token@xoxb-123456789012-abcdefghij"]);
+        check("sk_live_abcdefghijklmnop1234", &["stripe_key@sk_live_abcdefghijklmnop1234"]);
         check(
             "AIzaSyA1234567890abcdefghijklmnopqrstuv",
             &["google_api_key@AIzaSyA1234567890abcdefghijklmnopqrstuv"],
         );
-        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
         check(jwt, &[&format!("jwt@{jwt}")]);
         check(
             "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",

@@ -159,11 +159,8 @@ impl Triggers {
     pub(crate) fn new() -> Result<Triggers, aho_corasick::BuildError> {
         let mut words = Vec::new();
         let mut families = Vec::new();
-        for (list, family) in [
-            (SQLI, Family::Sqli),
-            (INJECTION, Family::Injection),
-            (SECRET, Family::Secret),
-        ] {
+        for (list, family) in [(SQLI, Family::Sqli), (INJECTION, Family::Injection), (SECRET, Family::Secret)]
+        {
             words.extend_from_slice(list);
             families.extend(std::iter::repeat_n(family, list.len()));
         }
@@ -171,10 +168,7 @@ impl Triggers {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&words)?;
-        Ok(Triggers {
-            automaton,
-            families,
-        })
+        Ok(Triggers { automaton, families })
     }
 
     pub(crate) fn scan(&self, text: &str) -> Fired {

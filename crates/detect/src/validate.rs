@@ -28,7 +28,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A payment card: Luhn plus a brand whose prefix and length match.
@@ -52,16 +52,13 @@ fn card_brand_ok(d: &[u8]) -> bool {
         // Amex 34/37, Diners 300-305/36/38/39, JCB 3528-3589
         3 => {
             (matches!(p2, 34 | 37) && len == 15)
-                || (((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39))
-                    && (14..=19).contains(&len))
+                || (((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39)) && (14..=19).contains(&len))
                 || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
         }
         // Discover 6011/644-649/65/622126-622925, UnionPay 62, Maestro 6304/6759/676x
         6 => {
-            let discover = p4 == 6011
-                || (644..=649).contains(&p3)
-                || p2 == 65
-                || (622_126..=622_925).contains(&p6);
+            let discover =
+                p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622_126..=622_925).contains(&p6);
             let unionpay = p2 == 62;
             let maestro = matches!(p4, 6304 | 6759 | 6761..=6763);
             (discover || unionpay) && (16..=19).contains(&len) || maestro && len >= 12
@@ -173,10 +170,7 @@ fn iban_length(country: &[u8]) -> Option<usize> {
         (b"VG", 24),
         (b"XK", 20),
     ];
-    TABLE
-        .iter()
-        .find(|(c, _)| c.as_slice() == country)
-        .map(|&(_, n)| n)
+    TABLE.iter().find(|(c, _)| c.as_slice() == country).map(|&(_, n)| n)
 }
 
 /// ABA routing number: 9 digits, valid Federal Reserve prefix, 3-7-1 weighted sum divisible by 10.
@@ -189,12 +183,8 @@ pub(crate) fn aba(digits: &[u8]) -> bool {
         return false;
     }
     let w = [3u32, 7, 1];
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, d)| w[i % 3] * u32::from(d - b'0'))
-        .sum();
-    sum % 10 == 0
+    let sum: u32 = digits.iter().enumerate().map(|(i, d)| w[i % 3] * u32::from(d - b'0')).sum();
+    sum.is_multiple_of(10)
 }
 
 /// NHS number: 10 digits, mod-11 check digit (a remainder giving 10 is invalid).
@@ -202,11 +192,7 @@ pub(crate) fn nhs(digits: &[u8]) -> bool {
     if digits.len() != 10 || !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = digits[..9]
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (10 - i as u32) * u32::from(d - b'0'))
-        .sum();
+    let sum: u32 = digits[..9].iter().enumerate().map(|(i, d)| (10 - i as u32) * u32::from(d - b'0')).sum();
     let check = match 11 - sum % 11 {
         11 => 0,
         10 => return false,
@@ -263,21 +249,14 @@ pub(crate) fn verhoeff(digits: &[u8]) -> bool {
 pub(crate) fn pan(chars: &[u8]) -> bool {
     chars.len() == 10
         && chars[..5].iter().all(u8::is_ascii_uppercase)
-        && matches!(
-            chars[3],
-            b'A' | b'B' | b'C' | b'F' | b'G' | b'H' | b'J' | b'L' | b'P' | b'T'
-        )
+        && matches!(chars[3], b'A' | b'B' | b'C' | b'F' | b'G' | b'H' | b'J' | b'L' | b'P' | b'T')
         && chars[5..9].iter().all(u8::is_ascii_digit)
         && chars[9].is_ascii_uppercase()
 }
 
 /// GSTIN: state code 01-38 or 97/99, an embedded PAN, entity number, `Z`, base-36 check character.
 pub(crate) fn gstin(chars: &[u8]) -> bool {
-    if chars.len() != 15
-        || !chars
-            .iter()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-    {
+    if chars.len() != 15 || !chars.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
         return false;
     }
     if !chars[..2].iter().all(u8::is_ascii_digit) {
@@ -288,11 +267,7 @@ pub(crate) fn gstin(chars: &[u8]) -> bool {
         return false;
     }
     let value = |c: u8| {
-        if c.is_ascii_digit() {
-            u32::from(c - b'0')
-        } else {
-            u32::from(c - b'A') + 10
-        }
+        if c.is_ascii_digit() { u32::from(c - b'0') } else { u32::from(c - b'A') + 10 }
     };
     let mut sum = 0u32;
     for (i, &c) in chars[..14].iter().enumerate() {
@@ -306,10 +281,7 @@ pub(crate) fn gstin(chars: &[u8]) -> bool {
 /// UK NINO: two prefix letters (not D, F, I, Q, U, V; second not O; not BG/GB/KN/NK/NT/TN/ZZ), six digits,
 /// suffix A-D.
 pub(crate) fn nino(chars: &[u8]) -> bool {
-    if chars.len() != 9
-        || !chars[2..8].iter().all(u8::is_ascii_digit)
-        || !matches!(chars[8], b'A'..=b'D')
-    {
+    if chars.len() != 9 || !chars[2..8].iter().all(u8::is_ascii_digit) || !matches!(chars[8], b'A'..=b'D') {
         return false;
     }
     let (a, b) = (chars[0], chars[1]);
@@ -317,10 +289,7 @@ pub(crate) fn nino(chars: &[u8]) -> bool {
     if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() || bad(a) || bad(b) || b == b'O' {
         return false;
     }
-    !matches!(
-        &chars[..2],
-        b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ"
-    )
+    !matches!(&chars[..2], b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ")
 }
 
 /// A calendar date that is a plausible date of birth (years 1900-2030).
@@ -328,7 +297,7 @@ pub(crate) fn date(year: u32, month: u32, day: u32) -> bool {
     if !(1900..=2030).contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return false;
     }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days = match month {
         2 if leap => 29,
         2 => 28,
@@ -340,10 +309,9 @@ pub(crate) fn date(year: u32, month: u32, day: u32) -> bool {
 
 /// The decimal value of ASCII digits (saturating; callers pass short slices).
 pub(crate) fn number(digits: &[u8]) -> u32 {
-    digits.iter().fold(0u32, |acc, d| {
-        acc.saturating_mul(10)
-            .saturating_add(u32::from(d.wrapping_sub(b'0') % 10))
-    })
+    digits
+        .iter()
+        .fold(0u32, |acc, d| acc.saturating_mul(10).saturating_add(u32::from(d.wrapping_sub(b'0') % 10)))
 }
 
 #[cfg(test)]
@@ -411,87 +379,40 @@ mod tests {
 
     #[test]
     fn routing_numbers() {
-        check(
-            aba,
-            &[
-                ("021000021", true),
-                ("011401533", true),
-                ("000000000", false),
-                ("021000022", false),
-            ],
-        );
+        check(aba, &[("021000021", true), ("011401533", true), ("000000000", false), ("021000022", false)]);
     }
 
     #[test]
     fn nhs_numbers() {
         check(
             nhs,
-            &[
-                ("9434765919", true),
-                ("4010232137", true),
-                ("9434765918", false),
-                ("0000000000", false),
-            ],
+            &[("9434765919", true), ("4010232137", true), ("9434765918", false), ("0000000000", false)],
         );
     }
 
     #[test]
     fn sins() {
-        check(
-            sin,
-            &[
-                ("046454286", true),
-                ("046454287", false),
-                ("800000002", false),
-            ],
-        );
+        check(sin, &[("046454286", true), ("046454287", false), ("800000002", false)]);
     }
 
     #[test]
     fn verhoeff_and_aadhaar() {
         check(verhoeff, &[("2363", true), ("2364", false), ("", false)]);
-        check(
-            aadhaar,
-            &[
-                ("234567890124", true),
-                ("234567890123", false),
-                ("012345678901", false),
-            ],
-        );
+        check(aadhaar, &[("234567890124", true), ("234567890123", false), ("012345678901", false)]);
     }
 
     #[test]
     fn pan_and_gstin() {
         check(
             pan,
-            &[
-                ("ABCPD1234E", true),
-                ("ABCDE1234F", false),
-                ("abcpd1234e", false),
-                ("ABCPD123E", false),
-            ],
+            &[("ABCPD1234E", true), ("ABCDE1234F", false), ("abcpd1234e", false), ("ABCPD123E", false)],
         );
-        check(
-            gstin,
-            &[
-                ("27AAPFU0939F1ZV", true),
-                ("27AAPFU0939F1ZW", false),
-                ("99AAPFU0939F1ZV", false),
-            ],
-        );
+        check(gstin, &[("27AAPFU0939F1ZV", true), ("27AAPFU0939F1ZW", false), ("99AAPFU0939F1ZV", false)]);
     }
 
     #[test]
     fn ninos() {
-        check(
-            nino,
-            &[
-                ("AB123456C", true),
-                ("QQ123456C", false),
-                ("GB123456A", false),
-                ("AB123456E", false),
-            ],
-        );
+        check(nino, &[("AB123456C", true), ("QQ123456C", false), ("GB123456A", false), ("AB123456E", false)]);
     }
 
     #[test]

@@ -11,9 +11,7 @@ use std::time::Instant;
 use detect::{DetectorConfig, DetectorSet};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "crates/detect/corpus/corpus.jsonl".to_owned());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "crates/detect/corpus/corpus.jsonl".to_owned());
     // `--errors KIND` lists the documents where KIND was missed or wrongly found.
     let errors_for = std::env::args().skip_while(|a| a != "--errors").nth(1);
     let docs = score::parse(&std::fs::read_to_string(&path)?);
@@ -22,6 +20,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = score::evaluate(&set, &docs);
     let elapsed = started.elapsed();
     print!("{}", report.render());
+    let checksum_ok = score::CHECKSUM_KINDS.iter().all(|k| {
+        let c = report.per_kind.get(k).copied().unwrap_or_default();
+        c.precision() >= 0.99 && c.recall() >= 0.98
+    });
+    println!(
+        "bars: checksum kinds precision >= 0.99 and recall >= 0.98: {}; overall F1 >= 0.95: {}",
+        if checksum_ok { "met" } else { "NOT met" },
+        if report.total().f1() >= 0.95 { "met" } else { "NOT met" }
+    );
     if let Some(kind) = errors_for {
         let kind: detect::Kind = kind.parse()?;
         for doc in &docs {
@@ -29,14 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
             let gold: Vec<_> = doc.spans.iter().filter(|s| s.2 == kind).collect();
             let got: Vec<_> = findings.iter().filter(|f| f.kind == kind).collect();
-            let missed = gold
+            let missed = gold.iter().any(|g| !got.iter().any(|f| overlaps((f.start, f.end), (g.0, g.1))));
+            let wrong = got
                 .iter()
-                .any(|g| !got.iter().any(|f| overlaps((f.start, f.end), (g.0, g.1))));
-            let wrong = got.iter().any(|f| {
-                !doc.spans
-                    .iter()
-                    .any(|g| g.2 == kind && overlaps((f.start, f.end), (g.0, g.1)))
-            });
+                .any(|f| !doc.spans.iter().any(|g| g.2 == kind && overlaps((f.start, f.end), (g.0, g.1))));
             if missed || wrong {
                 let gold: Vec<_> = gold.iter().map(|s| &doc.text[s.0..s.1]).collect();
                 let got: Vec<_> = got.iter().map(|f| f.text(&doc.text)).collect();

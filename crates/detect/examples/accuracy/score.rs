@@ -28,16 +28,8 @@ pub fn parse(jsonl: &str) -> Vec<Doc> {
                 .expect("spans")
                 .iter()
                 .map(|s| {
-                    let kind = s[2]
-                        .as_str()
-                        .expect("kind")
-                        .parse::<Kind>()
-                        .expect("known kind");
-                    (
-                        s[0].as_u64().expect("start") as usize,
-                        s[1].as_u64().expect("end") as usize,
-                        kind,
-                    )
+                    let kind = s[2].as_str().expect("kind").parse::<Kind>().expect("known kind");
+                    (s[0].as_u64().expect("start") as usize, s[1].as_u64().expect("end") as usize, kind)
                 })
                 .collect();
             Doc { text, spans }
@@ -57,28 +49,16 @@ pub struct Counts {
 
 impl Counts {
     pub fn precision(&self) -> f64 {
-        if self.predicted == 0 {
-            1.0
-        } else {
-            self.correct as f64 / self.predicted as f64
-        }
+        if self.predicted == 0 { 1.0 } else { self.correct as f64 / self.predicted as f64 }
     }
 
     pub fn recall(&self) -> f64 {
-        if self.gold == 0 {
-            1.0
-        } else {
-            self.found as f64 / self.gold as f64
-        }
+        if self.gold == 0 { 1.0 } else { self.found as f64 / self.gold as f64 }
     }
 
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
+        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
     }
 
     fn add(&mut self, other: &Counts) {
@@ -141,10 +121,7 @@ impl Report {
 }
 
 pub fn evaluate(set: &DetectorSet, docs: &[Doc]) -> Report {
-    let mut report = Report {
-        documents: docs.len(),
-        ..Report::default()
-    };
+    let mut report = Report { documents: docs.len(), ..Report::default() };
     let mut findings = Vec::new();
     for doc in docs {
         set.scan_into(&doc.text, &mut findings);
@@ -155,23 +132,15 @@ pub fn evaluate(set: &DetectorSet, docs: &[Doc]) -> Report {
         for &(start, end, kind) in &doc.spans {
             let c = report.per_kind.entry(kind).or_default();
             c.gold += 1;
-            if findings
-                .iter()
-                .any(|f| f.kind == kind && overlaps((f.start, f.end), (start, end)))
-            {
+            if findings.iter().any(|f| f.kind == kind && overlaps((f.start, f.end), (start, end))) {
                 c.found += 1;
             }
         }
         for f in &findings {
-            let same_kind = doc
-                .spans
-                .iter()
-                .any(|&(s, e, k)| k == f.kind && overlaps((f.start, f.end), (s, e)));
+            let same_kind =
+                doc.spans.iter().any(|&(s, e, k)| k == f.kind && overlaps((f.start, f.end), (s, e)));
             let neutral = !same_kind
-                && matches!(
-                    f.kind.category(),
-                    Category::Sqli | Category::PromptInjection
-                )
+                && matches!(f.kind.category(), Category::Sqli | Category::PromptInjection)
                 && doc.spans.iter().any(|&(s, e, k)| {
                     k.category() == f.kind.category() && overlaps((f.start, f.end), (s, e))
                 });
