@@ -1,0 +1,11 @@
+//! The AxonFlow pipeline, free of HTTP: authenticate → authorize → detect → evaluate → act → audit.
+//!
+//! Every request path of the server goes through the services here, built once by the binary and injected.
+
+pub mod auth;
+pub mod keys;
+pub mod limits;
+
+pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
+pub use keys::{KeyError, KeyService, NewKey};
+pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};

@@ -1,0 +1,3 @@
+//! Engine integration tests, on both store backends.
+
+mod auth;
