@@ -232,7 +232,7 @@ impl Authenticator {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(fingerprint.clone(), Cached { row: row.clone(), fetched_at: now });
+            cache.insert(*fingerprint, Cached { row: row.clone(), fetched_at: now });
         }
         Ok(row)
     }
