@@ -31,6 +31,123 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Issue, inspect, verify, rotate, revoke and list license keys.
+    ///
+    /// Keys are `AXON-V2-<claims>-<Ed25519 signature>`. They are printed once, when issued, and stored only as a
+    /// keyed fingerprint. Commands that take a key read it from standard input when KEY is `-` or omitted, so
+    /// that it stays out of shell history.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Break-glass access: short-lived elevated credentials for emergencies.
+    #[command(subcommand, name = "emergency-access")]
+    EmergencyAccess(EmergencyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub source: ConfigSource,
+    /// Data directory of the deployment [env: AXONFLOW_DATA_DIR] [default: ./axonflow-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Issue and register a new key, and print it (the only time it is shown).
+    Issue(IssueArgs),
+    /// Decode a key's claims WITHOUT verifying it (for support; use `verify` to check a key).
+    Inspect {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The key, or `-` for standard input.
+        key: Option<String>,
+    },
+    /// Check a key exactly as the server would: signature, environment, dates, registration, revocation.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The key, or `-` for standard input.
+        key: Option<String>,
+    },
+    /// Issue a successor with the same claims and revoke the old key after an overlap window.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        key_id: String,
+        /// Hours the old key keeps working.
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u32,
+    },
+    /// Revoke a key immediately (emergency rotation).
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        key_id: String,
+        /// Why (recorded with the revocation).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List registered keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Tenant (organisation) the key belongs to.
+    #[arg(long)]
+    pub tenant: String,
+    /// Credential kind: service, user or admin.
+    #[arg(long, default_value = "service")]
+    pub kind: String,
+    /// Service name (required for service keys), e.g. trip-planner.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Service type, e.g. backend-service.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub service_type: Option<String>,
+    /// Environment the key is valid in: dev, staging or prod [default: the node's license.environment].
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Tier: PRO, ENT or PLUS (sets the rate limit).
+    #[arg(long, default_value = "PRO")]
+    pub tier: String,
+    /// A permission (repeatable): query, policy:evaluate, mcp:<connector>:<operation>, admin:keys, ...
+    /// Wildcards are refused. Default: the kind's basic permissions.
+    #[arg(long = "permission", value_name = "PERMISSION")]
+    pub permissions: Vec<String>,
+    /// Expiry: a date (2027-12-31, valid through that day) or an RFC 3339 timestamp.
+    #[arg(long)]
+    pub expires: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmergencyCommand {
+    /// Grant a short-lived admin credential (at most 24 hours). Its use is logged and flagged.
+    Grant {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Why access is needed (recorded).
+        #[arg(long)]
+        reason: String,
+        /// Tenant the credential is for.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Lifetime in minutes (1-1440).
+        #[arg(long, default_value_t = 60)]
+        ttl_minutes: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use server::tls::MinTlsVersion;
@@ -131,6 +132,72 @@ pub static KEYS: &[Key] = &[
         "AXONFLOW_DATABASE_DURABILITY",
         Kind::Text,
         "\"process-crash\" (default) or \"power-loss\" (fsync every commit)",
+    ),
+    key(
+        "license.environment",
+        "AXONFLOW_LICENSE_ENVIRONMENT",
+        Kind::Text,
+        "environment of this node: keys for another are refused (\"dev\", \"staging\" or \"prod\", default prod)",
+    ),
+    key(
+        "license.public_key_file",
+        "AXONFLOW_LICENSE_PUBLIC_KEY_FILE",
+        Kind::Text,
+        "issuer public key (PEM): set it in production so the node verifies keys without holding the signing key",
+    ),
+    key(
+        "license.signing_key_file",
+        "AXONFLOW_LICENSE_SIGNING_KEY_FILE",
+        Kind::Text,
+        "issuer signing key (PKCS#8 PEM; default DATA_DIR/keys/issuer.key, created on first start unless public_key_file is set)",
+    ),
+    key(
+        "license.fingerprint_key_file",
+        "AXONFLOW_LICENSE_FINGERPRINT_KEY_FILE",
+        Kind::Text,
+        "node secret for key fingerprints; the same on every node of a deployment (default DATA_DIR/keys/fingerprint.key)",
+    ),
+    key(
+        "license.grace_seconds",
+        "AXONFLOW_LICENSE_GRACE_SECONDS",
+        Kind::Integer,
+        "how long an expired key keeps working, visibly (default 0: off)",
+    ),
+    key(
+        "license.bootstrap_tenant",
+        "AXONFLOW_LICENSE_BOOTSTRAP_TENANT",
+        Kind::Text,
+        "tenant of the admin credential created on first start (default \"default\")",
+    ),
+    key(
+        "auth.max_failures_per_minute",
+        "AXONFLOW_AUTH_MAX_FAILURES_PER_MINUTE",
+        Kind::Integer,
+        "failed authentications per source address or client id before further attempts get 429 (default 20)",
+    ),
+    key(
+        "auth.cache_ttl_ms",
+        "AXONFLOW_AUTH_CACHE_TTL_MS",
+        Kind::Integer,
+        "how long a key lookup is reused; revocations elsewhere take this long to apply (default 5000)",
+    ),
+    key(
+        "rate_limit.pro_per_minute",
+        "AXONFLOW_RATE_LIMIT_PRO_PER_MINUTE",
+        Kind::Integer,
+        "requests per minute for PRO keys (default 100)",
+    ),
+    key(
+        "rate_limit.ent_per_minute",
+        "AXONFLOW_RATE_LIMIT_ENT_PER_MINUTE",
+        Kind::Integer,
+        "requests per minute for ENT keys (default 500)",
+    ),
+    key(
+        "rate_limit.plus_per_minute",
+        "AXONFLOW_RATE_LIMIT_PLUS_PER_MINUTE",
+        Kind::Integer,
+        "requests per minute for PLUS keys (default 1000)",
     ),
     key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
     key(
@@ -353,6 +420,32 @@ impl Layers {
                 tracing_subscriber::EnvFilter::try_new(s).map(|_| ()).map_err(|_| "is not a valid log filter")
             })
             .unwrap_or_else(|| "info".to_owned());
+        let environment = v
+            .checked("license.environment", |s| {
+                license::Environment::from_str(s).map_err(|_| "must be \"dev\", \"staging\" or \"prod\"")
+            })
+            .unwrap_or(license::Environment::Prod);
+        let public_key_file = v.existing_file("license.public_key_file");
+        let signing_key_file = v.text("license.signing_key_file").map(PathBuf::from);
+        let fingerprint_key_file = v.text("license.fingerprint_key_file").map(PathBuf::from);
+        let grace_seconds = v.integer("license.grace_seconds", 0..=90 * 86_400).unwrap_or(0);
+        let bootstrap_tenant = v
+            .checked_text("license.bootstrap_tenant", |s| {
+                license::TenantId::new(s).map(|_| ()).map_err(|_| "must be 1-128 of A-Z a-z 0-9 . _ -")
+            })
+            .unwrap_or_else(|| "default".to_owned());
+        let max_failures = v.integer("auth.max_failures_per_minute", 1..=100_000).unwrap_or(20);
+        let auth_cache_ttl = v.integer("auth.cache_ttl_ms", 0..=600_000).unwrap_or(5_000);
+        let mut rate_limits = Vec::new();
+        for (path, tier) in [
+            ("rate_limit.pro_per_minute", license::Tier::Pro),
+            ("rate_limit.ent_per_minute", license::Tier::Ent),
+            ("rate_limit.plus_per_minute", license::Tier::Plus),
+        ] {
+            if let Some(limit) = v.integer(path, 1..=10_000_000) {
+                rate_limits.push((tier, u32::try_from(limit).unwrap_or(u32::MAX)));
+            }
+        }
         if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
             v.at("orchestrator.listen", "must differ from agent.listen".to_owned());
         }
@@ -361,6 +454,22 @@ impl Layers {
         }
         Ok(Config {
             ca_file: ca_file.unwrap_or_else(|| data_dir.join("tls").join("ca.pem")),
+            license: LicenseConfig {
+                environment,
+                signing_key_file: match (&public_key_file, signing_key_file) {
+                    (_, Some(file)) => Some(file),
+                    (None, None) => Some(data_dir.join("keys").join("issuer.key")),
+                    (Some(_), None) => None,
+                },
+                public_key_file,
+                fingerprint_key_file: fingerprint_key_file
+                    .unwrap_or_else(|| data_dir.join("keys").join("fingerprint.key")),
+                grace: Duration::from_secs(grace_seconds.unsigned_abs()),
+                bootstrap_tenant,
+                max_failures_per_minute: u32::try_from(max_failures).unwrap_or(20),
+                cache_ttl: Duration::from_millis(auth_cache_ttl.unsigned_abs()),
+                rate_limits,
+            },
             data_dir,
             agent_listen,
             orchestrator_listen,
@@ -509,9 +618,26 @@ pub enum LogFormat {
     Json,
 }
 
+/// Identity settings: where the node's key material is and how keys are checked.
+#[derive(Debug)]
+pub struct LicenseConfig {
+    pub environment: license::Environment,
+    /// Set in production: the node then holds no signing key (unless one is configured explicitly).
+    pub public_key_file: Option<PathBuf>,
+    pub signing_key_file: Option<PathBuf>,
+    pub fingerprint_key_file: PathBuf,
+    pub grace: Duration,
+    /// A valid tenant id (checked).
+    pub bootstrap_tenant: String,
+    pub max_failures_per_minute: u32,
+    pub cache_ttl: Duration,
+    pub rate_limits: Vec<(license::Tier, u32)>,
+}
+
 /// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
 #[derive(Debug)]
 pub struct Config {
+    pub license: LicenseConfig,
     pub data_dir: PathBuf,
     pub agent_listen: SocketAddr,
     pub orchestrator_listen: SocketAddr,

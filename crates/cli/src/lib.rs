@@ -3,6 +3,8 @@
 
 mod cli;
 mod config;
+mod identity;
+mod license_cmd;
 mod logging;
 mod serve;
 
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigCommand, ConfigSource, ServeArgs};
+use crate::cli::{Cli, Command, ConfigCommand, ConfigSource, ServeArgs, StoreArgs};
 use crate::config::{Config, KEYS, Layers, Problem};
 
 /// Exit code for a configuration or usage error.
@@ -25,15 +27,39 @@ pub fn main() -> ExitCode {
         Command::Orchestrator(args) => serve(args, serve::Mode::OrchestratorOnly),
         Command::Config(ConfigCommand::Check { source, json }) => config_check(&source, json),
         Command::Config(ConfigCommand::Keys { json }) => config_keys(json),
+        Command::License(command) => license_cmd::run(command),
+        Command::EmergencyAccess(command) => license_cmd::run_emergency(command),
     }
 }
 
-fn load(source: &ConfigSource, args: Option<&ServeArgs>) -> Result<Config, Vec<Problem>> {
+/// Loads the configuration for a command that works on a deployment's store (`license`, …).
+pub(crate) fn load_for_store(args: &StoreArgs) -> Result<Config, Vec<Problem>> {
+    let mut layers = layers(&args.source);
+    layers.flag("data_dir", "--data-dir", args.data_dir.clone());
+    layers.validate()
+}
+
+/// Prints configuration problems to stderr and returns the exit code for them.
+#[allow(clippy::print_stderr)]
+pub(crate) fn report_problems(problems: &[Problem]) -> ExitCode {
+    eprintln!("error: the configuration is invalid:");
+    for problem in problems {
+        eprintln!("  {problem}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn layers(source: &ConfigSource) -> Layers {
     let mut layers = Layers::default();
     if let Some(path) = &source.config {
         layers.file(path);
     }
     layers.env(|name| std::env::var(name).ok());
+    layers
+}
+
+fn load(source: &ConfigSource, args: Option<&ServeArgs>) -> Result<Config, Vec<Problem>> {
+    let mut layers = layers(source);
     if let Some(args) = args {
         layers.flag("data_dir", "--data-dir", args.data_dir.clone());
         layers.flag("agent.listen", "--agent-listen", args.agent_listen.clone());
@@ -53,13 +79,7 @@ fn load(source: &ConfigSource, args: Option<&ServeArgs>) -> Result<Config, Vec<P
 fn serve(args: ServeArgs, mode: serve::Mode) -> ExitCode {
     let config = match load(&args.source, Some(&args)) {
         Ok(config) => config,
-        Err(problems) => {
-            eprintln!("error: the configuration is invalid:");
-            for problem in problems {
-                eprintln!("  {problem}");
-            }
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(problems) => return report_problems(&problems),
     };
     logging::init(config.log_format, &config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

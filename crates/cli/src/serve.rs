@@ -6,11 +6,21 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use server::tls::{LocalPki, ServerIdentity, create_private_dir, server_config};
-use server::{AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Service};
+use std::sync::Arc;
+
+use engine::{Authenticator, AuthenticatorConfig, FailureLimiter, KeyService, RequestLimiter};
+use license::Verifier;
+use server::{
+    AppParts, AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Security,
+    Service,
+};
+use store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use types::{Clock, SystemClock};
 
 use crate::config::Config;
+use crate::identity;
 
 /// Which services this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,31 +44,50 @@ impl Mode {
 pub async fn run(config: Config, mode: Mode) -> Result<()> {
     create_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let identity = tls_identity(&config)?;
-    let tls = server_config(identity, config.min_tls_version).context("cannot configure TLS")?;
+    let tls_identity = tls_identity(&config)?;
+    let tls = server_config(tls_identity, config.min_tls_version).context("cannot configure TLS")?;
 
-    let store_options = store::OpenOptions {
-        max_connections: config.max_connections,
-        durability: config.durability,
-        ..store::OpenOptions::default()
-    };
-    let store = store::open(config.database_url.expose(), &store_options)
-        .await
-        .context("cannot open the database")?;
-    tracing::info!(backend = store.backend().as_str(), "store ready");
+    let services = Services::open(&config).await?;
+    if let Some(path) = identity::bootstrap_admin(
+        &services.keys,
+        &services.store,
+        services.clock.as_ref(),
+        &config.license,
+        &config.data_dir,
+    )
+    .await?
+    {
+        announce_stderr(&format!("bootstrap admin credential written to {} (mode 0600)", path.display()));
+    }
 
     let metrics = Metrics::new();
     let limits =
         HttpLimits { max_body_bytes: config.max_body_bytes, request_timeout: config.request_timeout };
-    let mut state = AppState::new(store.clone(), metrics.clone(), limits);
-    if mode == Mode::AgentOnly {
-        let url = config.orchestrator_url.as_deref().context(
-            "`axonflow agent` needs orchestrator.url (AXONFLOW_ORCHESTRATOR_URL or --orchestrator-url)",
-        )?;
-        let remote = RemoteOrchestrator::new(url, &config.ca_file, config.min_tls_version)
-            .context("cannot set up the channel to the orchestrator")?;
-        state = state.with_remote_orchestrator(remote);
-    }
+    let remote_orchestrator = match mode {
+        Mode::AgentOnly => {
+            let url = config.orchestrator_url.as_deref().context(
+                "`axonflow agent` needs orchestrator.url (AXONFLOW_ORCHESTRATOR_URL or --orchestrator-url)",
+            )?;
+            let remote = RemoteOrchestrator::new(url, &config.ca_file, config.min_tls_version)
+                .context("cannot set up the channel to the orchestrator")?;
+            Some(remote)
+        }
+        _ => None,
+    };
+    let store = services.store.clone();
+    let state = AppState::new(AppParts {
+        store: services.store,
+        metrics: metrics.clone(),
+        limits,
+        security: Security {
+            authenticator: services.authenticator,
+            keys: services.keys,
+            requests: RequestLimiter::new(&config.license.rate_limits),
+            failures: FailureLimiter::new(config.license.max_failures_per_minute),
+        },
+        clock: services.clock,
+        remote_orchestrator,
+    });
 
     let mut listeners = Vec::new();
     let mut announced = Vec::new();
@@ -103,6 +132,48 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// The store and identity services shared by `serve` and the key-management commands.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub authenticator: Arc<Authenticator>,
+    pub keys: Arc<KeyService>,
+}
+
+impl Services {
+    pub async fn open(config: &Config) -> Result<Services> {
+        create_private_dir(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let store_options = store::OpenOptions {
+            max_connections: config.max_connections,
+            durability: config.durability,
+            ..store::OpenOptions::default()
+        };
+        let store = store::open(config.database_url.expose(), &store_options)
+            .await
+            .context("cannot open the database")?;
+        tracing::info!(backend = store.backend().as_str(), "store ready");
+        let node_keys = identity::load_or_create(&config.license, &config.data_dir)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authenticator = Arc::new(Authenticator::new(
+            AuthenticatorConfig {
+                verifier: Verifier::new(node_keys.public),
+                fingerprint_key: node_keys.fingerprint.clone(),
+                environment: config.license.environment,
+                grace: config.license.grace,
+                cache_ttl: config.license.cache_ttl,
+            },
+            store.clone(),
+            clock.clone(),
+        ));
+        let keys = Arc::new(
+            KeyService::new(node_keys.issuer, node_keys.fingerprint, store.clone(), clock.clone())
+                .with_authenticator(authenticator.clone()),
+        );
+        Ok(Services { store, clock, authenticator, keys })
+    }
+}
+
 /// The operator's certificate, or the local CA's (created on first start).
 fn tls_identity(config: &Config) -> Result<ServerIdentity> {
     if let Some((cert, key)) = &config.own_certificate {
@@ -129,6 +200,12 @@ fn display_addr(addr: SocketAddr) -> String {
         SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
         SocketAddr::V4(v4) => v4.to_string(),
     }
+}
+
+/// A line for the person at the terminal (never a secret).
+#[allow(clippy::print_stderr)]
+fn announce_stderr(line: &str) {
+    eprintln!("{line}");
 }
 
 #[allow(clippy::print_stdout)] // the announcement line is the command's output

@@ -2,6 +2,7 @@
 //! audit) and the Orchestrator (LLM routing, response scanning). This is the only crate that knows HTTP and
 //! JSON: handlers translate requests into calls on injected domain services and results into responses.
 
+mod auth;
 mod error;
 mod json;
 mod listener;
@@ -17,9 +18,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
+use engine::{Authenticator, FailureLimiter, KeyService, RequestLimiter};
 use store::Store;
+use types::Clock;
 
+pub use auth::Caller;
 pub use error::ApiError;
 pub use json::ApiJson;
 pub use listener::{Listener, RedirectListener, ServeError, serve};
@@ -63,6 +67,15 @@ impl Default for HttpLimits {
     }
 }
 
+/// The security services every protected route uses, built by the binary.
+#[derive(Debug)]
+pub struct Security {
+    pub authenticator: Arc<Authenticator>,
+    pub keys: Arc<KeyService>,
+    pub requests: RequestLimiter,
+    pub failures: FailureLimiter,
+}
+
 /// Everything the handlers need, built by the binary and injected.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -74,24 +87,28 @@ struct Inner {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: HttpLimits,
+    security: Security,
+    clock: Arc<dyn Clock>,
     remote_orchestrator: Option<RemoteOrchestrator>,
 }
 
-impl AppState {
-    /// State for services that run in one process: the Agent reaches the Orchestrator by a direct call.
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, limits: HttpLimits) -> AppState {
-        AppState { inner: Arc::new(Inner { store, metrics, limits, remote_orchestrator: None }) }
-    }
+/// The parts of an [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub limits: HttpLimits,
+    pub security: Security,
+    pub clock: Arc<dyn Clock>,
+    /// `Some` for an Agent whose Orchestrator runs as another process, reached over HTTPS; in one process the
+    /// Agent reaches the Orchestrator by a direct call.
+    pub remote_orchestrator: Option<RemoteOrchestrator>,
+}
 
-    /// State for an Agent whose Orchestrator runs as another process, reached over HTTPS.
-    pub fn with_remote_orchestrator(self, orchestrator: RemoteOrchestrator) -> AppState {
-        let inner = Inner {
-            store: self.inner.store.clone(),
-            metrics: self.inner.metrics.clone(),
-            limits: self.inner.limits,
-            remote_orchestrator: Some(orchestrator),
-        };
-        AppState { inner: Arc::new(inner) }
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        let AppParts { store, metrics, limits, security, clock, remote_orchestrator } = parts;
+        AppState { inner: Arc::new(Inner { store, metrics, limits, security, clock, remote_orchestrator }) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -100,6 +117,14 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    pub(crate) fn security(&self) -> &Security {
+        &self.inner.security
+    }
+
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
     }
 
     pub(crate) fn remote_orchestrator(&self) -> Option<&RemoteOrchestrator> {
@@ -124,13 +149,26 @@ fn service_router(state: AppState, service: Service) -> Router {
         request_timeout: state.inner.limits.request_timeout,
     };
     let limits = state.inner.limits;
+    let mut protected = Router::new()
+        .route("/metrics", get(routes::health::metrics))
+        .route("/api/v1/whoami", get(routes::keys::whoami));
+    if service == Service::Agent {
+        protected = protected
+            .route("/api/v1/admin/keys", get(routes::keys::list).post(routes::keys::issue))
+            .route("/api/v1/admin/keys/{key_id}", get(routes::keys::get))
+            .route("/api/v1/admin/keys/{key_id}/revoke", post(routes::keys::revoke))
+            .route("/api/v1/admin/keys/{key_id}/rotate", post(routes::keys::rotate));
+    }
+    let protected = protected
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .with_state(state.clone());
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
+        .with_state((state, service))
+        .merge(protected)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state((state, service))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic| {
             tracing::error!("a handler panicked; the request failed with 500");

@@ -24,6 +24,21 @@ struct ServiceLabels {
     service: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
 /// The metrics of one process, shared by both services.
 #[derive(Debug)]
 pub struct Metrics {
@@ -32,6 +47,10 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     connections: Family<ServiceLabels, Gauge>,
     tls_handshake_failures: Family<ServiceLabels, Counter>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    rate_limited: Family<TierLabels, Counter>,
+    license_grace: Family<TenantLabels, Counter>,
+    emergency_uses: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -59,7 +78,41 @@ impl Metrics {
             "TLS handshakes that failed or timed out (including refused protocol versions)",
             tls_handshake_failures.clone(),
         );
-        Arc::new(Metrics { registry, requests, latency, connections, tls_handshake_failures })
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Failed authentications by reason (no credential material is ever recorded)",
+            auth_failures.clone(),
+        );
+        let rate_limited = Family::<TierLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by the per-client rate limit",
+            rate_limited.clone(),
+        );
+        let license_grace = Family::<TenantLabels, Counter>::default();
+        registry.register(
+            "license_grace_requests",
+            "Requests authenticated by a license key past its expiry, inside the grace period",
+            license_grace.clone(),
+        );
+        let emergency_uses = Counter::default();
+        registry.register(
+            "emergency_access_uses",
+            "Requests authenticated with a break-glass emergency credential",
+            emergency_uses.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            latency,
+            connections,
+            tls_handshake_failures,
+            auth_failures,
+            rate_limited,
+            license_grace,
+            emergency_uses,
+        })
     }
 
     pub fn observe_request(
@@ -85,6 +138,22 @@ impl Metrics {
 
     pub fn tls_handshake_failed(&self, service: &'static str) {
         self.tls_handshake_failures.get_or_create(&ServiceLabels { service }).inc();
+    }
+
+    pub fn auth_failed(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn rate_limited(&self, tier: &'static str) {
+        self.rate_limited.get_or_create(&TierLabels { tier }).inc();
+    }
+
+    pub fn license_in_grace(&self, tenant: &str) {
+        self.license_grace.get_or_create(&TenantLabels { tenant: tenant.to_owned() }).inc();
+    }
+
+    pub fn emergency_access_used(&self) {
+        self.emergency_uses.inc();
     }
 
     /// The text exposition format.

@@ -41,7 +41,7 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = %method, route = %route);
+    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = %method, route = %route, client = tracing::field::Empty);
     let mut response = async {
         let response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
             Ok(response) => response,

@@ -77,7 +77,8 @@ async fn metrics_count_requests_by_route_and_status() {
         assert_eq!(client.get("/health").await.status, 200);
     }
     assert_eq!(client.get("/nowhere").await.status, 404);
-    let text = String::from_utf8(client.get("/metrics").await.body).expect("utf-8");
+    assert_eq!(client.get("/metrics").await.status, 401, "metrics need a credential");
+    let text = String::from_utf8(client.get_as(&server.admin_key(), "/metrics").await.body).expect("utf-8");
     assert!(
         text.contains(
             r#"axonflow_http_requests_total{service="agent",route="/health",method="GET",status="200"} 3"#

@@ -43,7 +43,17 @@ impl Server {
         Server::start_in(data_dir, extra)
     }
 
+    /// Starts with extra environment variables (`AXONFLOW_*` settings without a flag).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Server::spawn(data_dir, extra, env)
+    }
+
     pub fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::spawn(data_dir, extra, &[])
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let stderr_path = data_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = binary()
@@ -52,6 +62,7 @@ impl Server {
             .arg(data_dir.path().join("data"))
             .args(["--agent-listen", "127.0.0.1:0", "--orchestrator-listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -94,6 +105,33 @@ impl Server {
             let _ = child.wait();
         }
         std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"))
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// The bootstrap admin credential written on first start.
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.data().join("admin.key")).expect("admin.key").trim().to_owned()
+    }
+
+    /// Runs `axonflow ARGS --data-dir DATA` against this server's deployment.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let mut child = binary()
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cli");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+        drop(input);
+        child.wait_with_output().expect("cli output")
     }
 
     pub fn stderr(&self) -> String {
@@ -194,6 +232,17 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, &[], Vec::new()).await
+    }
+
+    /// GET with `Authorization: Bearer KEY`.
+    pub async fn get_as(&self, key: &str, path: &str) -> Reply {
+        self.send("GET", path, &[("authorization", &format!("Bearer {key}"))], Vec::new()).await
+    }
+
+    /// POST a JSON body with `X-License-Key: KEY`.
+    pub async fn post_json(&self, key: &str, path: &str, body: &serde_json::Value) -> Reply {
+        let headers = [("x-license-key", key), ("content-type", "application/json")];
+        self.send("POST", path, &headers, body.to_string().into_bytes()).await
     }
 
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {

@@ -6,7 +6,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::{AppState, Service};
+use license::Permission;
+
+use crate::{ApiError, AppState, Caller, Service};
 
 #[derive(Serialize)]
 struct Health {
@@ -53,11 +55,12 @@ pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -
     (status, Json(body)).into_response()
 }
 
-/// Prometheus text exposition.
-pub(crate) async fn metrics(State((state, _)): State<(AppState, Service)>) -> Response {
-    (
+/// Prometheus text exposition, for credentials holding `metrics:read`.
+pub(crate) async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&Permission::MetricsRead)?;
+    Ok((
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics().encode(),
     )
-        .into_response()
+        .into_response())
 }

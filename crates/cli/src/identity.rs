@@ -1,0 +1,121 @@
+//! The node's identity material on disk: the issuer key pair and the fingerprint secret, created on first start
+//! of the embedded default, and the bootstrap admin credential.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use engine::{KeyService, NewKey};
+use license::{FingerprintKey, Issuer, KeyKind, PublicKey, SigningKey, TenantId, Tier};
+use server::tls::{create_private_dir, write_file};
+use store::Store;
+use types::{Clock, Secret};
+
+use crate::config::LicenseConfig;
+
+/// The keys a node works with.
+#[derive(Debug)]
+pub struct NodeKeys {
+    pub public: PublicKey,
+    /// `None` when the node only verifies (production: `license.public_key_file` set).
+    pub issuer: Option<Issuer>,
+    pub fingerprint: Arc<FingerprintKey>,
+}
+
+/// Loads the node's keys, creating the issuer key pair and fingerprint secret at their default places on first
+/// start. Files given explicitly in the configuration must exist.
+pub fn load_or_create(config: &LicenseConfig, data_dir: &Path) -> Result<NodeKeys> {
+    let keys_dir = data_dir.join("keys");
+    let default_signing = keys_dir.join("issuer.key");
+    let signing = match &config.signing_key_file {
+        Some(path) if path.exists() => {
+            let pem =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                SigningKey::from_pkcs8_pem(&pem)
+                    .with_context(|| format!("{} is not a signing key", path.display()))?,
+            )
+        }
+        Some(path) if *path == default_signing => {
+            create_private_dir(&keys_dir).context("cannot create the keys directory")?;
+            let key = SigningKey::generate().context("cannot generate the issuer key")?;
+            let pem = key.to_pkcs8_pem().context("cannot encode the issuer key")?;
+            write_file(path, pem.expose().as_bytes(), 0o600).context("cannot write the issuer key")?;
+            let public = key.public_key().to_pem().context("cannot encode the public key")?;
+            write_file(&keys_dir.join("issuer.pub"), public.as_bytes(), 0o644)
+                .context("cannot write the public key")?;
+            tracing::info!(path = %path.display(), "created the license issuer key pair");
+            Some(key)
+        }
+        Some(path) => bail!("license.signing_key_file {} does not exist", path.display()),
+        None => None,
+    };
+    let public = match (&config.public_key_file, &signing) {
+        (Some(path), signing) => {
+            let pem =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let public = PublicKey::from_pem(&pem)
+                .with_context(|| format!("{} is not a public key", path.display()))?;
+            if signing.as_ref().is_some_and(|s| s.public_key() != public) {
+                bail!("license.signing_key_file does not match license.public_key_file");
+            }
+            public
+        }
+        (None, Some(signing)) => signing.public_key(),
+        (None, None) => bail!("no license public key: set license.public_key_file"),
+    };
+    let fingerprint = load_or_create_fingerprint_key(&config.fingerprint_key_file, &keys_dir)?;
+    Ok(NodeKeys { public, issuer: signing.map(Issuer::new), fingerprint: Arc::new(fingerprint) })
+}
+
+fn load_or_create_fingerprint_key(path: &Path, keys_dir: &Path) -> Result<FingerprintKey> {
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        return FingerprintKey::new(Secret::new(bytes))
+            .with_context(|| format!("{} is too short", path.display()));
+    }
+    if path != keys_dir.join("fingerprint.key") {
+        bail!("license.fingerprint_key_file {} does not exist", path.display());
+    }
+    create_private_dir(keys_dir).context("cannot create the keys directory")?;
+    let mut bytes = vec![0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the operating system has no randomness"))?;
+    let encoded = Secret::new(base64::engine::general_purpose::STANDARD.encode(&bytes));
+    write_file(path, encoded.expose().as_bytes(), 0o600).context("cannot write the fingerprint key")?;
+    FingerprintKey::new(Secret::new(bytes)).context("invalid fingerprint key")
+}
+
+/// On the very first start (no credential registered yet, and the node can sign), issues an admin credential
+/// for `tenant` and writes it to `DATA_DIR/admin.key` (0600). Returns the file's path when it did.
+pub async fn bootstrap_admin(
+    keys: &KeyService,
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    config: &LicenseConfig,
+    data_dir: &Path,
+) -> Result<Option<std::path::PathBuf>> {
+    if !keys.can_issue() || !store.list_credentials(None).await.context("cannot list credentials")?.is_empty()
+    {
+        return Ok(None);
+    }
+    let tenant = TenantId::new(&config.bootstrap_tenant).context("invalid bootstrap tenant")?;
+    let new = NewKey {
+        kind: KeyKind::Admin,
+        tier: Tier::Plus,
+        tenant,
+        service: None,
+        environment: config.environment,
+        permissions: KeyKind::Admin.default_permissions(),
+        expires_at: clock.now().plus_millis(365 * 86_400_000),
+    };
+    let (key, row) = keys.issue(new).await.context("cannot issue the bootstrap admin credential")?;
+    let path = data_dir.join("admin.key");
+    write_file(&path, format!("{}\n", key.expose()).as_bytes(), 0o600).context("cannot write admin.key")?;
+    tracing::info!(path = %path.display(), key_id = %row.key_id, "created the bootstrap admin credential");
+    Ok(Some(path))
+}
