@@ -13,6 +13,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::finding::Finding;
 use crate::kind::{Kind, Validator};
 use crate::sqli::SqliDetector;
+use crate::triggers::Windows;
 
 fn patterns() -> Vec<(Kind, f32, &'static str)> {
     vec![
@@ -77,7 +78,7 @@ pub(crate) struct InjectionDetector {
 impl InjectionDetector {
     pub(crate) fn new() -> Result<InjectionDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex = Regex::new_many(&patterns.iter().map(|p| p.2).collect::<Vec<_>>()).map_err(Box::new)?;
+        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(p.2)).collect::<Vec<_>>()).map_err(Box::new)?;
         let encoded = Regex::new_many(&[
             r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}",
             r"(?:\\x[0-9a-fA-F]{2}){8,}|(?-u:\b)(?:[0-9a-fA-F]{2}){12,}(?-u:\b)",
@@ -88,10 +89,10 @@ impl InjectionDetector {
 
     /// `triggered`: the trigger pass found injection vocabulary (text with non-ASCII is always normalised and
     /// matched, since homoglyphs hide the vocabulary from the trigger pass).
-    pub(crate) fn scan(&self, text: &str, triggered: bool, sqli: &SqliDetector, out: &mut Vec<Finding>) {
+    pub(crate) fn scan(&self, text: &str, triggered: &Windows, sqli: &SqliDetector, out: &mut Vec<Finding>) {
         if text.is_ascii() {
-            if triggered {
-                self.phrases(text, None, out);
+            for (start, end) in triggered.ranges(text) {
+                self.phrases_range(text, start, end, out);
             }
         } else {
             let normalized = Normalized::new(text);
@@ -106,6 +107,18 @@ impl InjectionDetector {
     /// True when the phrase patterns match anywhere (used on decoded payloads).
     fn any_phrase(&self, text: &str) -> bool {
         self.regex.is_match(text)
+    }
+
+    fn phrases_range(&self, text: &str, start: usize, end: usize, out: &mut Vec<Finding>) {
+        let mut pos = start;
+        while pos < end {
+            let Some(m) = self.regex.search(&Input::new(text).range(pos..end)) else {
+                break;
+            };
+            let (kind, conf) = self.meta[m.pattern().as_usize()];
+            out.push(Finding::new(kind, m.start(), m.end(), conf, None));
+            pos = m.end().max(pos + 1);
+        }
     }
 
     fn phrases(&self, hay: &str, map: Option<(&Normalized, &str)>, out: &mut Vec<Finding>) {
@@ -190,17 +203,27 @@ fn smuggling(text: &str, out: &mut Vec<Finding>) {
     out.extend(runs.into_iter().filter(|f| f.confidence > 0.6 || invisible >= 3));
 }
 
+/// A run of 16 or more base64/hex characters somewhere in `text`. Words of prose are short, so only the gaps
+/// between spaces (found with SIMD) that are long enough are inspected.
 fn has_long_token(text: &str) -> bool {
-    let mut run = 0;
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\' | b'_' | b'-') {
-            run += 1;
-            if run >= 16 {
-                return true;
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let spaces = memchr::memchr_iter(b' ', bytes).chain(std::iter::once(bytes.len()));
+    for space in spaces {
+        if space - start >= 16 {
+            let mut run = 0;
+            for &b in &bytes[start..space] {
+                if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\' | b'_' | b'-') {
+                    run += 1;
+                    if run >= 16 {
+                        return true;
+                    }
+                } else {
+                    run = 0;
+                }
             }
-        } else {
-            run = 0;
         }
+        start = space + 1;
     }
     false
 }
@@ -324,7 +347,7 @@ mod tests {
         let detector = InjectionDetector::new().unwrap();
         let sqli = SqliDetector::new().unwrap();
         let mut out = Vec::new();
-        detector.scan(input, true, &sqli, &mut out);
+        detector.scan(input, &Windows::everything(), &sqli, &mut out);
         out.sort_by_key(|f| f.start);
         let got: Vec<String> = out.iter().map(|f| format!("{}@{}", f.kind, &input[f.start..f.end])).collect();
         assert_eq!(got, expected, "{input}");
@@ -386,7 +409,7 @@ mod tests {
         let found: Vec<String> = {
             let d = InjectionDetector::new().unwrap();
             let mut out = Vec::new();
-            d.scan(&text, true, &SqliDetector::new().unwrap(), &mut out);
+            d.scan(&text, &Windows::everything(), &SqliDetector::new().unwrap(), &mut out);
             out.iter().map(|f| f.kind.to_string()).collect()
         };
         assert_eq!(found, ["instruction_override", "unicode_smuggling"]);

@@ -17,6 +17,7 @@
 //! find SQL, injection or credential vocabulary?), then one multi-pattern regex per triggered family, then
 //! validators and context words on the few candidates.
 
+mod ascii;
 mod context;
 mod finding;
 mod injection;
@@ -202,11 +203,13 @@ impl DetectorSet {
         if cats.secret && fired.secret {
             self.secrets.scan(text, out);
         }
-        if cats.sqli && fired.sqli {
-            self.sqli.scan(text, out);
+        if cats.sqli && fired.sqli.any() {
+            for (start, end) in fired.sqli.ranges(text) {
+                self.sqli.scan_range(text, start, end, out);
+            }
         }
         if cats.prompt_injection {
-            self.injection.scan(text, fired.injection, &self.sqli, out);
+            self.injection.scan(text, &fired.injection, &self.sqli, out);
         }
         let threshold = self.threshold;
         out.retain(|f| f.confidence >= threshold);
@@ -235,9 +238,12 @@ impl DetectorSet {
 
 fn resolve_overlaps(out: &mut Vec<Finding>) {
     out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
-    let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
-    'next: for f in out.drain(..) {
-        for k in kept.iter_mut().rev() {
+    // Compact in place: `out[..kept]` are the findings kept so far.
+    let mut kept = 0;
+    let mut replaced = false;
+    'next: for i in 0..out.len() {
+        let f = out[i];
+        for k in out[..kept].iter_mut().rev() {
             if k.category() != f.category() || k.end <= f.start {
                 continue;
             }
@@ -247,6 +253,7 @@ fn resolve_overlaps(out: &mut Vec<Finding>) {
                         f.confidence > k.confidence || f.confidence == k.confidence && f.len() > k.len();
                     if f_wins {
                         *k = f;
+                        replaced = true;
                     }
                     continue 'next;
                 }
@@ -258,11 +265,14 @@ fn resolve_overlaps(out: &mut Vec<Finding>) {
                 Category::Sqli | Category::PromptInjection => {}
             }
         }
-        kept.push(f);
+        out[kept] = f;
+        kept += 1;
     }
+    out.truncate(kept);
     // A replaced finding may start later than its neighbours: restore the order.
-    kept.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
-    *out = kept;
+    if replaced {
+        out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ enum Check {
 const PRIVILEGES: &str = r"(?:all(?:\s+privileges)?|select|insert|update|delete|execute|usage|create|alter|drop|super|file|dba|connect|resource|references)(?:\s*,\s*\w+)*";
 
 fn patterns() -> Vec<(Kind, f32, Check, String)> {
-    let sp = r"(?:\s|/\*[^*]*\*/|\()+";
+    // Comments are bounded so that every match stays within `triggers::REACH` of its keyword.
+    let sp = r"(?:\s|/\*[^*]{0,32}\*/|\(){1,16}";
     vec![
         (Kind::UnionBased, 0.95, Check::None, format!(r"(?i)\bunion{sp}(?:(?:all|distinct){sp})?select\b")),
         (
@@ -101,14 +102,19 @@ impl SqliDetector {
     pub(crate) fn new() -> Result<SqliDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
         let regex =
-            Regex::new_many(&patterns.iter().map(|p| p.3.as_str()).collect::<Vec<_>>()).map_err(Box::new)?;
+            Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(&p.3)).collect::<Vec<_>>()).map_err(Box::new)?;
         Ok(SqliDetector { regex, meta: patterns.into_iter().map(|(k, c, ch, _)| (k, c, ch)).collect() })
     }
 
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
-        let mut pos = 0;
-        while pos < text.len() {
-            let Some(m) = self.regex.search(&Input::new(text).range(pos..)) else {
+        self.scan_range(text, 0, text.len(), out);
+    }
+
+    /// Matches that lie within `start..end` (char boundaries of `text`).
+    pub(crate) fn scan_range(&self, text: &str, start: usize, end: usize, out: &mut Vec<Finding>) {
+        let mut pos = start;
+        while pos < end {
+            let Some(m) = self.regex.search(&Input::new(text).range(pos..end)) else {
                 break;
             };
             let (s, e) = (m.start(), m.end());
