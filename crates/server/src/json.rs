@@ -86,27 +86,34 @@ fn bytes_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// serde's message without the offending value: quoted text in it is replaced, and it is kept short.
+/// serde's message without the offending value: the value sent may be PII or a secret, so only its JSON type
+/// and what was expected are kept.
 fn describe(error: &serde_json::Error) -> String {
     let full = error.to_string();
     let message = full.split(" at line ").next().unwrap_or(&full);
-    let mut out = String::with_capacity(message.len().min(200));
-    let mut in_quotes = false;
-    for c in message.chars() {
-        match (c, in_quotes) {
-            ('"', false) => {
-                in_quotes = true;
-                out.push_str("a value");
-            }
-            ('"', true) => in_quotes = false,
-            (_, true) => {}
-            (c, false) => out.push(c),
+    let expected = message.split_once(", expected ").map(|(_, e)| e);
+    let described = if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let kind = rest.split(['`', '"', ',']).next().unwrap_or("value").trim();
+        match expected {
+            Some(expected) => format!("invalid type: {kind}, expected {expected}"),
+            None => format!("invalid type: {kind}"),
         }
-        if out.len() >= 200 {
-            break;
+    } else if message.starts_with("invalid value: ") {
+        match expected {
+            Some(expected) => format!("invalid value, expected {expected}"),
+            None => "invalid value".to_owned(),
         }
-    }
-    out
+    } else if message.starts_with("unknown field") {
+        match expected {
+            Some(expected) => format!("unknown field, expected {expected}"),
+            None => "unknown field".to_owned(),
+        }
+    } else if message.starts_with("missing field") || message.starts_with("invalid length") {
+        message.to_owned()
+    } else {
+        "invalid value".to_owned()
+    };
+    described.chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -146,7 +153,7 @@ mod tests {
         check("  \n", StatusCode::BAD_REQUEST, "empty_body", None);
         check("{", StatusCode::BAD_REQUEST, "malformed_json", None);
         check("{\"query\": }", StatusCode::BAD_REQUEST, "malformed_json", None);
-        check("[1,2]", unprocessable, "invalid_field", None);
+        check("[1,2]", unprocessable, "invalid_field", Some("[0]"));
         check("{\"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", None);
         check("{\"query\": 5, \"context\": {\"user_id\": 1}}", unprocessable, "invalid_field", Some("query"));
         check(
@@ -171,9 +178,18 @@ mod tests {
 
     #[test]
     fn the_value_sent_is_never_echoed() {
-        let input = "{\"query\": \"q\", \"context\": {\"user_id\": \"123-45-6789\"}}";
-        let error = parse::<Body>(input.as_bytes()).expect_err("wrong type");
-        assert!(!format!("{error:?}").contains("6789"), "{error:?}");
+        for input in [
+            "{\"query\": \"q\", \"context\": {\"user_id\": \"123-45-6789\"}}",
+            "{\"query\": 123456789, \"context\": {\"user_id\": 1}}",
+            "{\"query\": \"q\", \"context\": {\"user_id\": 123456789012}}",
+            "{\"query\": \"q\", \"context\": {\"user_id\": -123456789}}",
+            "{\"query\": [\"123456789\"], \"context\": {\"user_id\": 1}}",
+        ] {
+            let error = parse::<Body>(input.as_bytes()).expect_err("wrong type");
+            let shown = format!("{error:?}");
+            assert!(!shown.contains("6789"), "{shown}");
+            assert!(shown.contains("invalid type") || shown.contains("invalid value"), "{shown}");
+        }
     }
 
     #[test]
