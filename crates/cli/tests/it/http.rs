@@ -103,3 +103,112 @@ async fn sigint_stops_the_server_with_exit_code_zero() {
     server.signal("INT");
     assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
 }
+
+async fn post_raw(server: &Server, content_type: Option<&str>, body: Vec<u8>) -> crate::support::Reply {
+    let admin = server.admin_key();
+    let mut headers = vec![("x-license-key", admin.as_str())];
+    if let Some(content_type) = content_type {
+        headers.push(("content-type", content_type));
+    }
+    server.client().send("POST", "/api/v1/admin/keys", &headers, body).await
+}
+
+#[tokio::test]
+async fn bad_bodies_get_json_errors_with_the_right_status() {
+    let server = Server::start(&[]);
+    let json = Some("application/json");
+    for (content_type, body, status, code) in [
+        (json, b"{\"kind\": ".to_vec(), 400, "malformed_json"),
+        (json, Vec::new(), 400, "empty_body"),
+        (
+            json,
+            b"{\"kind\": \"service\", \"tier\": \"PRO\", \"permissions\": 5, \"expires_at\": \"2099-01-01\"}"
+                .to_vec(),
+            422,
+            "invalid_field",
+        ),
+        (
+            json,
+            b"{\"tier\": \"PRO\", \"permissions\": [], \"expires_at\": \"2099-01-01\"}".to_vec(),
+            422,
+            "invalid_field",
+        ),
+        (json, b"{\"kind\": \"\xff\xfe\"}".to_vec(), 400, "invalid_utf8"),
+        (Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type"),
+        (None, b"{}".to_vec(), 415, "unsupported_media_type"),
+        (json, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+    ] {
+        let reply = post_raw(&server, content_type, body).await;
+        assert_eq!(reply.status, status, "{code}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.json()["error"]["code"], code);
+    }
+    let reply = post_raw(
+        &server,
+        json,
+        b"{\"kind\": \"service\", \"tier\": \"PRO\", \"permissions\": 5, \"expires_at\": \"2099-01-01\"}"
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(reply.json()["error"]["field"], "permissions");
+    // Nothing was registered by any of them: only the bootstrap admin exists.
+    let listed = server.client().get_as(&server.admin_key(), "/api/v1/admin/keys").await.json();
+    assert_eq!(listed["total"], 1);
+}
+
+#[tokio::test]
+async fn the_body_limit_is_configurable() {
+    let server = Server::start_with_env(&[], &[("AXONFLOW_HTTP_MAX_BODY_BYTES", "64")]);
+    let body = serde_json::json!({"kind": "service", "tier": "PRO", "permissions": ["query"], "expires_at": "2099-01-01"});
+    let reply = post_raw(&server, Some("application/json"), body.to_string().into_bytes()).await;
+    assert_eq!((reply.status, reply.json()["error"]["code"].as_str()), (413, Some("payload_too_large")));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_before_exiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = Server::start(&[]);
+    let admin = server.admin_key();
+    let body = serde_json::json!({"kind": "user", "tier": "PRO", "permissions": ["query"], "expires_at": "2099-01-01"})
+        .to_string();
+    let config = crate::support::client_config(
+        crate::support::roots(&server.ca),
+        rustls::DEFAULT_VERSIONS,
+        &[b"http/1.1"],
+    );
+    let mut stream = crate::support::tls_connect(server.agent, config).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/admin/keys HTTP/1.1\r\nHost: localhost\r\nX-License-Key: {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(&body.as_bytes()[..10]).await.expect("first part");
+    stream.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // New connections are no longer accepted...
+    assert!(
+        crate::support::tls_connect(
+            server.agent,
+            crate::support::client_config(
+                crate::support::roots(&server.ca),
+                rustls::DEFAULT_VERSIONS,
+                &[b"http/1.1"]
+            )
+        )
+        .await
+        .is_err(),
+        "a new connection was accepted during the drain"
+    );
+    // ...but the request in flight completes.
+    stream.write_all(&body.as_bytes()[10..]).await.expect("rest");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("in time")
+        .ok();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    assert!(text.contains("\"key\":\"AXON-V2-"), "{text}");
+    assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
+}
