@@ -212,3 +212,46 @@ async fn sigterm_lets_an_in_flight_request_finish_before_exiting() {
     assert!(text.contains("\"key\":\"AXON-V2-"), "{text}");
     assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
 }
+
+#[tokio::test]
+async fn an_agent_reaches_a_separate_orchestrator_over_https_with_the_same_ca() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let orchestrator_dir = tempfile::tempdir().expect("tempdir");
+    // The orchestrator creates the deployment's CA; the agent is given it.
+    let orchestrator = Server::spawn_command("orchestrator", orchestrator_dir, &[], &[]);
+    assert_eq!(orchestrator.agent.port(), 0, "the orchestrator process runs no agent");
+    let tls = orchestrator.data().join("tls");
+    let url = format!("https://localhost:{}", orchestrator.orchestrator.port());
+    let agent = Server::spawn_command(
+        "agent",
+        shared,
+        &[
+            "--orchestrator-url",
+            &url,
+            "--tls-cert",
+            tls.join("server.pem").to_str().expect("utf-8"),
+            "--tls-key",
+            tls.join("server.key").to_str().expect("utf-8"),
+        ],
+        &[("AXONFLOW_TLS_CA_FILE", tls.join("ca.pem").to_str().expect("utf-8"))],
+    );
+    assert_eq!(agent.orchestrator.port(), 0, "the agent process runs no orchestrator");
+    let client = crate::support::Client::new(&tls.join("ca.pem"), agent.agent);
+    let ready = client.get("/ready").await;
+    assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.body));
+    assert_eq!(ready.json()["checks"][1], serde_json::json!({"name": "orchestrator", "ok": true}));
+    drop(orchestrator);
+    let ready = client.get("/ready").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["checks"][1], serde_json::json!({"name": "orchestrator", "ok": false}));
+}
+
+#[tokio::test]
+async fn an_agent_refuses_a_plain_http_orchestrator_url() {
+    let output = crate::support::binary()
+        .args(["agent", "--orchestrator-url", "http://localhost:9443"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("https://"));
+}

@@ -54,10 +54,20 @@ impl Server {
     }
 
     fn spawn(data_dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_command("serve", data_dir, extra, env)
+    }
+
+    /// Runs `axonflow COMMAND` (`serve`, `agent` or `orchestrator`); a service it does not run has port 0.
+    pub fn spawn_command(
+        command: &str,
+        data_dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let stderr_path = data_dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = binary()
-            .arg("serve")
+            .arg(command)
             .arg("--data-dir")
             .arg(data_dir.path().join("data"))
             .args(["--agent-listen", "127.0.0.1:0", "--orchestrator-listen", "127.0.0.1:0"])
@@ -84,7 +94,7 @@ impl Server {
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .unwrap_or("https://0.0.0.0:0")
                 .to_owned()
         };
         let addr = |url: String| url.trim_start_matches("https://").parse::<SocketAddr>().expect("address");
