@@ -2,10 +2,12 @@
 //!
 //! Every request path of the server goes through the services here, built once by the binary and injected.
 
+pub mod audit;
 pub mod auth;
 pub mod keys;
 pub mod limits;
 
+pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};

@@ -49,7 +49,8 @@ impl SigningKey {
         PublicKey(self.0.verifying_key())
     }
 
-    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+    /// Signs `message`. Callers outside license keys (audit checkpoints) must prefix a domain-separation tag.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         use ed25519_dalek::Signer;
         self.0.sign(message).to_bytes()
     }
@@ -94,7 +95,8 @@ impl PublicKey {
         URL_SAFE_NO_PAD.encode(self.0.as_bytes())
     }
 
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), LicenseError> {
+    /// Checks an Ed25519 signature strictly (no malleable or non-canonical forms).
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), LicenseError> {
         let signature = ed25519_dalek::Signature::from_bytes(signature);
         self.0.verify_strict(message, &signature).map_err(|_| LicenseError::from(ErrorKind::BadSignature))
     }

@@ -103,12 +103,40 @@ pub struct AuditQuery {
     pub offset: u32,
 }
 
+/// A signed statement that a chain's record `seq` had hash `hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub chain_id: String,
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub ts: UnixMillis,
+    /// The signer's public key (base64url), to be matched against the keys the verifier trusts.
+    pub public_key: String,
+    pub signature: String,
+}
+
 /// The audit trail.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends rows atomically: all of them are committed or none is. A `(chain_id, seq)` that already exists
-    /// is a [`StoreErrorKind::Conflict`] and nothing is written.
-    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
+    /// Every chain id present, sorted.
+    async fn audit_chains(&self) -> Result<Vec<String>, StoreError>;
+    /// Records of one chain with `seq > after_seq`, in `seq` order, at most `limit`.
+    async fn audit_chain_page(
+        &self,
+        chain_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError>;
+    async fn append_checkpoint(&self, checkpoint: &CheckpointRow) -> Result<(), StoreError>;
+    /// Checkpoints of one chain in `seq` order.
+    async fn audit_checkpoints(&self, chain_id: &str) -> Result<Vec<CheckpointRow>, StoreError>;
+    /// Appends rows, and optionally a checkpoint, atomically: all of them are committed or none is. A
+    /// `(chain_id, seq)` that already exists is a [`StoreErrorKind::Conflict`] and nothing is written.
+    async fn append_audit(
+        &self,
+        rows: &[AuditRow],
+        checkpoint: Option<&CheckpointRow>,
+    ) -> Result<(), StoreError>;
     async fn audit_chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;

@@ -10,8 +10,8 @@ use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CredentialRow, CredentialStore, OpenOptions, Store,
-    StoreError, StoreErrorKind, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
+    OpenOptions, Store, StoreError, StoreErrorKind, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

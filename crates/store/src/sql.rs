@@ -29,8 +29,73 @@ macro_rules! impl_sql_store {
 
     #[async_trait]
     impl AuditStore for $store {
-        async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-            if rows.is_empty() {
+            async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+                QueryBuilder::<$db>::new("SELECT DISTINCT chain_id FROM audit_records ORDER BY chain_id")
+                    .build_query_scalar()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot list audit chains", e))
+            }
+
+            async fn audit_chain_page(
+                &self,
+                chain_id: &str,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(
+                    "SELECT id, chain_id, seq, ts_ms, tenant_id, actor, kind, verdict, body, prev_hash, hash \
+                     FROM audit_records WHERE chain_id = ",
+                );
+                sql.push_bind(chain_id.to_owned())
+                    .push(" AND seq > ")
+                    .push_bind(after_seq)
+                    .push(" ORDER BY seq LIMIT ")
+                    .push_bind(clamp_limit(limit));
+                let rows = sql
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot read the audit chain", e))?;
+                rows.iter().map(audit_row).collect()
+            }
+
+            async fn append_checkpoint(&self, checkpoint: &CheckpointRow) -> Result<(), StoreError> {
+                self.append_audit(&[], Some(checkpoint)).await
+            }
+
+            async fn audit_checkpoints(&self, chain_id: &str) -> Result<Vec<CheckpointRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(
+                    "SELECT chain_id, seq, hash, ts_ms, public_key, signature FROM audit_checkpoints \
+                     WHERE chain_id = ",
+                );
+                sql.push_bind(chain_id.to_owned()).push(" ORDER BY seq");
+                let rows = sql
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot read audit checkpoints", e))?;
+                rows.iter()
+                    .map(|row| {
+                        let get = |e| from_sqlx("corrupt checkpoint row", e);
+                        Ok(CheckpointRow {
+                            chain_id: row.try_get("chain_id").map_err(get)?,
+                            seq: row.try_get("seq").map_err(get)?,
+                            hash: row.try_get("hash").map_err(get)?,
+                            ts: UnixMillis(row.try_get("ts_ms").map_err(get)?),
+                            public_key: row.try_get("public_key").map_err(get)?,
+                            signature: row.try_get("signature").map_err(get)?,
+                        })
+                    })
+                    .collect()
+            }
+
+        async fn append_audit(
+            &self,
+            rows: &[AuditRow],
+            checkpoint: Option<&CheckpointRow>,
+        ) -> Result<(), StoreError> {
+            if rows.is_empty() && checkpoint.is_none() {
                 return Ok(());
             }
             let mut tx = self.pool.begin().await.map_err(|e| from_sqlx("cannot begin an audit write", e))?;
@@ -57,6 +122,24 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                 .await
                 .map_err(|e| from_sqlx("cannot write an audit record", e))?;
+            }
+            if let Some(checkpoint) = checkpoint {
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_checkpoints (chain_id, seq, hash, ts_ms, public_key, signature) VALUES (",
+                );
+                let mut values = insert.separated(", ");
+                values.push_bind(checkpoint.chain_id.clone());
+                values.push_bind(checkpoint.seq);
+                values.push_bind(checkpoint.hash.clone());
+                values.push_bind(checkpoint.ts.0);
+                values.push_bind(checkpoint.public_key.clone());
+                values.push_bind(checkpoint.signature.clone());
+                insert.push(")");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| from_sqlx("cannot write an audit checkpoint", e))?;
             }
             tx.commit().await.map_err(|e| from_sqlx("cannot commit audit records", e))
         }

@@ -11,8 +11,8 @@ use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CredentialRow, CredentialStore, Durability,
-    OpenOptions, Store, StoreError, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
+    Durability, OpenOptions, Store, StoreError, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -53,6 +53,27 @@ impl TestDatabase {
         open(&self.url, &self.options).await.expect("open the test store")
     }
 
+    /// Runs raw SQL against the test database, bypassing the store: for tests that tamper with stored data.
+    pub async fn execute_raw(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.postgres_schema {
+            Some(schema) => {
+                let options: sqlx::postgres::PgConnectOptions = self.url.parse().expect("postgres url");
+                let pool = sqlx::PgPool::connect_with(options.options([("search_path", schema.as_str())]))
+                    .await
+                    .expect("connect");
+                sqlx::query(sql).execute(&pool).await.expect("raw sql");
+                pool.close().await;
+            }
+            None => {
+                let pool =
+                    sqlx::SqlitePool::connect(&format!("sqlite://{}", self.url)).await.expect("connect");
+                sqlx::query(sql).execute(&pool).await.expect("raw sql");
+                pool.close().await;
+            }
+        }
+    }
+
     /// Drops the PostgreSQL schema; the SQLite directory goes when `self` is dropped.
     pub async fn cleanup(self) {
         if let Some(schema) = &self.postgres_schema {

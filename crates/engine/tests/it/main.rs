@@ -1,3 +1,4 @@
 //! Engine integration tests, on both store backends.
 
+mod audit;
 mod auth;

@@ -26,7 +26,7 @@ fn rows(chain: &str, count: i64) -> Vec<AuditRow> {
 async fn appended_rows_read_back_exactly() {
     with_each_backend(|store| async move {
         let written = rows("node-1", 3);
-        store.append_audit(&written).await.expect("append");
+        store.append_audit(&written, None).await.expect("append");
         let mut read =
             store.search_audit(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.expect("search");
         read.reverse();
@@ -39,8 +39,8 @@ async fn appended_rows_read_back_exactly() {
 async fn chain_head_is_the_highest_seq_of_that_chain() {
     with_each_backend(|store| async move {
         assert_eq!(store.audit_chain_head("node-1").await.expect("head"), None);
-        store.append_audit(&rows("node-1", 4)).await.expect("append");
-        store.append_audit(&rows("node-2", 2)).await.expect("append");
+        store.append_audit(&rows("node-1", 4), None).await.expect("append");
+        store.append_audit(&rows("node-2", 2), None).await.expect("append");
         let head = store.audit_chain_head("node-1").await.expect("head");
         assert_eq!(head, Some(ChainHead { seq: 4, hash: vec![4; 32] }));
         let head = store.audit_chain_head("node-2").await.expect("head");
@@ -52,9 +52,9 @@ async fn chain_head_is_the_highest_seq_of_that_chain() {
 #[tokio::test]
 async fn a_duplicate_seq_is_a_conflict_and_the_batch_writes_nothing() {
     with_each_backend(|store| async move {
-        store.append_audit(&rows("node-1", 2)).await.expect("append");
+        store.append_audit(&rows("node-1", 2), None).await.expect("append");
         let batch = vec![row("node-1", 3, &[]), row("node-1", 2, &[])];
-        let error = store.append_audit(&batch).await.expect_err("duplicate");
+        let error = store.append_audit(&batch, None).await.expect_err("duplicate");
         assert_eq!(error.kind(), StoreErrorKind::Conflict);
         assert_eq!(store.count_audit(&AuditQuery::default()).await.expect("count"), 2);
         assert_eq!(store.audit_chain_head("node-1").await.expect("head").map(|h| h.seq), Some(2));
@@ -65,7 +65,7 @@ async fn a_duplicate_seq_is_a_conflict_and_the_batch_writes_nothing() {
 #[tokio::test]
 async fn search_filters_narrow_and_page() {
     with_each_backend(|store| async move {
-        store.append_audit(&rows("node-1", 30)).await.expect("append");
+        store.append_audit(&rows("node-1", 30), None).await.expect("append");
         let check = |query: AuditQuery, expected: &'static [i64]| {
             let store = store.clone();
             async move {
@@ -124,7 +124,7 @@ async fn search_filters_narrow_and_page() {
 #[tokio::test]
 async fn search_limit_is_clamped_to_at_least_one() {
     with_each_backend(|store| async move {
-        store.append_audit(&rows("node-1", 3)).await.expect("append");
+        store.append_audit(&rows("node-1", 3), None).await.expect("append");
         let found =
             store.search_audit(&AuditQuery { limit: 0, ..AuditQuery::default() }).await.expect("search");
         assert_eq!(found.len(), 1);
@@ -135,8 +135,51 @@ async fn search_limit_is_clamped_to_at_least_one() {
 #[tokio::test]
 async fn empty_append_is_a_no_op() {
     with_each_backend(|store| async move {
-        store.append_audit(&[]).await.expect("append nothing");
+        store.append_audit(&[], None).await.expect("append nothing");
         assert_eq!(store.count_audit(&AuditQuery::default()).await.expect("count"), 0);
+    })
+    .await;
+}
+
+fn checkpoint(chain: &str, seq: i64) -> store::CheckpointRow {
+    store::CheckpointRow {
+        chain_id: chain.to_owned(),
+        seq,
+        hash: vec![7; 32],
+        ts: UnixMillis(5),
+        public_key: "pk".to_owned(),
+        signature: "sig".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn chains_are_listed_and_read_in_seq_order_by_page() {
+    with_each_backend(|store| async move {
+        store.append_audit(&rows("node-b", 5), None).await.expect("append");
+        store.append_audit(&rows("node-a", 2), None).await.expect("append");
+        assert_eq!(store.audit_chains().await.expect("chains"), ["node-a", "node-b"]);
+        let page: Vec<i64> =
+            store.audit_chain_page("node-b", 1, 3).await.expect("page").iter().map(|r| r.seq).collect();
+        assert_eq!(page, [2, 3, 4]);
+        assert!(store.audit_chain_page("node-b", 5, 10).await.expect("page").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_checkpoint_is_written_with_its_records_or_not_at_all() {
+    with_each_backend(|store| async move {
+        store.append_audit(&rows("node-1", 2), Some(&checkpoint("node-1", 2))).await.expect("append");
+        assert_eq!(store.audit_checkpoints("node-1").await.expect("checkpoints"), [checkpoint("node-1", 2)]);
+        // A failing batch (duplicate seq) takes its checkpoint down with it.
+        let error =
+            store.append_audit(&rows("node-1", 1), Some(&checkpoint("node-1", 9))).await.expect_err("dup");
+        assert_eq!(error.kind(), StoreErrorKind::Conflict);
+        assert_eq!(store.audit_checkpoints("node-1").await.expect("checkpoints").len(), 1);
+        store.append_checkpoint(&checkpoint("node-1", 3)).await.expect("checkpoint alone");
+        let seqs: Vec<i64> =
+            store.audit_checkpoints("node-1").await.expect("list").iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [2, 3]);
     })
     .await;
 }

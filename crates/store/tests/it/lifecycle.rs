@@ -1,4 +1,4 @@
-const LATEST_SCHEMA: i64 = 2;
+const LATEST_SCHEMA: i64 = 3;
 
 use store::testing::{TestDatabase, with_each_backend};
 use store::{Backend, OpenOptions, StoreErrorKind, open};
@@ -18,7 +18,7 @@ async fn reopening_keeps_data_and_does_not_remigrate() {
     databases.extend(TestDatabase::postgres());
     for database in databases {
         let store = database.open().await;
-        store.append_audit(&[crate::audit::row("chain-a", 1, b"")]).await.expect("append");
+        store.append_audit(&[crate::audit::row("chain-a", 1, b"")], None).await.expect("append");
         store.close().await;
         let again = database.open().await;
         assert_eq!(again.schema_version().await.expect("version"), LATEST_SCHEMA);

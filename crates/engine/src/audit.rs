@@ -1,0 +1,462 @@
+//! The audit trail: one record per decision, hash-chained per writer and signed at checkpoints.
+//!
+//! Each node appends to its own chain (`chain_id`), so many nodes can write at once and every chain verifies on
+//! its own. A record's hash is SHA-256 over the previous record's hash and the record's fields, so changing,
+//! removing, inserting or reordering a record breaks the chain from that point. The node signs its chain head
+//! (Ed25519) with the first batch it writes and then at most once a second, in the same transaction as the
+//! records, so rewriting the chain up to a checkpoint, or forging a whole chain, is detected too.
+//!
+//! Writes are group-committed: requests hand their record to one writer task, which takes everything waiting
+//! and commits it in one transaction; it never waits on a timer while idle. A record is durable before
+//! [`AuditLog::record`] returns, and if the store cannot take it the caller gets an error and must fail closed.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use license::{PublicKey, SigningKey};
+use sha2::{Digest, Sha256};
+use store::{AuditRow, CheckpointRow, Store};
+use tokio::sync::{mpsc, oneshot};
+use types::{Clock, UnixMillis};
+
+/// What happened, as the engine describes it. `details` is a JSON object without raw PII or secrets: the
+/// engine puts only redacted text and counts in it.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub kind: &'static str,
+    pub tenant: String,
+    pub actor: String,
+    pub verdict: String,
+    pub details: serde_json::Value,
+}
+
+/// Where a record landed: its id, position and hash (the `X-AI-Audit-Hash` a caller can keep).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReceipt {
+    pub id: String,
+    pub chain_id: String,
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl AuditReceipt {
+    pub fn hash_hex(&self) -> String {
+        hex(&self.hash)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The record could not be made durable: the request must fail closed.
+    #[error("the audit trail cannot accept records right now")]
+    Unavailable,
+    /// The writer has stopped (shutdown).
+    #[error("the audit writer has stopped")]
+    Closed,
+}
+
+/// Settings of the writer.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditOptions {
+    /// Most records committed in one transaction.
+    pub max_batch: usize,
+    /// Records waiting for the writer before `record` has to wait (back-pressure).
+    pub queue: usize,
+    /// Least time between two checkpoints.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions { max_batch: 1024, queue: 65_536, checkpoint_interval: Duration::from_secs(1) }
+    }
+}
+
+struct Pending {
+    entry: AuditEntry,
+    ts: UnixMillis,
+    reply: oneshot::Sender<Result<AuditReceipt, AuditError>>,
+}
+
+/// The handle requests use to record; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    sender: mpsc::Sender<Pending>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("kind", &self.entry.kind).finish_non_exhaustive()
+    }
+}
+
+/// The running writer; await [`AuditWriter::finish`] after dropping every [`AuditLog`] to flush and sign the
+/// final head.
+#[derive(Debug)]
+pub struct AuditWriter {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AuditWriter {
+    pub async fn finish(self) {
+        let _ = self.task.await;
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer for `chain_id`, continuing the chain where the store has it.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        chain_id: String,
+        signer: SigningKey,
+        clock: Arc<dyn Clock>,
+        options: AuditOptions,
+    ) -> Result<(AuditLog, AuditWriter), store::StoreError> {
+        let head = store.audit_chain_head(&chain_id).await?;
+        let (seq, hash) = match head {
+            Some(head) => (head.seq, to_hash(&head.hash)),
+            None => (0, [0; 32]),
+        };
+        let (sender, receiver) = mpsc::channel(options.queue.max(1));
+        let writer = Writer {
+            store,
+            chain_id,
+            public_key: signer.public_key().to_base64(),
+            signer,
+            head_seq: seq,
+            head_hash: hash,
+            signed_seq: None,
+            last_checkpoint: None,
+            options,
+            clock: clock.clone(),
+        };
+        let task = tokio::spawn(writer.run(receiver));
+        Ok((AuditLog { sender, clock }, AuditWriter { task }))
+    }
+
+    /// Makes `entry` durable and returns its receipt.
+    pub async fn record(&self, entry: AuditEntry) -> Result<AuditReceipt, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { entry, ts: self.clock.now(), reply };
+        self.sender.send(pending).await.map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    chain_id: String,
+    signer: SigningKey,
+    public_key: String,
+    head_seq: i64,
+    head_hash: [u8; 32],
+    /// The seq of the last checkpoint this writer made, if any.
+    signed_seq: Option<i64>,
+    last_checkpoint: Option<UnixMillis>,
+    options: AuditOptions,
+    clock: Arc<dyn Clock>,
+}
+
+impl Writer {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::with_capacity(self.options.max_batch);
+        while receiver.recv_many(&mut batch, self.options.max_batch).await > 0 {
+            self.commit(std::mem::take(&mut batch)).await;
+        }
+        // Shutdown: sign the final head so the whole chain is covered.
+        if self.head_seq > 0 && self.signed_seq != Some(self.head_seq) {
+            let checkpoint = self.checkpoint(self.head_seq, self.head_hash, self.clock.now());
+            if let Err(error) = self.store.append_checkpoint(&checkpoint).await {
+                tracing::error!(error = %error, "cannot write the final audit checkpoint");
+            }
+        }
+    }
+
+    async fn commit(&mut self, batch: Vec<Pending>) {
+        let mut rows = Vec::with_capacity(batch.len());
+        let (mut seq, mut prev) = (self.head_seq, self.head_hash);
+        for pending in &batch {
+            seq += 1;
+            let row = build_row(&self.chain_id, seq, prev, pending.ts, &pending.entry);
+            prev = to_hash(&row.hash);
+            rows.push(row);
+        }
+        let now = self.clock.now();
+        let due = match self.last_checkpoint {
+            None => true,
+            Some(at) => {
+                now.0 - at.0 >= i64::try_from(self.options.checkpoint_interval.as_millis()).unwrap_or(0)
+            }
+        };
+        let checkpoint = due.then(|| self.checkpoint(seq, prev, now));
+        match self.store.append_audit(&rows, checkpoint.as_ref()).await {
+            Ok(()) => {
+                self.head_seq = seq;
+                self.head_hash = prev;
+                if checkpoint.is_some() {
+                    self.last_checkpoint = Some(now);
+                    self.signed_seq = Some(seq);
+                }
+                for (pending, row) in batch.into_iter().zip(rows) {
+                    let receipt = AuditReceipt {
+                        id: row.id,
+                        chain_id: row.chain_id,
+                        seq: row.seq,
+                        hash: to_hash(&row.hash),
+                    };
+                    let _ = pending.reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, records = batch.len(), "audit records could not be written");
+                for pending in batch {
+                    let _ = pending.reply.send(Err(AuditError::Unavailable));
+                }
+                // The outcome of a failed commit can be unknown: continue from what the store has.
+                if let Ok(head) = self.store.audit_chain_head(&self.chain_id).await {
+                    (self.head_seq, self.head_hash) =
+                        head.map_or((0, [0; 32]), |h| (h.seq, to_hash(&h.hash)));
+                }
+            }
+        }
+    }
+
+    fn checkpoint(&self, seq: i64, hash: [u8; 32], ts: UnixMillis) -> CheckpointRow {
+        let signature = self.signer.sign(&checkpoint_message(&self.chain_id, seq, &hash));
+        CheckpointRow {
+            chain_id: self.chain_id.clone(),
+            seq,
+            hash: hash.to_vec(),
+            ts,
+            public_key: self.public_key.clone(),
+            signature: URL_SAFE_NO_PAD.encode(signature),
+        }
+    }
+}
+
+fn build_row(chain_id: &str, seq: i64, prev: [u8; 32], ts: UnixMillis, entry: &AuditEntry) -> AuditRow {
+    let mut row = AuditRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        chain_id: chain_id.to_owned(),
+        seq,
+        ts,
+        tenant_id: entry.tenant.clone(),
+        actor: entry.actor.clone(),
+        kind: entry.kind.to_owned(),
+        verdict: entry.verdict.clone(),
+        body: entry.details.to_string(),
+        prev_hash: prev.to_vec(),
+        hash: Vec::new(),
+    };
+    row.hash = record_hash(&row).to_vec();
+    row
+}
+
+/// The hash of a record: SHA-256 over a version tag, the previous hash and every field, each length-prefixed so
+/// that no two different records encode alike.
+pub fn record_hash(row: &AuditRow) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"axonflow/audit-record/v1\0");
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    field(&row.prev_hash);
+    field(row.id.as_bytes());
+    field(row.chain_id.as_bytes());
+    field(&row.seq.to_be_bytes());
+    field(&row.ts.0.to_be_bytes());
+    field(row.tenant_id.as_bytes());
+    field(row.actor.as_bytes());
+    field(row.kind.as_bytes());
+    field(row.verdict.as_bytes());
+    field(row.body.as_bytes());
+    hasher.finalize().into()
+}
+
+fn checkpoint_message(chain_id: &str, seq: i64, hash: &[u8]) -> Vec<u8> {
+    let mut message = b"axonflow/audit-checkpoint/v1\0".to_vec();
+    message.extend_from_slice(&(chain_id.len() as u64).to_be_bytes());
+    message.extend_from_slice(chain_id.as_bytes());
+    message.extend_from_slice(&seq.to_be_bytes());
+    message.extend_from_slice(hash);
+    message
+}
+
+fn to_hash(bytes: &[u8]) -> [u8; 32] {
+    let mut hash = [0; 32];
+    if bytes.len() == 32 {
+        hash.copy_from_slice(bytes);
+    }
+    hash
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// What is wrong with a chain, at the first record where it goes wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// The record's content no longer matches its hash.
+    Modified { seq: i64, id: String },
+    /// Records are missing before this one (`expected` was the next seq).
+    Deleted { expected: i64, found: i64 },
+    /// The record is intact but out of place (renumbered, or not following its predecessor): records were
+    /// inserted or reordered here.
+    InsertedOrReordered { seq: i64, id: String },
+    /// The chain ends before a signed checkpoint: records at its end were deleted.
+    Truncated { last_seq: i64, checkpoint_seq: i64 },
+    /// A checkpoint's hash differs from the record it names: the chain was rewritten up to there.
+    CheckpointMismatch { seq: i64 },
+    /// A checkpoint whose signature does not verify, or by a key that is not trusted.
+    BadCheckpoint { seq: i64 },
+    /// No checkpoint by a trusted key: the chain was not written by a trusted node.
+    Unsigned,
+}
+
+impl std::fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainProblem::Modified { seq, id } => write!(f, "record {seq} (id {id}) was modified"),
+            ChainProblem::Deleted { expected, found } => {
+                write!(f, "records {expected}..{} were deleted (next present is {found})", found - 1)
+            }
+            ChainProblem::InsertedOrReordered { seq, id } => {
+                write!(f, "record {seq} (id {id}) is out of place: records were inserted or reordered here")
+            }
+            ChainProblem::Truncated { last_seq, checkpoint_seq } => write!(
+                f,
+                "records after {last_seq} were deleted: a signed checkpoint covers the chain up to {checkpoint_seq}"
+            ),
+            ChainProblem::CheckpointMismatch { seq } => {
+                write!(f, "record {seq} differs from its signed checkpoint: the chain was rewritten")
+            }
+            ChainProblem::BadCheckpoint { seq } => {
+                write!(f, "the checkpoint at record {seq} is not signed by a trusted key")
+            }
+            ChainProblem::Unsigned => {
+                f.write_str("no checkpoint signed by a trusted key: the chain is not trusted")
+            }
+        }
+    }
+}
+
+/// The verification of one chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    pub chain_id: String,
+    pub records: u64,
+    pub checkpoints: u64,
+    /// Records after the last checkpoint: intact, but not yet covered by a signature.
+    pub unsigned_tail: u64,
+    pub problem: Option<ChainProblem>,
+}
+
+/// Verifies every chain in the store against the trusted checkpoint keys. `progress` is called with the number
+/// of records checked so far.
+pub async fn verify(
+    store: &dyn Store,
+    trusted: &[PublicKey],
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<ChainReport>, store::StoreError> {
+    let mut reports = Vec::new();
+    let mut checked = 0;
+    for chain_id in store.audit_chains().await? {
+        let checkpoints = store.audit_checkpoints(&chain_id).await?;
+        let mut report = ChainReport {
+            chain_id: chain_id.clone(),
+            records: 0,
+            checkpoints: checkpoints.len() as u64,
+            unsigned_tail: 0,
+            problem: None,
+        };
+        let mut trusted_checkpoints = Vec::new();
+        for checkpoint in &checkpoints {
+            if checkpoint_is_trusted(checkpoint, trusted) {
+                trusted_checkpoints.push((checkpoint.seq, to_hash(&checkpoint.hash)));
+            } else if report.problem.is_none() {
+                report.problem = Some(ChainProblem::BadCheckpoint { seq: checkpoint.seq });
+            }
+        }
+        let (mut expected, mut prev) = (1_i64, [0_u8; 32]);
+        let mut next_checkpoint = trusted_checkpoints.iter().peekable();
+        let mut last_signed = 0;
+        'pages: while report.problem.is_none() {
+            let page = store.audit_chain_page(&chain_id, expected - 1, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in page {
+                checked += 1;
+                report.records += 1;
+                let hash = record_hash(&row);
+                let problem = if hash.as_slice() != row.hash.as_slice() {
+                    if was_moved(&row) {
+                        Some(ChainProblem::InsertedOrReordered { seq: row.seq, id: row.id })
+                    } else {
+                        Some(ChainProblem::Modified { seq: row.seq, id: row.id })
+                    }
+                } else if row.seq != expected {
+                    Some(ChainProblem::Deleted { expected, found: row.seq })
+                } else if row.prev_hash.as_slice() != prev.as_slice() {
+                    Some(ChainProblem::InsertedOrReordered { seq: row.seq, id: row.id })
+                } else {
+                    None
+                };
+                if problem.is_some() {
+                    report.problem = problem;
+                    break 'pages;
+                }
+                while let Some((seq, signed)) = next_checkpoint.peek() {
+                    if *seq > row.seq {
+                        break;
+                    }
+                    if *seq == row.seq && *signed != hash {
+                        report.problem = Some(ChainProblem::CheckpointMismatch { seq: row.seq });
+                        break 'pages;
+                    }
+                    last_signed = *seq;
+                    next_checkpoint.next();
+                }
+                prev = hash;
+                expected = row.seq + 1;
+            }
+            progress(checked);
+        }
+        if report.problem.is_none() {
+            if let Some((seq, _)) = next_checkpoint.next() {
+                report.problem =
+                    Some(ChainProblem::Truncated { last_seq: expected - 1, checkpoint_seq: *seq });
+            } else if trusted_checkpoints.is_empty() {
+                report.problem = Some(ChainProblem::Unsigned);
+            }
+        }
+        report.unsigned_tail = u64::try_from((expected - 1 - last_signed).max(0)).unwrap_or(0);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Whether the record is intact but carries another position than the one it was written at.
+fn was_moved(row: &AuditRow) -> bool {
+    (1..=64).flat_map(|d| [row.seq - d, row.seq + d]).any(|seq| {
+        let moved = AuditRow { seq, ..row.clone() };
+        record_hash(&moved).as_slice() == row.hash.as_slice()
+    })
+}
+
+fn checkpoint_is_trusted(checkpoint: &CheckpointRow, trusted: &[PublicKey]) -> bool {
+    let Some(key) = trusted.iter().find(|k| k.to_base64() == checkpoint.public_key) else { return false };
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(&checkpoint.signature) else { return false };
+    let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else { return false };
+    key.verify(&checkpoint_message(&checkpoint.chain_id, checkpoint.seq, &checkpoint.hash), &signature)
+        .is_ok()
+}
