@@ -19,6 +19,28 @@ const PROSE: &[&str] = &[
     "The previous draft was too long; aim for about two paragraphs this time. ",
 ];
 
+/// Ordinary technical prose that is full of the words SQL and prompt-injection patterns start from (select,
+/// update, drop, rules, mode, instructions, `;`, `=`) without being an attack: the slow path of the gate.
+const TECHNICAL: &[&str] = &[
+    "To update the dashboard, select the date range and drop any filter you no longer need. ",
+    "The rules for the new mode are in the instructions; follow the previous guide where it differs. ",
+    "Set retries = 3 and timeout = 30 in the config, then restart the service. ",
+    "Grant the reviewers access before the release and delete the draft branch afterwards. ",
+    "The union of both lists is what we load into the report each morning. ",
+    "Please ignore the warnings from the linter for now, they are tracked in the backlog. ",
+];
+
+fn technical(len: usize) -> String {
+    let mut text = String::with_capacity(len + 128);
+    let mut i = 0;
+    while text.len() < len {
+        text.push_str(TECHNICAL[i % TECHNICAL.len()]);
+        i += 1;
+    }
+    text.truncate(len);
+    text
+}
+
 fn prose(len: usize) -> String {
     let mut text = String::with_capacity(len + 128);
     let mut i = 0;
@@ -66,12 +88,23 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let clean = prose(64 * 1024);
+    assert!(
+        set.scan(&clean).is_empty() && set.scan(&technical(64 * 1024)).is_empty(),
+        "bench texts must be clean"
+    );
     let letters: String = clean.chars().filter(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
     let mut group = c.benchmark_group("clean_text_64kib");
     group.throughput(Throughput::Bytes(clean.len() as u64));
     group.bench_function("prose_with_numbers_and_punctuation", |b| {
         b.iter(|| {
             set.scan_into(black_box(&clean), &mut findings);
+            black_box(findings.len())
+        })
+    });
+    let technical = technical(64 * 1024);
+    group.bench_function("technical_prose_full_of_trigger_words", |b| {
+        b.iter(|| {
+            set.scan_into(black_box(&technical), &mut findings);
             black_box(findings.len())
         })
     });

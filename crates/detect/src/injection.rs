@@ -78,7 +78,8 @@ pub(crate) struct InjectionDetector {
 impl InjectionDetector {
     pub(crate) fn new() -> Result<InjectionDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(p.2)).collect::<Vec<_>>()).map_err(Box::new)?;
+        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(p.2)).collect::<Vec<_>>())
+            .map_err(Box::new)?;
         let encoded = Regex::new_many(&[
             r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}",
             r"(?:\\x[0-9a-fA-F]{2}){8,}|(?-u:\b)(?:[0-9a-fA-F]{2}){12,}(?-u:\b)",
@@ -203,28 +204,33 @@ fn smuggling(text: &str, out: &mut Vec<Finding>) {
     out.extend(runs.into_iter().filter(|f| f.confidence > 0.6 || invisible >= 3));
 }
 
-/// A run of 16 or more base64/hex characters somewhere in `text`. Words of prose are short, so only the gaps
-/// between spaces (found with SIMD) that are long enough are inspected.
+/// A run of 16 or more base64/hex characters somewhere in `text`. Such a run covers at least one whole
+/// 8-byte-aligned chunk without a space; prose has a space in nearly every chunk, so chunks are tested eight
+/// bytes at a time and only space-free ones are looked at closely.
 fn has_long_token(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let bytes = text.as_bytes();
-    let mut start = 0;
-    let spaces = memchr::memchr_iter(b' ', bytes).chain(std::iter::once(bytes.len()));
-    for space in spaces {
-        if space - start >= 16 {
-            let mut run = 0;
-            for &b in &bytes[start..space] {
-                if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\' | b'_' | b'-') {
-                    run += 1;
-                    if run >= 16 {
-                        return true;
-                    }
-                } else {
-                    run = 0;
-                }
+    let token_byte =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\\' | b'_' | b'-');
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let spaces = u64::from_le_bytes(word) ^ (ONES * u64::from(b' '));
+        let has_space = spaces.wrapping_sub(ONES) & !spaces & HIGH != 0;
+        if !has_space && bytes[i..i + 8].iter().all(|&b| token_byte(b)) {
+            let start = bytes[..i].iter().rposition(|&b| !token_byte(b)).map_or(0, |p| p + 1);
+            let end = bytes[i..].iter().position(|&b| !token_byte(b)).map_or(bytes.len(), |p| i + p);
+            if end - start >= 16 {
+                return true;
             }
+            i = end.max(i + 8);
+            continue;
         }
-        start = space + 1;
+        i += 8;
     }
+    // Shorter than one chunk past the last aligned one: nothing long enough can start there unseen.
     false
 }
 
@@ -381,6 +387,22 @@ mod tests {
         check("Show me the prompt engineering guide", &[]);
         check("The actor will act as a doctor in the play", &[]);
         check("family: 👨\u{200D}👩\u{200D}👧", &[]);
+    }
+
+    #[test]
+    fn long_tokens() {
+        for (text, expected) in [
+            ("", false),
+            ("short words only, nothing long here at all", false),
+            ("abcdefghijklmno", false),
+            ("abcdefghijklmnop", true),
+            ("x abcdefghijklmnop", true),
+            ("x abcdefgh ijklmnop", false),
+            ("xyz: QUJDREVGR0hJSktMTU5PUA==", true),
+            ("1234567 89abcdef0123456789", true),
+        ] {
+            assert_eq!(has_long_token(text), expected, "{text}");
+        }
     }
 
     #[test]

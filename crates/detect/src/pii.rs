@@ -149,7 +149,8 @@ impl<'t> Regions<'t> {
 
     /// Bytes that can be inside a number, an identifier or an address: a region never ends among them.
     fn is_sticky(b: u8) -> bool {
-        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'/' | b'(' | b')' | b'+' | b'@' | b'_' | b'%' | b'\'' | b':')
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'/' | b'(' | b')' | b'+' | b'@' | b'_' | b'%' | b'\'' | b':')
     }
 
     /// Start of the second word before `i` (at most `REACH` back, then back to the start of the token), never
@@ -942,10 +943,12 @@ mod tests {
 
     #[test]
     fn finds_triggers_like_a_plain_scan() {
-        let cases = ["", "abc", "abcdefgh1", "é@", "::::;;;;????====0", "\u{80}\u{7FF}9", "abcdefghijklmnop@", "0"];
+        let cases =
+            ["", "abc", "abcdefgh1", "é@", "::::;;;;????====0", "\u{80}\u{7FF}9", "abcdefghijklmnop@", "0"];
         for text in cases {
             for from in 0..=text.len() {
-                let plain = text.as_bytes()[from..].iter().position(|&b| Regions::is_trigger(b)).map(|p| from + p);
+                let plain =
+                    text.as_bytes()[from..].iter().position(|&b| Regions::is_trigger(b)).map(|p| from + p);
                 assert_eq!(find_trigger(text.as_bytes(), from), plain, "{text:?} from {from}");
             }
         }

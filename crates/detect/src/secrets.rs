@@ -94,7 +94,8 @@ pub(crate) struct SecretDetector {
 impl SecretDetector {
     pub(crate) fn new() -> Result<SecretDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(p.3)).collect::<Vec<_>>()).map_err(Box::new)?;
+        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(p.3)).collect::<Vec<_>>())
+            .map_err(Box::new)?;
         Ok(SecretDetector { regex, meta: patterns.into_iter().map(|(k, c, p, _)| (k, c, p)).collect() })
     }
 

@@ -101,8 +101,8 @@ pub(crate) struct SqliDetector {
 impl SqliDetector {
     pub(crate) fn new() -> Result<SqliDetector, Box<regex_automata::meta::BuildError>> {
         let patterns = patterns();
-        let regex =
-            Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(&p.3)).collect::<Vec<_>>()).map_err(Box::new)?;
+        let regex = Regex::new_many(&patterns.iter().map(|p| crate::ascii::ascii(&p.3)).collect::<Vec<_>>())
+            .map_err(Box::new)?;
         Ok(SqliDetector { regex, meta: patterns.into_iter().map(|(k, c, ch, _)| (k, c, ch)).collect() })
     }
 

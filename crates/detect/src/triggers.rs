@@ -2,7 +2,9 @@
 //! ordinary text skips those regexes entirely. Each list is derived from the patterns it guards: a pattern may
 //! only match text that contains one of its family's words (the module tests check this on attack samples).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, PatternID, StartKind};
 
 /// Where a family's trigger words were found, as byte windows wide enough to hold any of its matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,37 +74,142 @@ enum Family {
 const SQLI: &[&str] = &[
     // union-based, boolean-blind (a comparison, or a quote before OR/AND), time- and error-based
     // (a quote followed by OR/AND, a comment or `;` is checked by `quote_then_sql`)
-    "union", "=", "<", ">", "like '", "like \"", ") or", ") and", "sleep", "benchmark", "waitfor", "dbms_", "randomblob", "extractvalue", "updatexml", "xmltype",
-    "geometrycollection", "multipoint", "exp(", "exp (", "floor", "convert", "utl_", "ctxsys",
+    "union",
+    "=",
+    "<",
+    ">",
+    "like '",
+    "like \"",
+    ") or",
+    ") and",
+    "sleep",
+    "benchmark",
+    "waitfor",
+    "dbms_",
+    "randomblob",
+    "extractvalue",
+    "updatexml",
+    "xmltype",
+    "geometrycollection",
+    "multipoint",
+    "exp(",
+    "exp (",
+    "floor",
+    "convert",
+    "utl_",
+    "ctxsys",
     // comment tricks (`;` before a statement is checked by `punctuation_then_sql`)
-    "/*!", "/**/",
+    "/*!",
+    "/**/",
     // dangerous statements, file access, system catalogues
-    "drop", "truncate", "grant", "revoke", "alter", "create", "xp_", "exec", "delete", "update", "load", "outfile",
-    "dumpfile", "pg_", "copy", "openrowset", "bulk", "information_schema", "sysobjects", "syscolumns", "sys.",
-    "sqlite_", "mysql.", "all_", "dba_", "user_tables", "master..",
+    "drop",
+    "truncate",
+    "grant",
+    "revoke",
+    "alter",
+    "create",
+    "xp_",
+    "exec",
+    "delete",
+    "update",
+    "load",
+    "outfile",
+    "dumpfile",
+    "pg_",
+    "copy",
+    "openrowset",
+    "bulk",
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "sys.",
+    "sqlite_",
+    "mysql.",
+    "all_",
+    "dba_",
+    "user_tables",
+    "master..",
 ];
 
 const INJECTION: &[&str] = &[
     // instruction override (the verbs), role markers
-    "ignore", "disregard", "forget", "skip", "override", "bypass", "abandon", "neglect", "overlook", "new instructions",
-    "new rules", "new system prompt", "from now on", "no longer", "[system", "[admin", "<|", "###",
+    "ignore",
+    "disregard",
+    "forget",
+    "skip",
+    "override",
+    "bypass",
+    "abandon",
+    "neglect",
+    "overlook",
+    "new instructions",
+    "new rules",
+    "new system prompt",
+    "from now on",
+    "no longer",
+    "[system",
+    "[admin",
+    "<|",
+    "###",
     // system-prompt extraction (the nouns)
-    "prompt", "instruction", "system message", "rules", "told", "repeat", "beginning with",
+    "prompt",
+    "instruction",
+    "system message",
+    "rules",
+    "told",
+    "repeat",
+    "beginning with",
     // jailbreaks
-    "do anything", "anything now", "mode", "jailbr", "character", "unfiltered", "uncensored", "unrestricted", "restriction", "filter",
-    "limit", "guideline", "censorship", "ethic", "moral", "boundar", "safety",
+    "do anything",
+    "anything now",
+    "mode",
+    "jailbr",
+    "character",
+    "unfiltered",
+    "uncensored",
+    "unrestricted",
+    "restriction",
+    "filter",
+    "limit",
+    "guideline",
+    "censorship",
+    "ethic",
+    "moral",
+    "boundar",
+    "safety",
 ];
 
 const SECRET: &[&str] = &[
-    "-----begin", "akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa", "a3t", "ghp_", "gho_", "ghu_",
-    "ghs_", "ghr_", "github_pat_", "sk-", "sk_", "rk_", "xox", "hooks.slack", "aiza", "eyj",
+    "-----begin",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+    "anva",
+    "aipa",
+    "a3t",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "sk-",
+    "sk_",
+    "rk_",
+    "xox",
+    "hooks.slack",
+    "aiza",
+    "eyj",
 ];
 
 const SECRET_NAMES: &[&str] = &["pass", "pwd", "key", "secret", "token", "bearer", "auth"];
 
 #[derive(Debug, Clone)]
 pub(crate) struct Triggers {
-    automaton: AhoCorasick,
+    dfa: DFA,
     families: Vec<Family>,
 }
 
@@ -119,26 +226,24 @@ impl Triggers {
             words.extend_from_slice(list);
             families.extend(std::iter::repeat_n(family, list.len()));
         }
-        let automaton = AhoCorasickBuilder::new()
+        let dfa = aho_corasick::dfa::Builder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .start_kind(StartKind::Unanchored)
             .build(&words)?;
-        Ok(Triggers { automaton, families })
+        Ok(Triggers { dfa, families })
     }
 
     pub(crate) fn scan(&self, text: &str) -> Fired {
         let mut fired = Fired::default();
         let mut secret_name = false;
         let len = text.len();
-        for m in self.automaton.find_overlapping_iter(text) {
-            match self.families[m.pattern().as_usize()] {
-                Family::Sqli => fired.sqli.add(m.start(), len),
-                Family::Injection => fired.injection.add(m.start(), len),
-                Family::Secret => fired.secret = true,
-                Family::SecretName => secret_name = true,
-            }
-        }
+        self.each_match(text.as_bytes(), |start, pid| match self.families[pid.as_usize()] {
+            Family::Sqli => fired.sqli.add(start, len),
+            Family::Injection => fired.injection.add(start, len),
+            Family::Secret => fired.secret = true,
+            Family::SecretName => secret_name = true,
+        });
         punctuation_then_sql(text.as_bytes(), &mut fired.sqli);
         if secret_name && !fired.secret {
             fired.secret = text.bytes().any(|b| b == b':' || b == b'=');
@@ -147,16 +252,86 @@ impl Triggers {
     }
 }
 
+impl Triggers {
+    /// Calls `on_match(start, pattern)` for every occurrence of every word (a word may be reported twice).
+    ///
+    /// A DFA step is one dependent memory load per byte, so a single pass is bound by load latency. Four
+    /// lanes over four quarters of the text, stepped in lockstep, keep four independent loads in flight; each
+    /// lane starts `max_pattern_len - 1` bytes early so that no word across a quarter boundary is lost.
+    fn each_match(&self, bytes: &[u8], mut on_match: impl FnMut(usize, PatternID)) {
+        const LANES: usize = 4;
+        let dfa = &self.dfa;
+        let Ok(start) = dfa.start_state(Anchored::No) else {
+            return;
+        };
+        let overlap = dfa.max_pattern_len().saturating_sub(1);
+        let quarter = bytes.len() / LANES;
+        let report = |sid, end: usize, on_match: &mut dyn FnMut(usize, PatternID)| {
+            for i in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, i);
+                on_match(end - dfa.pattern_len(pid), pid);
+            }
+        };
+        if quarter < 2 * overlap + 16 {
+            let mut sid = start;
+            for (i, &b) in bytes.iter().enumerate() {
+                sid = dfa.next_state(Anchored::No, sid, b);
+                if dfa.is_special(sid) && dfa.is_match(sid) {
+                    report(sid, i + 1, &mut on_match);
+                }
+            }
+            return;
+        }
+        // Lane k reads from `begin[k]` to `(k + 1) * quarter` (the last lane to the end).
+        let begin: [usize; LANES] =
+            std::array::from_fn(|k| (k * quarter).saturating_sub(if k == 0 { 0 } else { overlap }));
+        let steps = quarter;
+        let mut sid = [start; LANES];
+        for step in 0..steps {
+            for k in 0..LANES {
+                let at = begin[k] + step;
+                sid[k] = dfa.next_state(Anchored::No, sid[k], bytes[at]);
+                if dfa.is_special(sid[k]) && dfa.is_match(sid[k]) {
+                    report(sid[k], at + 1, &mut on_match);
+                }
+            }
+        }
+        // Finish each lane on its own: lanes other than the first are `overlap` bytes longer, the last also
+        // takes the remainder of the division.
+        for k in 0..LANES {
+            let end = if k == LANES - 1 { bytes.len() } else { (k + 1) * quarter };
+            let mut s = sid[k];
+            for (at, &b) in bytes.iter().enumerate().take(end).skip(begin[k] + steps) {
+                s = dfa.next_state(Anchored::No, s, b);
+                if dfa.is_special(s) && dfa.is_match(s) {
+                    report(s, at + 1, &mut on_match);
+                }
+            }
+        }
+    }
+}
+
 /// A quote, then (after spaces and closing parentheses) OR, AND, `||`, `&&`, a comment or `;` (the start of
 /// every boolean-blind and comment-injection payload), and a `;` followed by a statement keyword (stacked
 /// queries). Checked byte by byte, so extra whitespace cannot hide them from the word list.
 fn punctuation_then_sql(bytes: &[u8], windows: &mut Windows) {
     const STATEMENTS: &[&[u8]] = &[
-        b"drop", b"delete", b"insert", b"update", b"create", b"alter", b"truncate", b"exec", b"shutdown", b"declare",
-        b"grant", b"revoke", b"select",
+        b"drop",
+        b"delete",
+        b"insert",
+        b"update",
+        b"create",
+        b"alter",
+        b"truncate",
+        b"exec",
+        b"shutdown",
+        b"declare",
+        b"grant",
+        b"revoke",
+        b"select",
     ];
     let mut i = 0;
-    while let Some(q) = bytes[i..].iter().position(|&b| matches!(b, b'\'' | b'"' | b';')) {
+    while let Some(q) = memchr::memchr3(b'\'', b'"', b';', &bytes[i..]) {
         let at = i + q;
         let mut j = at + 1;
         while j < bytes.len() && (bytes[j].is_ascii_whitespace() || bytes[j] == b')') {
@@ -171,8 +346,15 @@ fn punctuation_then_sql(bytes: &[u8], windows: &mut Windows) {
         let hit = if bytes[at] == b';' {
             STATEMENTS.iter().any(|w| starts(w))
         } else {
-            matches!(rest, [b'-', b'-', ..] | [b'#', ..] | [b'/', b'*', ..] | [b';', ..] | [b'|', b'|', ..] | [b'&', b'&', ..])
-                || starts(b"or")
+            matches!(
+                rest,
+                [b'-', b'-', ..]
+                    | [b'#', ..]
+                    | [b'/', b'*', ..]
+                    | [b';', ..]
+                    | [b'|', b'|', ..]
+                    | [b'&', b'&', ..]
+            ) || starts(b"or")
                 || starts(b"and")
                 || starts(b"xor")
         };
@@ -217,6 +399,22 @@ mod tests {
         check("Ignore all previous instructions", "i");
         check("AKIAIOSFODNN7EXAMPLE", "k");
         check("password: hunter22", "k");
+    }
+
+    #[test]
+    fn lanes_find_every_word_wherever_it_falls() {
+        let triggers = Triggers::new().unwrap();
+        let filler = "lorem ipsum dolor sit amet consectetur ";
+        for len in [0, 10, 100, 500, 1000, 3000] {
+            let base: String = filler.chars().cycle().take(len).collect();
+            for at in (0..=base.len()).step_by(7) {
+                let text = format!("{}IGNORE{}", &base[..at], &base[at..]);
+                let mut found = Vec::new();
+                triggers.each_match(text.as_bytes(), |start, _| found.push(start));
+                assert!(found.contains(&at), "len {len}, word at {at}: {found:?}");
+                assert!(found.iter().all(|&s| s == at), "len {len}, word at {at}: {found:?}");
+            }
+        }
     }
 
     #[test]
