@@ -177,14 +177,7 @@ impl Writer {
     }
 
     async fn commit(&mut self, batch: Vec<Pending>) {
-        let mut rows = Vec::with_capacity(batch.len());
-        let (mut seq, mut prev) = (self.head_seq, self.head_hash);
-        for pending in &batch {
-            seq += 1;
-            let row = build_row(&self.chain_id, seq, prev, pending.ts, &pending.entry);
-            prev = to_hash(&row.hash);
-            rows.push(row);
-        }
+        let (mut rows, mut seq, mut prev) = self.chain(&batch);
         let now = self.clock.now();
         let due = match self.last_checkpoint {
             None => true,
@@ -193,7 +186,20 @@ impl Writer {
             }
         };
         let checkpoint = due.then(|| self.checkpoint(seq, prev, now));
-        match self.store.append_audit(&rows, checkpoint.as_ref()).await {
+        let mut outcome = self.store.append_audit(&rows, checkpoint.as_ref()).await;
+        let mut attempts = 1;
+        while attempts < 8 && outcome.as_ref().is_err_and(|e| e.kind() == store::StoreErrorKind::Conflict) {
+            // Another writer appended to this chain (a command-line tool, a second process with the same node
+            // id): continue after its records and try again.
+            attempts += 1;
+            if let Ok(head) = self.store.audit_chain_head(&self.chain_id).await {
+                (self.head_seq, self.head_hash) = head.map_or((0, [0; 32]), |h| (h.seq, to_hash(&h.hash)));
+                (rows, seq, prev) = self.chain(&batch);
+                let checkpoint = due.then(|| self.checkpoint(seq, prev, now));
+                outcome = self.store.append_audit(&rows, checkpoint.as_ref()).await;
+            }
+        }
+        match outcome {
             Ok(()) => {
                 self.head_seq = seq;
                 self.head_hash = prev;
@@ -223,6 +229,19 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// The batch as rows chained onto the current head, with the new head's seq and hash.
+    fn chain(&self, batch: &[Pending]) -> (Vec<AuditRow>, i64, [u8; 32]) {
+        let mut rows = Vec::with_capacity(batch.len());
+        let (mut seq, mut prev) = (self.head_seq, self.head_hash);
+        for pending in batch {
+            seq += 1;
+            let row = build_row(&self.chain_id, seq, prev, pending.ts, &pending.entry);
+            prev = to_hash(&row.hash);
+            rows.push(row);
+        }
+        (rows, seq, prev)
     }
 
     fn checkpoint(&self, seq: i64, hash: [u8; 32], ts: UnixMillis) -> CheckpointRow {

@@ -201,3 +201,31 @@ async fn when_the_store_fails_the_record_call_fails() {
     drop(log);
     writer.finish().await;
 }
+
+#[tokio::test]
+async fn a_writer_continues_after_records_another_process_appended_to_its_chain() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let (a, b) = (SigningKey::generate().expect("key"), SigningKey::generate().expect("key"));
+        let trusted = [a.public_key(), b.public_key()];
+        let options = AuditOptions::default();
+        let (log, writer) =
+            AuditLog::start(store.clone(), "node-1".to_owned(), a, Arc::new(SystemClock), options)
+                .await
+                .expect("start");
+        for n in 0..10 {
+            log.record(entry(n)).await.expect("record");
+        }
+        // Meanwhile another process (a misconfigured twin, a tool) appends to the same chain.
+        write(&store, "node-1", b, 5).await;
+        for n in 0..10 {
+            let receipt = log.record(entry(n)).await.expect("record after the other writer");
+            assert!(receipt.seq > 15);
+        }
+        drop(log);
+        writer.finish().await;
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports.len(), reports[0].records, &reports[0].problem), (1, 25, &None), "{reports:?}");
+        database.cleanup().await;
+    }
+}
