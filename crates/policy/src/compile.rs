@@ -1,0 +1,290 @@
+//! Compiling a bundle into a prepared regorus engine, and the options that go with it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use regorus::{Engine, Value};
+
+use crate::bundle::{Bundle, FileKind, PolicyFile};
+
+/// A native builtin's implementation: JSON arguments in, a JSON value or an error message out.
+pub type ExtensionFn = Arc<dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync>;
+
+/// A native builtin callable from Rego, e.g. `axonflow.pii.redact(s)`, registered by the caller.
+#[derive(Clone)]
+pub struct Extension {
+    /// The dotted name policies call it by.
+    pub name: String,
+    /// The number of arguments.
+    pub arity: u8,
+    pub function: ExtensionFn,
+}
+
+impl fmt::Debug for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extension").field("name", &self.name).field("arity", &self.arity).finish()
+    }
+}
+
+impl Extension {
+    pub fn new(
+        name: impl Into<String>,
+        arity: u8,
+        function: impl Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync + 'static,
+    ) -> Extension {
+        Extension { name: name.into(), arity, function: Arc::new(function) }
+    }
+}
+
+/// How to compile a bundle.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The package whose rules make the decision (default `axonflow.policy`).
+    pub entry_package: String,
+    /// Native builtins to register.
+    pub extensions: Vec<Extension>,
+    /// The base data document (`data.*` besides the policies), e.g. `{"axonflow": {"hipaa": {...}}}`.
+    pub data: serde_json::Value,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            entry_package: "axonflow.policy".to_owned(),
+            extensions: Vec::new(),
+            data: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+}
+
+/// Why a bundle could not be compiled. Messages carry file, line and column; never input values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    #[error("{message}")]
+    Parse { path: String, message: String },
+    #[error("compile error: {message}")]
+    Compile { message: String },
+    #[error("the bundle has no policy files")]
+    Empty,
+    #[error("package {package} is not defined by the bundle")]
+    MissingPackage { package: String },
+    #[error("invalid data document: {message}")]
+    Data { message: String },
+    #[error("extension {name}: {message}")]
+    Extension { name: String, message: String },
+}
+
+/// What compiling cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Parse, analysis and preparation.
+    pub duration: Duration,
+    /// Bytes of policy compiled (tests excluded).
+    pub bytes: usize,
+    pub files: usize,
+}
+
+/// A compiled bundle, ready to evaluate from many threads (`Send + Sync`; share it in an `Arc`).
+///
+/// It holds a prepared engine; every evaluation works on its own clone of it, so evaluations share no
+/// mutable state and take no lock.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    pub(crate) engine: Engine,
+    pub(crate) entry_package: String,
+    pub(crate) entry_query: String,
+    pub(crate) packages: Vec<String>,
+    stats: CompileStats,
+}
+
+impl CompiledPolicy {
+    /// Compile the bundle's policy files (tests excluded) with the given options.
+    pub fn compile(bundle: &Bundle, options: &CompileOptions) -> Result<CompiledPolicy, PolicyError> {
+        let started = Instant::now();
+        let files: Vec<&PolicyFile> = bundle.policy_files().collect();
+        let prepared = prepare(&files, options)?;
+        if !prepared.packages.iter().any(|p| *p == options.entry_package) {
+            return Err(PolicyError::MissingPackage { package: options.entry_package.clone() });
+        }
+        let stats = CompileStats {
+            duration: started.elapsed(),
+            bytes: files.iter().map(|f| f.text.len()).sum(),
+            files: files.len(),
+        };
+        Ok(CompiledPolicy {
+            engine: prepared.engine,
+            entry_query: format!("data.{}", options.entry_package),
+            entry_package: options.entry_package.clone(),
+            packages: prepared.packages,
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> CompileStats {
+        self.stats
+    }
+
+    /// The package the decision is read from.
+    pub fn entry_package(&self) -> &str {
+        &self.entry_package
+    }
+
+    /// Every package the bundle defines, sorted.
+    pub fn packages(&self) -> &[String] {
+        &self.packages
+    }
+}
+
+/// A prepared engine and the packages loaded into it.
+pub(crate) struct Prepared {
+    pub(crate) engine: Engine,
+    pub(crate) packages: Vec<String>,
+}
+
+/// Load files into a fresh engine, register extensions and data, and prepare the engine (analysis, scheduling) so that clones evaluate straight away.
+pub(crate) fn prepare(files: &[&PolicyFile], options: &CompileOptions) -> Result<Prepared, PolicyError> {
+    if files.iter().all(|f| f.kind() == FileKind::Test) {
+        return Err(PolicyError::Empty);
+    }
+    prepare_files(files, options)
+}
+
+/// [`prepare`] without the check that there is policy (the test runner compiles tests too).
+pub(crate) fn prepare_files(
+    files: &[&PolicyFile],
+    options: &CompileOptions,
+) -> Result<Prepared, PolicyError> {
+    let mut engine = Engine::new();
+    engine.set_gather_prints(true);
+    let mut packages = Vec::new();
+    for file in files {
+        packages.push(add_file(&mut engine, file)?);
+    }
+    packages.sort();
+    packages.dedup();
+    for extension in &options.extensions {
+        register(&mut engine, extension)?;
+    }
+    engine
+        .add_data(Value::from(options.data.clone()))
+        .map_err(|e| PolicyError::Data { message: e.to_string() })?;
+    // Preparation happens on the first evaluation; a trivial query does it without running user rules.
+    engine
+        .eval_bool_query("true".to_owned(), false)
+        .map_err(|e| PolicyError::Compile { message: e.to_string() })?;
+    Ok(Prepared { engine, packages })
+}
+
+/// Parse one file, trying OPA v1 syntax, then v0 (which honours `import rego.v1` and `import future.keywords`),
+/// then v0 with the future keywords enabled (the guide's HIPAA example uses `in` without importing it).
+/// Returns the file's package without the `data.` prefix.
+pub(crate) fn add_file(engine: &mut Engine, file: &PolicyFile) -> Result<String, PolicyError> {
+    let mut errors = Vec::new();
+    for attempt in [Syntax::V1, Syntax::V0, Syntax::V0FutureKeywords] {
+        let Some(text) = attempt.source(&file.text) else { continue };
+        let mut candidate = engine.clone();
+        candidate.set_rego_v0(attempt != Syntax::V1);
+        match candidate.add_policy(file.path.clone(), text) {
+            Ok(package) => {
+                *engine = candidate;
+                return Ok(package.strip_prefix("data.").unwrap_or(&package).to_owned());
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    // Report the attempt that got furthest into the file: the most plausible reading of the author's intent.
+    let message = errors.into_iter().max_by_key(|e| error_line(e)).unwrap_or_default();
+    Err(PolicyError::Parse { path: file.path.clone(), message: tidy(&message) })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    V1,
+    V0,
+    V0FutureKeywords,
+}
+
+impl Syntax {
+    fn source(self, text: &str) -> Option<String> {
+        match self {
+            Syntax::V1 | Syntax::V0 => Some(text.to_owned()),
+            Syntax::V0FutureKeywords => with_future_keywords(text),
+        }
+    }
+}
+
+/// The text with `; import future.keywords` appended to its `package` line (line numbers unchanged), or None
+/// when the file already imports them or has no package line.
+fn with_future_keywords(text: &str) -> Option<String> {
+    if text.contains("import future.keywords") || text.contains("import rego.v1") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        if !done && line.trim_start().starts_with("package ") {
+            let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            let body = body.strip_suffix('\r').unwrap_or(body);
+            out.push_str(body);
+            out.push_str("; import future.keywords");
+            out.push_str(newline);
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    done.then_some(out)
+}
+
+fn error_line(message: &str) -> u32 {
+    // regorus errors read "--> path:line:col".
+    message
+        .split("--> ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|location| location.split(':').rev().nth(1))
+        .and_then(|line| line.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Collapse regorus' multi-line error rendering into one line.
+pub(crate) fn tidy(message: &str) -> String {
+    let mut location = "";
+    let mut text = Vec::new();
+    for line in message.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("--> ") {
+            if location.is_empty() {
+                location = rest;
+            }
+        } else if let Some(rest) = line.strip_prefix("error: ") {
+            text.push(rest.trim());
+        } else if !line.is_empty()
+            && !line.starts_with('|')
+            && !line.chars().next().is_some_and(|c| c.is_ascii_digit())
+        {
+            text.push(line);
+        }
+    }
+    let text = text.join(" ");
+    if location.is_empty() { text } else { format!("{location}: {text}") }
+}
+
+fn register(engine: &mut Engine, extension: &Extension) -> Result<(), PolicyError> {
+    let function = extension.function.clone();
+    let name = extension.name.clone();
+    let callable = move |args: Vec<Value>| -> anyhow::Result<Value> {
+        let args: Vec<serde_json::Value> = args.iter().map(to_json).collect::<Result<_, _>>()?;
+        let result = function(&args).map_err(|message| anyhow::anyhow!("{name}: {message}"))?;
+        Ok(Value::from(result))
+    };
+    engine
+        .add_extension(extension.name.clone(), extension.arity, Box::new(callable))
+        .map_err(|e| PolicyError::Extension { name: extension.name.clone(), message: e.to_string() })
+}
+
+pub(crate) fn to_json(value: &Value) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&value.to_json_str()?)?)
+}

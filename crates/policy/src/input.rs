@@ -1,0 +1,155 @@
+//! The input document a policy sees (`input.*`), built from typed parts.
+
+use std::collections::BTreeMap;
+
+use regorus::Value;
+
+/// One native detector finding. `start..end` are **byte** offsets into the query, as the detectors report
+/// them; the policy sees **character** offsets (what Rego's `substring` counts), converted by [`Input`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// e.g. `ssn`, `credit_card`, `union_based`, `jailbreak`, `aws_access_key_id`.
+    pub kind: String,
+    /// `pii`, `sqli`, `prompt_injection` or `secret`.
+    pub category: String,
+    pub start: usize,
+    pub end: usize,
+    /// 0.0 to 1.0.
+    pub confidence: f32,
+}
+
+/// Who is calling, as authenticated by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    /// e.g. `license_key`, `service`, `admin`.
+    pub kind: String,
+    pub tenant: String,
+    pub service: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+/// The input document:
+/// `{ "query", "request_type", "context": {...free-form}, "principal": {...}, "detections": [...] }`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Input {
+    pub query: String,
+    /// e.g. `llm_chat`, `sql`, `mcp_tool`.
+    pub request_type: String,
+    /// Caller-supplied context: `user_id`, `user_role`, `tenant_id`, `client_id`, `connector`, `operation`, …
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub principal: Option<Principal>,
+    pub detections: Vec<Detection>,
+}
+
+impl Input {
+    /// The Rego value of this input.
+    pub(crate) fn to_value(&self) -> Value {
+        let mut root = BTreeMap::new();
+        root.insert(Value::from("query"), Value::from(self.query.as_str()));
+        root.insert(Value::from("request_type"), Value::from(self.request_type.as_str()));
+        let context: BTreeMap<Value, Value> =
+            self.context.iter().map(|(k, v)| (Value::from(k.as_str()), Value::from(v.clone()))).collect();
+        root.insert(Value::from("context"), Value::from(context));
+        if let Some(principal) = &self.principal {
+            root.insert(Value::from("principal"), principal_value(principal));
+        }
+        let offsets = CharOffsets::new(&self.query);
+        let mut detections: Vec<&Detection> = self.detections.iter().collect();
+        detections.sort_by_key(|d| (d.start, d.end));
+        let detections: Vec<Value> = detections.into_iter().map(|d| detection_value(d, &offsets)).collect();
+        root.insert(Value::from("detections"), Value::from(detections));
+        Value::from(root)
+    }
+}
+
+fn principal_value(principal: &Principal) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert(Value::from("key_id"), Value::from(principal.key_id.as_str()));
+    map.insert(Value::from("kind"), Value::from(principal.kind.as_str()));
+    map.insert(Value::from("tenant"), Value::from(principal.tenant.as_str()));
+    if let Some(service) = &principal.service {
+        map.insert(Value::from("service"), Value::from(service.as_str()));
+    }
+    let permissions: Vec<Value> = principal.permissions.iter().map(|p| Value::from(p.as_str())).collect();
+    map.insert(Value::from("permissions"), Value::from(permissions));
+    Value::from(map)
+}
+
+fn detection_value(detection: &Detection, offsets: &CharOffsets<'_>) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert(Value::from("kind"), Value::from(detection.kind.as_str()));
+    map.insert(Value::from("category"), Value::from(detection.category.as_str()));
+    map.insert(Value::from("start"), Value::from(offsets.chars_before(detection.start)));
+    map.insert(Value::from("end"), Value::from(offsets.chars_before(detection.end)));
+    // Round to 3 decimals so 0.9f32 reads as 0.9, not 0.8999999761581421.
+    map.insert(
+        Value::from("confidence"),
+        Value::from((f64::from(detection.confidence) * 1000.0).round() / 1000.0),
+    );
+    Value::from(map)
+}
+
+/// Byte offset to character offset; free for ASCII text.
+struct CharOffsets<'t> {
+    text: &'t str,
+    ascii: bool,
+}
+
+impl<'t> CharOffsets<'t> {
+    fn new(text: &'t str) -> Self {
+        CharOffsets { text, ascii: text.is_ascii() }
+    }
+
+    /// Characters before byte offset `byte` (offsets past the end count the whole text; an offset inside a
+    /// character counts that character as before it).
+    fn chars_before(&self, byte: usize) -> u64 {
+        if self.ascii {
+            return byte.min(self.text.len()) as u64;
+        }
+        self.text.char_indices().take_while(|(i, _)| *i < byte).count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, byte: usize, expect: u64) {
+        assert_eq!(CharOffsets::new(text).chars_before(byte), expect, "{text:?} at {byte}");
+    }
+
+    #[test]
+    fn char_offsets() {
+        check("abc", 0, 0);
+        check("abc", 2, 2);
+        check("abc", 9, 3);
+        check("é123", 2, 1);
+        check("é123", 5, 4);
+        check("日本 123-45-6789", 7, 3);
+        check("日本", 1, 1);
+    }
+
+    #[test]
+    fn detections_are_sorted_and_in_characters() {
+        let input = Input {
+            query: "é 123-45-6789 a@b.co".to_owned(),
+            detections: vec![
+                Detection {
+                    kind: "email".into(),
+                    category: "pii".into(),
+                    start: 15,
+                    end: 21,
+                    confidence: 0.9,
+                },
+                Detection { kind: "ssn".into(), category: "pii".into(), start: 3, end: 14, confidence: 1.0 },
+            ],
+            ..Input::default()
+        };
+        let json = input.to_value().to_json_str().unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"context":{},"detections":[{"category":"pii","confidence":1.0,"end":13,"kind":"ssn","start":2},{"category":"pii","confidence":0.9,"end":20,"kind":"email","start":14}],"query":"é 123-45-6789 a@b.co","request_type":""}"#
+        );
+    }
+}

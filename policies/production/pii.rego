@@ -1,0 +1,107 @@
+# Policy: Detect and redact PII (the guide's section 3.2 example, in its own package).
+#
+# Kept in the guide's OPA v0 syntax. Two changes from the guide, both marked below:
+#   1. The fast path reads the native detectors' findings (`input.detections`, character offsets) instead of
+#      running regexes: ~0.3 µs natively against ~80 µs for regex builtins. The guide's regexes still run when
+#      no detections were passed (`opa test`-style inputs such as `with input.query as "..."`).
+#   2. The guide's `redacted_query` assigns `query` four times in one body, which OPA and regorus both reject
+#      ("var query assigned above"); the chain is written with one variable per step.
+# `pii_violations` is used but never defined by the guide; it is defined here (see below).
+package axonflow.policy.pii
+
+import future.keywords
+
+# PII patterns
+ssn_pattern := `\b\d{3}-\d{2}-\d{4}\b`
+credit_card_pattern := `\b\d{4}[\s-]?\d{4}[\s-]?\d{4}[\s-]?\d{4}\b`
+email_pattern := `\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}\b`
+phone_pattern := `\b\d{3}[-.]?\d{3}[-.]?\d{4}\b`
+
+# Masks, the guide's formats; kinds the guide does not name get a labelled mask.
+masks := {
+	"ssn": "***-**-****",
+	"credit_card": "****-****-****-****",
+	"email": "***@***.***",
+	"phone": "***-***-****",
+}
+
+mask(kind) := masks[kind]
+
+mask(kind) := sprintf("[REDACTED:%s]", [kind]) if not masks[kind]
+
+# Not in the guide: the most PII items a single query may carry. Above it the query is refused instead of
+# redacted (the guide: "Block queries with too much PII"): a prompt carrying a table of identities is an
+# exfiltration or bulk-processing attempt, not a question.
+max_pii_items := 10
+
+# (change 1) PII found by the native detectors, ordered by position.
+pii_spans := sort([[d.start, d.end, d.kind] | some d in input.detections; d.category == "pii"])
+
+# Detect PII in query
+pii_detected if count(pii_spans) > 0
+
+pii_detected {
+	not input.detections
+	regex.match(ssn_pattern, input.query)
+}
+
+pii_detected {
+	not input.detections
+	regex.match(credit_card_pattern, input.query)
+}
+
+# (change 1) Auto-redact the spans the detectors found: the text between spans is kept, each span is masked.
+redacted_query := concat("", array.concat(pieces, [tail])) if {
+	input.detections
+	pieces := [piece |
+		some i, span in pii_spans
+		start := span_end(i - 1)
+		piece := concat("", [substring(input.query, start, max([0, span[0] - start])), mask(span[2])])
+	]
+	tail := substring(input.query, span_end(count(pii_spans) - 1), -1)
+}
+
+span_end(i) := 0 if i < 0
+
+span_end(i) := pii_spans[i][1] if i >= 0
+
+# Auto-redact PII (the guide's regexes when no detections were passed; change 2)
+redacted_query := query if {
+	not input.detections
+	q1 := regex.replace(input.query, ssn_pattern, "***-**-****")
+	q2 := regex.replace(q1, credit_card_pattern, "****-****-****-****")
+	q3 := regex.replace(q2, email_pattern, "***@***.***")
+	query := regex.replace(q3, phone_pattern, "***-***-****")
+}
+
+# Not in the guide: the violations that block a query instead of letting it through redacted.
+pii_violations contains msg if {
+	count(pii_spans) > max_pii_items
+	msg := sprintf("pii: %d PII items in one query (at most %d)", [count(pii_spans), max_pii_items])
+}
+
+# Allow if PII is redacted
+default allow = false
+
+allow {
+	redacted_query != input.query
+	count(pii_violations) == 0
+}
+
+allow {
+	redacted_query == input.query
+}
+
+# Log PII detection. The guide's rule builds `metadata` and discards it; here it is the rule's value, so the
+# engine can put it in the audit record. It carries the kinds and their count, never the values.
+log_pii_detection := metadata if {
+	pii_detected
+	metadata := {
+		"severity": "HIGH",
+		"action": "PII_REDACTED",
+		"user_id": object.get(input, ["context", "user_id"], null),
+		"kinds": {span[2] | some span in pii_spans},
+		"count": count(pii_spans),
+		"timestamp": time.now_ns(),
+	}
+}

@@ -1,0 +1,78 @@
+# HIPAA minimum necessary and PHI access audit (the guide's section 5.1 example, in OPA v0 syntax).
+#
+# Changes from the guide, marked below: the `import future.keywords` that its use of `in` needs; the PHI audit
+# log fires for PHI requests only and tolerates missing context fields (the guide's version silently logs
+# nothing when `access_reason` is absent); and the two functions the guide calls but never defines,
+# `is_patient_assigned_to_user` and `extract_patient_id`, are defined at the end.
+package axonflow.policy.hipaa
+
+import future.keywords
+
+# Not in the guide: which requests touch PHI. The caller classifies the request, or the native detectors found
+# a medical record number in it.
+phi_request {
+	input.context.data_classification == "phi"
+}
+
+phi_request {
+	some d in input.detections
+	d.kind == "medical_record_number"
+}
+
+# HIPAA minimum necessary rule
+allow {
+	input.context.user_role in ["doctor", "nurse"]
+	is_patient_assigned_to_user(input.query, input.context.user_id)
+}
+
+# Deny broad queries
+deny["HIPAA violation: minimum necessary rule"] {
+	contains(lower(input.query), "all patients")
+	input.context.user_role != "admin"
+}
+
+# Audit all PHI access (changed: PHI requests only; missing fields are null instead of silencing the log)
+log_phi_access := metadata {
+	phi_request
+	metadata := {
+		"hipaa_compliance": true,
+		"phi_accessed": true,
+		"user_id": object.get(input, ["context", "user_id"], null),
+		"patient_id": patient_id,
+		"access_reason": object.get(input, ["context", "access_reason"], null),
+		"timestamp": time.now_ns(),
+	}
+}
+
+default patient_id := null
+
+patient_id := extract_patient_id(input.query)
+
+# Not in the guide: a doctor or nurse is assigned to a patient when the caller's context lists the patient
+# (the guide's section 4.3: "cache permissions in context") or the data document does
+# (`data.axonflow.hipaa.assignments[user_id]`, a list of patient ids).
+is_patient_assigned_to_user(query, user_id) {
+	patient_id := extract_patient_id(query)
+	patient_id in assigned_patients(user_id)
+}
+
+assigned_patients(user_id) := ids {
+	ids := {id | some id in input.context.assigned_patients} | {id | some id in data.axonflow.hipaa.assignments[user_id]}
+}
+
+# Not in the guide: the patient a query is about. The caller may name it (`input.context.patient_id`);
+# otherwise it is the word after the first "patient" ("Show labs for patient P-1042." -> "P-1042"), with
+# trailing punctuation removed.
+extract_patient_id(query) := input.context.patient_id
+
+extract_patient_id(query) := id {
+	not input.context.patient_id
+	words := split(query, " ")
+	after := [next |
+		some i, word in words
+		lower(word) == "patient"
+		next := i + 1
+		next < count(words)
+	]
+	id := trim_right(words[after[0]], ".,;:?!")
+}
