@@ -38,6 +38,9 @@ pub enum Command {
     /// that it stays out of shell history.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// Check and search the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Break-glass access: short-lived elevated credentials for emergencies.
     #[command(subcommand, name = "emergency-access")]
     EmergencyAccess(EmergencyCommand),
@@ -130,6 +133,22 @@ pub struct IssueArgs {
     /// Expiry: a date (2027-12-31, valid through that day) or an RFC 3339 timestamp.
     #[arg(long)]
     pub expires: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every audit chain: hashes, order and the signed checkpoints.
+    ///
+    /// Names the first record of a chain that was modified, deleted, inserted or reordered, and exits 1 if any
+    /// chain fails. Trusted checkpoint keys: this node's keys/audit.pub, every keys/trusted-audit/*.pub, and
+    /// each --trusted-key.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Another node's audit public key (PEM) to trust (repeatable).
+        #[arg(long = "trusted-key", value_name = "FILE")]
+        trusted_keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -90,6 +90,67 @@ fn load_or_create_fingerprint_key(path: &Path, keys_dir: &Path) -> Result<Finger
     FingerprintKey::new(Secret::new(bytes)).context("invalid fingerprint key")
 }
 
+/// The node's audit checkpoint key (`DATA_DIR/keys/audit.key`, 0600), created on first use; its public half is
+/// written beside it (`audit.pub`) for `axonflow audit verify` on other machines.
+pub fn load_or_create_audit_key(data_dir: &Path) -> Result<SigningKey> {
+    let keys_dir = data_dir.join("keys");
+    let path = keys_dir.join("audit.key");
+    if path.exists() {
+        let pem =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return SigningKey::from_pkcs8_pem(&pem)
+            .with_context(|| format!("{} is not a signing key", path.display()));
+    }
+    create_private_dir(&keys_dir).context("cannot create the keys directory")?;
+    let key = SigningKey::generate().context("cannot generate the audit key")?;
+    let pem = key.to_pkcs8_pem().context("cannot encode the audit key")?;
+    write_file(&path, pem.expose().as_bytes(), 0o600).context("cannot write the audit key")?;
+    let public = key.public_key().to_pem().context("cannot encode the audit public key")?;
+    write_file(&keys_dir.join("audit.pub"), public.as_bytes(), 0o644)
+        .context("cannot write the audit public key")?;
+    Ok(key)
+}
+
+/// The trusted audit public keys: this node's, plus every `*.pub` under `DATA_DIR/keys/trusted-audit/` (the
+/// other nodes of a deployment).
+pub fn trusted_audit_keys(data_dir: &Path, extra: &[std::path::PathBuf]) -> Result<Vec<PublicKey>> {
+    let mut files: Vec<std::path::PathBuf> = extra.to_vec();
+    let own = data_dir.join("keys").join("audit.pub");
+    if own.exists() {
+        files.push(own);
+    }
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("keys").join("trusted-audit")) {
+        files.extend(
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pub")),
+        );
+    }
+    files
+        .iter()
+        .map(|path| {
+            let pem =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            PublicKey::from_pem(&pem).with_context(|| format!("{} is not a public key", path.display()))
+        })
+        .collect()
+}
+
+/// This node's stable id (`DATA_DIR/node.id`), the name of its audit chain.
+pub fn node_id(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("node.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Ok(id.to_owned());
+        }
+        bail!("{} does not hold a valid node id", path.display());
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the operating system has no randomness"))?;
+    let id = format!("node-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    write_file(&path, id.as_bytes(), 0o644).context("cannot write node.id")?;
+    Ok(id)
+}
+
 /// On the very first start (no credential registered yet, and the node can sign), issues an admin credential
 /// for `tenant` and writes it to `DATA_DIR/admin.key` (0600). Returns the file's path when it did.
 pub async fn bootstrap_admin(
@@ -113,7 +174,8 @@ pub async fn bootstrap_admin(
         permissions: KeyKind::Admin.default_permissions(),
         expires_at: clock.now().plus_millis(365 * 86_400_000),
     };
-    let (key, row) = keys.issue(new).await.context("cannot issue the bootstrap admin credential")?;
+    let (key, row) =
+        keys.issue(new, "bootstrap").await.context("cannot issue the bootstrap admin credential")?;
     let path = data_dir.join("admin.key");
     write_file(&path, format!("{}\n", key.expose()).as_bytes(), 0o600).context("cannot write admin.key")?;
     tracing::info!(path = %path.display(), key_id = %row.key_id, "created the bootstrap admin credential");

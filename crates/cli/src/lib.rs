@@ -1,6 +1,7 @@
 //! The `axonflow` command: parses the command line, loads and validates the configuration, wires the crates
 //! together and maps the outcome to an exit code. The only crate that knows clap.
 
+mod audit_cmd;
 mod cli;
 mod config;
 mod identity;
@@ -29,6 +30,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Keys { json }) => config_keys(json),
         Command::License(command) => license_cmd::run(command),
         Command::EmergencyAccess(command) => license_cmd::run_emergency(command),
+        Command::Audit(command) => audit_cmd::run(command),
     }
 }
 

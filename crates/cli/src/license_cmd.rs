@@ -17,7 +17,7 @@ use store::CredentialRow;
 use types::{Secret, UnixMillis};
 
 use crate::cli::{EmergencyCommand, IssueArgs, LicenseCommand};
-use crate::serve::Services;
+use crate::serve::{Services, Writer};
 use crate::{load_for_store, report_problems};
 
 pub fn run(command: LicenseCommand) -> ExitCode {
@@ -39,14 +39,30 @@ pub fn run(command: LicenseCommand) -> ExitCode {
     };
     crate::logging::init(config.log_format, "warn");
     finish(block_on(async move {
-        let services = Services::open(&config).await?;
+        let services = Services::open(&config, Writer::Tool).await?;
+        let result = run_on(&services, &config, command, json).await;
+        services.close().await;
+        result
+    }))
+}
+
+async fn run_on(
+    services: &Services,
+    config: &crate::config::Config,
+    command: LicenseCommand,
+    json: bool,
+) -> Result<bool> {
+    {
         match command {
-            LicenseCommand::Issue(args) => issue(&services, &config, args).await,
-            LicenseCommand::Verify { key, .. } => verify(&services, key.as_deref(), json).await,
+            LicenseCommand::Issue(args) => issue(services, config, args).await,
+            LicenseCommand::Verify { key, .. } => verify(services, key.as_deref(), json).await,
             LicenseCommand::Rotate { key_id, overlap_hours, .. } => {
                 let overlap = Duration::from_secs(u64::from(overlap_hours) * 3600);
-                let (key, row) =
-                    services.keys.rotate(&key_id, overlap).await.context("cannot rotate the key")?;
+                let (key, row) = services
+                    .keys
+                    .rotate(&key_id, overlap, &operator())
+                    .await
+                    .context("cannot rotate the key")?;
                 print_key(&key, &row, json);
                 note(&format!(
                     "{key_id} stops working in {overlap_hours} h; update the secret store and restart clients"
@@ -54,7 +70,11 @@ pub fn run(command: LicenseCommand) -> ExitCode {
                 Ok(true)
             }
             LicenseCommand::Revoke { key_id, reason, .. } => {
-                let row = services.keys.revoke(&key_id, &reason).await.context("cannot revoke the key")?;
+                let row = services
+                    .keys
+                    .revoke(&key_id, &reason, &operator())
+                    .await
+                    .context("cannot revoke the key")?;
                 if json {
                     out(&credential_json(&row).to_string());
                 } else {
@@ -71,7 +91,7 @@ pub fn run(command: LicenseCommand) -> ExitCode {
             }
             LicenseCommand::Inspect { .. } => Ok(true),
         }
-    }))
+    }
 }
 
 pub fn run_emergency(command: EmergencyCommand) -> ExitCode {
@@ -88,7 +108,7 @@ pub fn run_emergency(command: EmergencyCommand) -> ExitCode {
         if !(1..=1440).contains(&ttl_minutes) {
             bail!("--ttl-minutes must be between 1 and 1440");
         }
-        let services = Services::open(&config).await?;
+        let services = Services::open(&config, Writer::Tool).await?;
         let now = services.clock.now();
         let new = NewKey {
             kind: KeyKind::Emergency,
@@ -99,7 +119,9 @@ pub fn run_emergency(command: EmergencyCommand) -> ExitCode {
             permissions: KeyKind::Emergency.default_permissions(),
             expires_at: now.plus_millis(i64::from(ttl_minutes) * 60_000),
         };
-        let (key, row) = services.keys.issue(new).await.context("cannot grant emergency access")?;
+        let granted = services.keys.grant_emergency(new, &operator(), reason.trim()).await;
+        services.close().await;
+        let (key, row) = granted.context("cannot grant emergency access")?;
         tracing::warn!(key_id = %row.key_id, tenant = %tenant, reason = %reason.trim(), ttl_minutes, "emergency access granted");
         print_key(&key, &row, store.json);
         note(&format!(
@@ -150,7 +172,7 @@ async fn issue(services: &Services, config: &crate::config::Config, args: IssueA
         expires_at: UnixMillis::parse_date_or_rfc3339(&args.expires)
             .ok_or_else(|| anyhow!("--expires must be a date (2027-12-31) or an RFC 3339 timestamp"))?,
     };
-    let (key, row) = services.keys.issue(new).await.context("cannot issue the key")?;
+    let (key, row) = services.keys.issue(new, &operator()).await.context("cannot issue the key")?;
     print_key(&key, &row, args.store.json);
     Ok(true)
 }
@@ -275,6 +297,16 @@ fn list(rows: &[CredentialRow], json: bool) {
             row.revoked_at.map_or_else(|| "-".to_owned(), UnixMillis::to_rfc3339)
         ));
     }
+}
+
+/// Who ran the command, for the audit trail: the operating-system user.
+fn operator() -> String {
+    let user =
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned());
+    format!(
+        "cli:{}",
+        user.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(64).collect::<String>()
+    )
 }
 
 fn block_on<F: std::future::Future<Output = Result<bool>>>(future: F) -> Result<bool> {

@@ -8,7 +8,10 @@ use anyhow::{Context, Result};
 use server::tls::{LocalPki, ServerIdentity, create_private_dir, server_config};
 use std::sync::Arc;
 
-use engine::{Authenticator, AuthenticatorConfig, FailureLimiter, KeyService, RequestLimiter};
+use engine::{
+    AuditLog, AuditOptions, AuditWriter, Authenticator, AuthenticatorConfig, FailureLimiter, KeyService,
+    RequestLimiter,
+};
 use license::Verifier;
 use server::{
     AppParts, AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Security,
@@ -47,7 +50,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     let tls_identity = tls_identity(&config)?;
     let tls = server_config(tls_identity, config.min_tls_version).context("cannot configure TLS")?;
 
-    let services = Services::open(&config).await?;
+    let services = Services::open(&config, Writer::Server).await?;
     if let Some(path) = identity::bootstrap_admin(
         &services.keys,
         &services.store,
@@ -75,7 +78,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         _ => None,
     };
     let store = services.store.clone();
+    let audit_writer = services.audit_writer;
     let state = AppState::new(AppParts {
+        audit: services.audit,
         store: services.store,
         metrics: metrics.clone(),
         limits,
@@ -127,6 +132,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     announce(&format!("listening {} ca={}", announced.join(" "), config.ca_file.display()))?;
 
     server::serve(listeners, redirect, metrics, shutdown, config.drain_timeout).await?;
+    audit_writer.finish().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -138,10 +144,19 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub authenticator: Arc<Authenticator>,
     pub keys: Arc<KeyService>,
+    pub audit: AuditLog,
+    pub audit_writer: AuditWriter,
+}
+
+/// Which audit chain a process writes: the server its node's, command-line tools a chain of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    Server,
+    Tool,
 }
 
 impl Services {
-    pub async fn open(config: &Config) -> Result<Services> {
+    pub async fn open(config: &Config, writer: Writer) -> Result<Services> {
         create_private_dir(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
         let store_options = store::OpenOptions {
@@ -166,11 +181,29 @@ impl Services {
             store.clone(),
             clock.clone(),
         ));
+        let node = identity::node_id(&config.data_dir)?;
+        let chain = match writer {
+            Writer::Server => node,
+            Writer::Tool => format!("{node}-cli"),
+        };
+        let audit_key = identity::load_or_create_audit_key(&config.data_dir)?;
+        let (audit, audit_writer) =
+            AuditLog::start(store.clone(), chain, audit_key, clock.clone(), AuditOptions::default())
+                .await
+                .context("cannot start the audit writer")?;
         let keys = Arc::new(
             KeyService::new(node_keys.issuer, node_keys.fingerprint, store.clone(), clock.clone())
-                .with_authenticator(authenticator.clone()),
+                .with_authenticator(authenticator.clone())
+                .with_audit(audit.clone()),
         );
-        Ok(Services { store, clock, authenticator, keys })
+        Ok(Services { store, clock, authenticator, keys, audit, audit_writer })
+    }
+
+    /// Flushes the audit trail and closes the store.
+    pub async fn close(self) {
+        drop(self.audit);
+        self.audit_writer.finish().await;
+        self.store.close().await;
     }
 }
 

@@ -94,15 +94,17 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// The running writer; await [`AuditWriter::finish`] after dropping every [`AuditLog`] to flush and sign the
-/// final head.
+/// The running writer. [`AuditWriter::finish`] stops it taking new records, commits those already handed over,
+/// signs the final head and returns.
 #[derive(Debug)]
 pub struct AuditWriter {
     task: tokio::task::JoinHandle<()>,
+    stop: oneshot::Sender<()>,
 }
 
 impl AuditWriter {
     pub async fn finish(self) {
+        let _ = self.stop.send(());
         let _ = self.task.await;
     }
 }
@@ -134,8 +136,9 @@ impl AuditLog {
             options,
             clock: clock.clone(),
         };
-        let task = tokio::spawn(writer.run(receiver));
-        Ok((AuditLog { sender, clock }, AuditWriter { task }))
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(writer.run(receiver, stopped));
+        Ok((AuditLog { sender, clock }, AuditWriter { task, stop }))
     }
 
     /// Makes `entry` durable and returns its receipt.
@@ -162,9 +165,20 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Pending>, mut stopped: oneshot::Receiver<()>) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
-        while receiver.recv_many(&mut batch, self.options.max_batch).await > 0 {
+        loop {
+            let received = tokio::select! {
+                received = receiver.recv_many(&mut batch, self.options.max_batch) => received,
+                _ = &mut stopped, if !receiver.is_closed() => {
+                    // No new records; those already queued are still committed below.
+                    receiver.close();
+                    continue;
+                }
+            };
+            if received == 0 {
+                break;
+            }
             self.commit(std::mem::take(&mut batch)).await;
         }
         // Shutdown: sign the final head so the whole chain is covered.

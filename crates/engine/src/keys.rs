@@ -13,6 +13,7 @@ use license::{
 use store::{CredentialRow, Store, StoreError};
 use types::{Clock, Secret, UnixMillis};
 
+use crate::audit::{AuditEntry, AuditError, AuditLog};
 use crate::auth::Authenticator;
 
 /// What a new key is for. Its id and issue time are chosen by the service.
@@ -41,6 +42,8 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("a stored credential is malformed")]
     Corrupt,
+    #[error("the change was made but could not be audited")]
+    Audit(#[from] AuditError),
 }
 
 /// Issues, rotates, revokes and lists keys.
@@ -51,6 +54,7 @@ pub struct KeyService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     authenticator: Option<Arc<Authenticator>>,
+    audit: Option<AuditLog>,
 }
 
 impl KeyService {
@@ -60,7 +64,7 @@ impl KeyService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> KeyService {
-        KeyService { issuer, fingerprint_key, store, clock, authenticator: None }
+        KeyService { issuer, fingerprint_key, store, clock, authenticator: None, audit: None }
     }
 
     /// Revocations then take effect on this node's next request, not after its cache expires.
@@ -69,12 +73,41 @@ impl KeyService {
         self
     }
 
+    /// Every issue, rotation and revocation is then recorded in the audit trail.
+    pub fn with_audit(mut self, audit: AuditLog) -> KeyService {
+        self.audit = Some(audit);
+        self
+    }
+
     pub fn can_issue(&self) -> bool {
         self.issuer.is_some()
     }
 
-    /// Signs and registers a new key. The returned secret is the only copy.
-    pub async fn issue(&self, new: NewKey) -> Result<(Secret<String>, CredentialRow), KeyError> {
+    /// Signs and registers a new key on behalf of `by`. The returned secret is the only copy.
+    pub async fn issue(&self, new: NewKey, by: &str) -> Result<(Secret<String>, CredentialRow), KeyError> {
+        let (key, row) = self.issue_unaudited(new).await?;
+        self.record(&row, "issued", by, serde_json::json!({})).await?;
+        Ok((key, row))
+    }
+
+    /// Issues a break-glass credential; the grant and its reason are audited and flagged.
+    pub async fn grant_emergency(
+        &self,
+        new: NewKey,
+        by: &str,
+        reason: &str,
+    ) -> Result<(Secret<String>, CredentialRow), KeyError> {
+        if new.kind != KeyKind::Emergency {
+            return Err(KeyError::Invalid(
+                license::ErrorKind::InvalidClaims("not an emergency credential").into(),
+            ));
+        }
+        let (key, row) = self.issue_unaudited(new).await?;
+        self.record(&row, "emergency_granted", by, serde_json::json!({"reason": reason})).await?;
+        Ok((key, row))
+    }
+
+    async fn issue_unaudited(&self, new: NewKey) -> Result<(Secret<String>, CredentialRow), KeyError> {
         let issuer = self.issuer.as_ref().ok_or(KeyError::NoSigningKey)?;
         let now = self.clock.now();
         let claims = Claims {
@@ -101,6 +134,7 @@ impl KeyService {
         &self,
         key_id: &str,
         overlap: Duration,
+        by: &str,
     ) -> Result<(Secret<String>, CredentialRow), KeyError> {
         let old = self.get(key_id).await?;
         let now = self.clock.now();
@@ -124,23 +158,51 @@ impl KeyService {
                 .map_err(|_| KeyError::Corrupt)?,
             expires_at: now.plus_millis(lifetime),
         };
-        let (key, row) = self.issue(new).await?;
+        let (key, row) = self.issue_unaudited(new).await?;
         let overlap_ms = i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX);
         self.store
             .revoke_credential(key_id, now.plus_millis(overlap_ms), "rotated", Some(&row.key_id))
             .await?;
         self.forget_cached();
+        let details = serde_json::json!({"replaces": key_id, "overlap_seconds": overlap.as_secs()});
+        self.record(&row, "rotated", by, details).await?;
         Ok((key, row))
     }
 
     /// Revokes a key now (emergency rotation). Returns the updated record.
-    pub async fn revoke(&self, key_id: &str, reason: &str) -> Result<CredentialRow, KeyError> {
+    pub async fn revoke(&self, key_id: &str, reason: &str, by: &str) -> Result<CredentialRow, KeyError> {
         let now = self.clock.now();
         if !self.store.revoke_credential(key_id, now, reason, None).await? {
             return Err(KeyError::NotFound);
         }
         self.forget_cached();
-        self.get(key_id).await
+        let row = self.get(key_id).await?;
+        self.record(&row, "revoked", by, serde_json::json!({"reason": reason})).await?;
+        Ok(row)
+    }
+
+    async fn record(
+        &self,
+        row: &CredentialRow,
+        verdict: &str,
+        by: &str,
+        mut details: serde_json::Value,
+    ) -> Result<(), KeyError> {
+        let Some(audit) = &self.audit else { return Ok(()) };
+        if let Some(map) = details.as_object_mut() {
+            map.insert("key_id".to_owned(), row.key_id.clone().into());
+            map.insert("key_kind".to_owned(), row.kind.clone().into());
+            map.insert("flagged".to_owned(), (row.kind == "emergency").into());
+        }
+        let entry = AuditEntry {
+            kind: "key_admin",
+            tenant: row.tenant_id.clone(),
+            actor: by.to_owned(),
+            verdict: verdict.to_owned(),
+            details,
+        };
+        audit.record(entry).await?;
+        Ok(())
     }
 
     pub async fn get(&self, key_id: &str) -> Result<CredentialRow, KeyError> {

@@ -154,6 +154,20 @@ pub(crate) async fn authenticate(
     if principal.kind == license::KeyKind::Emergency {
         state.metrics().emergency_access_used();
         tracing::warn!(key_id = %principal.key_id, tenant = %principal.tenant, flagged = true, "emergency credential used");
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        let entry = engine::AuditEntry {
+            kind: "emergency_access",
+            tenant: principal.tenant.as_str().to_owned(),
+            actor: principal.key_id.clone(),
+            verdict: "used".to_owned(),
+            details: serde_json::json!({"route": route, "method": request.method().as_str(), "flagged": true}),
+        };
+        if state.audit().record(entry).await.is_err() {
+            return ApiError::unavailable("the audit trail is unavailable").into_response();
+        }
     }
     let grace = principal.grace_remaining;
     if grace.is_some() {

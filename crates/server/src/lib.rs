@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use engine::{Authenticator, FailureLimiter, KeyService, RequestLimiter};
+use engine::{AuditLog, Authenticator, FailureLimiter, KeyService, RequestLimiter};
 use store::Store;
 use types::Clock;
 
@@ -84,6 +84,7 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
+    audit: AuditLog,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: HttpLimits,
@@ -95,6 +96,7 @@ struct Inner {
 /// The parts of an [`AppState`].
 #[derive(Debug)]
 pub struct AppParts {
+    pub audit: AuditLog,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub limits: HttpLimits,
@@ -107,8 +109,10 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        let AppParts { store, metrics, limits, security, clock, remote_orchestrator } = parts;
-        AppState { inner: Arc::new(Inner { store, metrics, limits, security, clock, remote_orchestrator }) }
+        let AppParts { audit, store, metrics, limits, security, clock, remote_orchestrator } = parts;
+        AppState {
+            inner: Arc::new(Inner { audit, store, metrics, limits, security, clock, remote_orchestrator }),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -117,6 +121,10 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.inner.audit
     }
 
     pub(crate) fn security(&self) -> &Security {

@@ -87,6 +87,14 @@ impl TestDatabase {
     }
 }
 
+/// Runs raw SQL on a SQLite database file, bypassing the store: for tests that tamper with stored data.
+pub async fn execute_raw_sqlite(path: &std::path::Path, sql: &str) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.expect("raw sql");
+    pool.close().await;
+}
+
 /// The fresh databases a store test runs against: SQLite always, PostgreSQL when configured.
 pub fn test_databases() -> Vec<TestDatabase> {
     let mut databases = vec![TestDatabase::sqlite()];

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `axonflow` binary on ephemeral ports, driven over HTTPS.
 
+mod audit;
 mod auth;
 mod config_cli;
 mod http;

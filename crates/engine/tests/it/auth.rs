@@ -62,7 +62,7 @@ async fn a_registered_key_authenticates_by_every_scheme() {
         let f = fixture(store, Environment::Prod, Duration::ZERO);
         let (key, row) = f
             .keys
-            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(90 * DAY_MS)))
+            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(90 * DAY_MS)), "test")
             .await
             .expect("issue");
         let principal =
@@ -88,7 +88,8 @@ async fn refusals_name_their_reason() {
     with_each_backend(|store| async move {
         let f = fixture(store.clone(), Environment::Prod, Duration::ZERO);
         let expiry = f.clock.now().plus_millis(DAY_MS);
-        let (staging, _) = f.keys.issue(service_key(Environment::Staging, expiry)).await.expect("issue");
+        let (staging, _) =
+            f.keys.issue(service_key(Environment::Staging, expiry), "test").await.expect("issue");
         let check = |key: String, expected: AuthFailure| {
             let auth = f.auth.clone();
             async move {
@@ -100,7 +101,8 @@ async fn refusals_name_their_reason() {
         check("not a key".to_owned(), AuthFailure::Malformed).await;
         // Signed by another issuer.
         let other = fixture(store, Environment::Prod, Duration::ZERO);
-        let (foreign, _) = other.keys.issue(service_key(Environment::Prod, expiry)).await.expect("issue");
+        let (foreign, _) =
+            other.keys.issue(service_key(Environment::Prod, expiry), "test").await.expect("issue");
         check(foreign.expose().clone(), AuthFailure::BadSignature).await;
     })
     .await;
@@ -120,7 +122,7 @@ async fn a_key_signed_by_the_issuer_but_never_registered_here_is_unknown() {
             f.clock.clone(),
         );
         let (key, _) = other
-            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(DAY_MS)))
+            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(DAY_MS)), "test")
             .await
             .expect("issue");
         assert_eq!(
@@ -137,7 +139,7 @@ async fn expiry_with_and_without_grace() {
         let strict = fixture(store.clone(), Environment::Prod, Duration::ZERO);
         let (key, _) = strict
             .keys
-            .issue(service_key(Environment::Prod, strict.clock.now().plus_millis(1_000)))
+            .issue(service_key(Environment::Prod, strict.clock.now().plus_millis(1_000)), "test")
             .await
             .expect("issue");
         strict.clock.advance_millis(1_000);
@@ -149,7 +151,7 @@ async fn expiry_with_and_without_grace() {
         let lenient = fixture(store, Environment::Prod, Duration::from_secs(3_600));
         let (key, _) = lenient
             .keys
-            .issue(service_key(Environment::Prod, lenient.clock.now().plus_millis(1_000)))
+            .issue(service_key(Environment::Prod, lenient.clock.now().plus_millis(1_000)), "test")
             .await
             .expect("issue");
         lenient.clock.advance_millis(61_000);
@@ -170,14 +172,15 @@ async fn revocation_is_immediate_and_rotation_overlaps() {
     with_each_backend(|store| async move {
         let f = fixture(store, Environment::Prod, Duration::ZERO);
         let expiry = f.clock.now().plus_millis(90 * DAY_MS);
-        let (old, old_row) = f.keys.issue(service_key(Environment::Prod, expiry)).await.expect("issue");
+        let (old, old_row) =
+            f.keys.issue(service_key(Environment::Prod, expiry), "test").await.expect("issue");
         assert!(
             f.auth.authenticate(PresentedCredential::LicenseKey(old.expose())).await.is_ok(),
             "warms the cache"
         );
 
         let (new, new_row) =
-            f.keys.rotate(&old_row.key_id, Duration::from_secs(24 * 3600)).await.expect("rotate");
+            f.keys.rotate(&old_row.key_id, Duration::from_secs(24 * 3600), "test").await.expect("rotate");
         assert_eq!(new_row.expires_at.0 - new_row.issued_at.0, 90 * DAY_MS, "same lifetime");
         assert_eq!(new_row.permissions, old_row.permissions);
         assert!(
@@ -192,7 +195,7 @@ async fn revocation_is_immediate_and_rotation_overlaps() {
         );
         assert!(f.auth.authenticate(PresentedCredential::LicenseKey(new.expose())).await.is_ok());
 
-        let revoked = f.keys.revoke(&new_row.key_id, "compromised").await.expect("revoke");
+        let revoked = f.keys.revoke(&new_row.key_id, "compromised", "test").await.expect("revoke");
         assert_eq!(revoked.revocation_reason.as_deref(), Some("compromised"));
         assert_eq!(
             f.auth.authenticate(PresentedCredential::LicenseKey(new.expose())).await,
@@ -200,10 +203,10 @@ async fn revocation_is_immediate_and_rotation_overlaps() {
             "at once"
         );
         assert!(matches!(
-            f.keys.rotate(&new_row.key_id, Duration::ZERO).await,
+            f.keys.rotate(&new_row.key_id, Duration::ZERO, "test").await,
             Err(engine::KeyError::AlreadyRevoked)
         ));
-        assert!(matches!(f.keys.revoke("no-such-key", "x").await, Err(engine::KeyError::NotFound)));
+        assert!(matches!(f.keys.revoke("no-such-key", "x", "test").await, Err(engine::KeyError::NotFound)));
     })
     .await;
 }
@@ -215,7 +218,7 @@ async fn keys_cannot_be_issued_without_the_signing_key_or_with_wildcards() {
         let verify_only =
             KeyService::new(None, Arc::new(FingerprintKey::generate().expect("key")), store, f.clock.clone());
         let error = verify_only
-            .issue(service_key(Environment::Prod, UnixMillis(i64::MAX)))
+            .issue(service_key(Environment::Prod, UnixMillis(i64::MAX)), "test")
             .await
             .expect_err("no signer");
         assert!(matches!(error, engine::KeyError::NoSigningKey));
@@ -230,7 +233,7 @@ async fn nothing_printed_about_a_credential_contains_the_key() {
         let f = fixture(store, Environment::Prod, Duration::ZERO);
         let (key, row) = f
             .keys
-            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(DAY_MS)))
+            .issue(service_key(Environment::Prod, f.clock.now().plus_millis(DAY_MS)), "test")
             .await
             .expect("issue");
         let principal =

@@ -213,7 +213,7 @@ pub(crate) async fn issue(
         .ok_or_else(|| invalid("expires_at", "must be a date (2027-12-31) or an RFC 3339 timestamp"))?;
     let new =
         NewKey { kind, tier, tenant: caller.0.tenant.clone(), service, environment, permissions, expires_at };
-    let (key, row) = state.security().keys.issue(new).await.map_err(key_error)?;
+    let (key, row) = state.security().keys.issue(new, caller.0.display_name()).await.map_err(key_error)?;
     tracing::info!(key_id = %row.key_id, kind = %row.kind, by = caller.0.display_name(), "license key issued");
     let body = IssuedKey { key: key.expose().clone(), credential: credential_dto(row, state.clock().now()) };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -255,7 +255,8 @@ pub(crate) async fn revoke(
         return Err(ApiError::bad_request("invalid_field", "a reason of 1-500 characters is required")
             .with_field("reason"));
     }
-    let row = state.security().keys.revoke(&key_id, reason).await.map_err(key_error)?;
+    let row =
+        state.security().keys.revoke(&key_id, reason, caller.0.display_name()).await.map_err(key_error)?;
     tracing::warn!(key_id = %key_id, by = caller.0.display_name(), "license key revoked");
     Ok(Json(credential_dto(row, state.clock().now())))
 }
@@ -280,7 +281,8 @@ pub(crate) async fn rotate(
         return Err(ApiError::bad_request("invalid_field", "at most 720 hours").with_field("overlap_hours"));
     }
     let overlap = Duration::from_secs(u64::from(hours) * 3600);
-    let (key, row) = state.security().keys.rotate(&key_id, overlap).await.map_err(key_error)?;
+    let (key, row) =
+        state.security().keys.rotate(&key_id, overlap, caller.0.display_name()).await.map_err(key_error)?;
     tracing::info!(old = %key_id, new = %row.key_id, overlap_hours = hours, "license key rotated");
     let body = IssuedKey { key: key.expose().clone(), credential: credential_dto(row, state.clock().now()) };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -310,6 +312,10 @@ fn key_error(error: KeyError) -> ApiError {
         KeyError::Store(error) => {
             tracing::error!(error = %error, "credential store failed");
             ApiError::unavailable("the credential store is unavailable")
+        }
+        KeyError::Audit(_) => {
+            tracing::error!("a key change could not be audited");
+            ApiError::unavailable("the audit trail is unavailable")
         }
         KeyError::Corrupt => {
             tracing::error!("a stored credential is malformed");
