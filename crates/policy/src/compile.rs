@@ -64,7 +64,7 @@ impl Default for CompileOptions {
 pub enum PolicyError {
     #[error("{message}")]
     Parse { path: String, message: String },
-    #[error("compile error: {message}")]
+    #[error("{message}")]
     Compile { message: String },
     #[error("the bundle has no policy files")]
     Empty,
@@ -173,7 +173,7 @@ pub(crate) fn prepare_files(
     // Preparation happens on the first evaluation; a trivial query does it without running user rules.
     engine
         .eval_bool_query("true".to_owned(), false)
-        .map_err(|e| PolicyError::Compile { message: e.to_string() })?;
+        .map_err(|e| PolicyError::Compile { message: tidy(&e.to_string()) })?;
     Ok(Prepared { engine, packages })
 }
 
@@ -215,27 +215,24 @@ impl Syntax {
     }
 }
 
-/// The text with `; import future.keywords` appended to its `package` line (line numbers unchanged), or None
-/// when the file already imports them or has no package line.
+/// The text with `import future.keywords` on the line after its `package` line: in place of that line when it
+/// is blank (line numbers unchanged), inserted otherwise. None when the file already imports the keywords or
+/// has no package line.
 fn with_future_keywords(text: &str) -> Option<String> {
     if text.contains("import future.keywords") || text.contains("import rego.v1") {
         return None;
     }
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        if !done && line.trim_start().starts_with("package ") {
-            let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
-            let body = body.strip_suffix('\r').unwrap_or(body);
-            out.push_str(body);
-            out.push_str("; import future.keywords");
-            out.push_str(newline);
-            done = true;
-        } else {
-            out.push_str(line);
-        }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let package = lines.iter().position(|line| line.trim_start().starts_with("package "))?;
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len() + 1);
+    out.extend_from_slice(&lines[..=package]);
+    out.push("import future.keywords");
+    let rest = &lines[package + 1..];
+    match rest.first() {
+        Some(line) if line.trim().is_empty() => out.extend_from_slice(&rest[1..]),
+        _ => out.extend_from_slice(rest),
     }
-    done.then_some(out)
+    Some(out.join("\n"))
 }
 
 fn error_line(message: &str) -> u32 {

@@ -146,10 +146,10 @@ mod tests {
             ],
             ..Input::default()
         };
-        let json = input.to_value().to_json_str().unwrap_or_default();
+        let json = crate::compile::to_json(&input.to_value()).map(|v| v.to_string()).unwrap_or_default();
         assert_eq!(
             json,
-            r#"{"context":{},"detections":[{"category":"pii","confidence":1.0,"end":13,"kind":"ssn","start":2},{"category":"pii","confidence":0.9,"end":20,"kind":"email","start":14}],"query":"é 123-45-6789 a@b.co","request_type":""}"#
+            r#"{"context":{},"detections":[{"category":"pii","confidence":1,"end":13,"kind":"ssn","start":2},{"category":"pii","confidence":0.9,"end":20,"kind":"email","start":14}],"query":"é 123-45-6789 a@b.co","request_type":""}"#
         );
     }
 }
