@@ -38,6 +38,11 @@ pub enum Command {
     /// that it stays out of shell history.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// Scan text for PII, SQL injection, prompt injection and secrets, or print it redacted.
+    ///
+    /// Reads FILE (or standard input). Findings are printed as `kind start end confidence [validator]` with byte
+    /// offsets; the matched text itself is never printed.
+    Detect(DetectArgs),
     /// Check and search the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -133,6 +138,24 @@ pub struct IssueArgs {
     /// Expiry: a date (2027-12-31, valid through that day) or an RFC 3339 timestamp.
     #[arg(long)]
     pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// File to scan; `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
+    /// Print the text with every finding redacted instead of the findings.
+    #[arg(long)]
+    pub redact: bool,
+    /// Treat every line as a separate document (offsets are per line).
+    #[arg(long)]
+    pub lines: bool,
+    /// Print JSON (one object per document).
+    #[arg(long)]
+    pub json: bool,
+    /// Lowest confidence reported, 0 to 1.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod cli;
 mod config;
+mod detect_cmd;
 mod identity;
 mod license_cmd;
 mod logging;
@@ -31,6 +32,7 @@ pub fn main() -> ExitCode {
         Command::License(command) => license_cmd::run(command),
         Command::EmergencyAccess(command) => license_cmd::run_emergency(command),
         Command::Audit(command) => audit_cmd::run(command),
+        Command::Detect(args) => detect_cmd::run(&args),
     }
 }
 

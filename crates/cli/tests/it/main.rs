@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod config_cli;
+mod detect_cli;
 mod http;
 mod support;
 mod tls;
