@@ -88,12 +88,12 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "{:<26} {:>6} {:>6} {:>9} {:>9} {:>7}\n",
-            "kind", "gold", "found", "precision", "recall", "f1"
+            "{:<26} {:>6} {:>9} {:>9} {:>9} {:>7}\n",
+            "kind", "gold", "predicted", "precision", "recall", "f1"
         ));
         for (kind, c) in &self.per_kind {
             out.push_str(&format!(
-                "{:<26} {:>6} {:>6} {:>9.4} {:>9.4} {:>7.4}\n",
+                "{:<26} {:>6} {:>9} {:>9.4} {:>9.4} {:>7.4}\n",
                 kind.as_str(),
                 c.gold,
                 c.predicted,
@@ -104,7 +104,7 @@ impl Report {
         }
         let t = self.total();
         out.push_str(&format!(
-            "{:<26} {:>6} {:>6} {:>9.4} {:>9.4} {:>7.4}\n",
+            "{:<26} {:>6} {:>9} {:>9.4} {:>9.4} {:>7.4}\n",
             "overall (micro)",
             t.gold,
             t.predicted,
