@@ -25,9 +25,6 @@ masks := {
 	"phone": "***-***-****",
 }
 
-mask(kind) := masks[kind]
-
-mask(kind) := sprintf("[REDACTED:%s]", [kind]) if not masks[kind]
 
 # Not in the guide: the most PII items a single query may carry. Above it the query is refused instead of
 # redacted (the guide: "Block queries with too much PII"): a prompt carrying a table of identities is an
@@ -55,15 +52,15 @@ redacted_query := concat("", array.concat(pieces, [tail])) if {
 	input.detections
 	pieces := [piece |
 		some i, span in pii_spans
-		start := span_end(i - 1)
-		piece := concat("", [substring(input.query, start, max([0, span[0] - start])), mask(span[2])])
+		start := span_ends[i]
+		mask := object.get(masks, span[2], sprintf("[REDACTED:%s]", [span[2]]))
+		piece := concat("", [substring(input.query, start, max([0, span[0] - start])), mask])
 	]
-	tail := substring(input.query, span_end(count(pii_spans) - 1), -1)
+	tail := substring(input.query, span_ends[count(pii_spans)], -1)
 }
 
-span_end(i) := 0 if i < 0
-
-span_end(i) := pii_spans[i][1] if i >= 0
+# Where each span's preceding text starts: 0, then the end of each span in turn.
+span_ends := array.concat([0], [span[1] | some span in pii_spans])
 
 # Auto-redact PII (the guide's regexes when no detections were passed; change 2)
 redacted_query := query if {

@@ -23,6 +23,7 @@ test_patient_id_from_context if {
 	extract_patient_id("anything") == "P-1" with input.context.patient_id as "P-1"
 	not extract_patient_id("no id here") with input.context as {}
 	not extract_patient_id("ends with patient") with input.context as {}
+	not extract_patient_id("for patient ") with input.context as {}
 }
 
 test_broad_query_denied if {

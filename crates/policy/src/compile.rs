@@ -105,7 +105,7 @@ impl CompiledPolicy {
         let started = Instant::now();
         let files: Vec<&PolicyFile> = bundle.policy_files().collect();
         let prepared = prepare(&files, options)?;
-        if !prepared.packages.iter().any(|p| *p == options.entry_package) {
+        if !prepared.packages.contains(&options.entry_package) {
             return Err(PolicyError::MissingPackage { package: options.entry_package.clone() });
         }
         let stats = CompileStats {

@@ -115,13 +115,11 @@ fn many_threads_share_one_compiled_policy() {
         .map(|t| {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
-                (0..50)
-                    .map(|i| {
-                        let role = if (t + i) % 2 == 0 { "admin" } else { "user" };
-                        shared.evaluate(&input(role, "Get all customer data", vec![]), BUDGET).proceeds()
-                            == (role == "admin")
-                    })
-                    .all(|ok| ok)
+                (0..50).all(|i| {
+                    let role = if (t + i) % 2 == 0 { "admin" } else { "user" };
+                    shared.evaluate(&input(role, "Get all customer data", vec![]), BUDGET).proceeds()
+                        == (role == "admin")
+                })
             })
         })
         .collect();

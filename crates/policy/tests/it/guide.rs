@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use policy::{CompileOptions, CompiledPolicy, Outcome, TestOptions, TestStatus, run_tests};
+use policy::{CompileOptions, CompiledPolicy, TestOptions, TestStatus, run_tests};
 use serde_json::json;
 
 use crate::support::{repo_policies, sources};
