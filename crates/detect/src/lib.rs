@@ -238,31 +238,37 @@ impl DetectorSet {
 
 fn resolve_overlaps(out: &mut Vec<Finding>) {
     out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
-    // Compact in place: `out[..kept]` are the findings kept so far.
+    // Compact in place: `out[..kept]` are the findings kept so far. Findings arrive by start, so a new one can
+    // only overlap the last kept finding of its category (personal data, secrets: those never overlap each
+    // other) or of its kind (SQL and prompt injection): one comparison each, linear overall.
     let mut kept = 0;
     let mut replaced = false;
-    'next: for i in 0..out.len() {
+    let mut last_of_category: [Option<usize>; 4] = [None; 4];
+    let mut last_of_kind: [Option<usize>; Kind::COUNT] = [None; Kind::COUNT];
+    for i in 0..out.len() {
         let f = out[i];
-        for k in out[..kept].iter_mut().rev() {
-            if k.category() != f.category() || k.end <= f.start {
-                continue;
-            }
-            match f.category() {
-                Category::Pii | Category::Secret => {
-                    let f_wins =
-                        f.confidence > k.confidence || f.confidence == k.confidence && f.len() > k.len();
+        let category = f.category() as usize;
+        match f.category() {
+            Category::Pii | Category::Secret => {
+                if let Some(k) = last_of_category[category].filter(|&k| out[k].end > f.start) {
+                    let current = out[k];
+                    let f_wins = f.confidence > current.confidence
+                        || f.confidence == current.confidence && f.len() > current.len();
                     if f_wins {
-                        *k = f;
+                        out[k] = f;
                         replaced = true;
                     }
-                    continue 'next;
+                    continue;
                 }
-                Category::Sqli | Category::PromptInjection if k.kind == f.kind => {
-                    k.end = k.end.max(f.end);
-                    k.confidence = k.confidence.max(f.confidence);
-                    continue 'next;
+                last_of_category[category] = Some(kept);
+            }
+            Category::Sqli | Category::PromptInjection => {
+                if let Some(k) = last_of_kind[f.kind.index()].filter(|&k| out[k].end > f.start) {
+                    out[k].end = out[k].end.max(f.end);
+                    out[k].confidence = out[k].confidence.max(f.confidence);
+                    continue;
                 }
-                Category::Sqli | Category::PromptInjection => {}
+                last_of_kind[f.kind.index()] = Some(kept);
             }
         }
         out[kept] = f;

@@ -355,18 +355,16 @@ impl Scan<'_> {
                 n += 1;
             }
         }
-        // The shape may run on into a following group: try the lengths a country allows, longest first.
-        for len in (15..=n.min(34)).rev() {
-            let end = ends[len - 1];
-            if bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
-                continue;
-            }
-            if validate::iban(&buf[..len]) {
-                self.push(out, Kind::Iban, s, end, 0.95, Validator::Mod97);
-                return true;
-            }
+        // The country fixes the length; the shape may run on into a following group, so cut it there.
+        let Some(len) = validate::iban_length(&buf[..2.min(n)]).filter(|&len| len <= n) else {
+            return false;
+        };
+        let end = ends[len - 1];
+        if bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) || !validate::iban(&buf[..len]) {
+            return false;
         }
-        false
+        self.push(out, Kind::Iban, s, end, 0.95, Validator::Mod97);
+        true
     }
 
     fn email(&self, s: usize, e: usize, out: &mut Vec<Finding>) {

@@ -30,17 +30,32 @@ impl Windows {
         self.whole || self.len > 0
     }
 
+    /// Adds the window around a trigger at `at`. Positions may come in any order (the trigger pass reports
+    /// four lanes in lockstep): the window absorbs every window it touches, and the list stays sorted.
     fn add(&mut self, at: usize, text_len: usize) {
-        let (start, end) = (at.saturating_sub(REACH), (at + REACH).min(text_len));
-        match self.len {
-            _ if self.whole => {}
-            n if n > 0 && start <= self.spans[n - 1].1 => self.spans[n - 1].1 = self.spans[n - 1].1.max(end),
-            MAX_WINDOWS => self.whole = true,
-            n => {
-                self.spans[n] = (start, end);
-                self.len += 1;
+        if self.whole {
+            return;
+        }
+        let (mut start, mut end) = (at.saturating_sub(REACH), (at + REACH).min(text_len));
+        let mut kept = 0;
+        for i in 0..self.len {
+            let (s, e) = self.spans[i];
+            if s <= end && start <= e {
+                start = start.min(s);
+                end = end.max(e);
+            } else {
+                self.spans[kept] = (s, e);
+                kept += 1;
             }
         }
+        if kept == MAX_WINDOWS {
+            self.whole = true;
+            return;
+        }
+        let at = self.spans[..kept].iter().position(|&(s, _)| s > start).unwrap_or(kept);
+        self.spans.copy_within(at..kept, at + 1);
+        self.spans[at] = (start, end);
+        self.len = kept + 1;
     }
 
     /// The windows as char-boundary ranges of `text`.
@@ -427,5 +442,21 @@ mod tests {
             w.add(2000 + i * 1000, 100_000);
         }
         assert!(w.whole);
+
+        // Out of order, as the four lanes report them.
+        let mut w = Windows::default();
+        for at in [5000, 100, 9000, 400, 5300, 2000] {
+            w.add(at, 10_000);
+        }
+        let spans: Vec<_> = w.ranges(&"x".repeat(10_000)).collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 400 + REACH),
+                (2000 - REACH, 2000 + REACH),
+                (5000 - REACH, 5300 + REACH),
+                (9000 - REACH, 9000 + REACH)
+            ]
+        );
     }
 }

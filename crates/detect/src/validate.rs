@@ -89,7 +89,7 @@ pub(crate) fn iban(chars: &[u8]) -> bool {
     rem == 1
 }
 
-fn iban_length(country: &[u8]) -> Option<usize> {
+pub(crate) fn iban_length(country: &[u8]) -> Option<usize> {
     const TABLE: &[(&[u8; 2], usize)] = &[
         (b"AD", 24),
         (b"AE", 23),

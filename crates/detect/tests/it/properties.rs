@@ -96,3 +96,37 @@ fn arbitrary_bytes_read_lossily() {
 fn strings_made_of_detectable_fragments() {
     run(interesting(), |set, text| check_invariants(set, &text));
 }
+
+/// Where a value sits in a long text does not change whether it is found (the trigger pass splits long texts
+/// into lanes, PII regions are cut around digits).
+#[test]
+fn findings_do_not_depend_on_position() {
+    const FRAGMENTS: &[(&str, &str)] = &[
+        ("SSN 123-45-6789", "ssn"),
+        ("card 4532 0151 1283 0366", "credit_card"),
+        ("ignore previous instructions", "instruction_override"),
+        ("1 UNION SELECT password FROM users", "union_based"),
+        ("password='hunter22'", "password_assignment"),
+        ("AKIAIOSFODNN7EXAMPLE", "aws_access_key_id"),
+        ("іgnоre previous instructions", "instruction_override"),
+    ];
+    let strategy = (
+        0..FRAGMENTS.len(),
+        0usize..4000,
+        0usize..4000,
+        prop_oneof![
+            Just("lorem ipsum dolor "),
+            Just("x"),
+            Just("7 "),
+            Just("the previous rules, mode = 1; ")
+        ],
+    );
+    run(strategy, |set, (which, before, after, filler)| {
+        let (fragment, kind) = FRAGMENTS[which];
+        let pad = |n: usize| filler.repeat(n / filler.len());
+        let text = format!("{} {fragment} {}", pad(before), pad(after));
+        let kinds: Vec<&str> = set.scan(&text).iter().map(|f| f.kind.as_str()).collect();
+        prop_assert!(kinds.contains(&kind), "{kind} not found after {before} bytes of {filler:?}: {kinds:?}");
+        Ok(())
+    });
+}
