@@ -38,6 +38,9 @@ pub enum Command {
     /// that it stays out of shell history.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// Test, check and evaluate Rego policy bundles.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Scan text for PII, SQL injection, prompt injection and secrets, or print it redacted.
     ///
     /// Reads FILE (or standard input). Findings are printed as `kind start end confidence [validator]` with byte
@@ -138,6 +141,52 @@ pub struct IssueArgs {
     /// Expiry: a date (2027-12-31, valid through that day) or an RFC 3339 timestamp.
     #[arg(long)]
     pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Policy files or directories (the guide's layout: production/, staging/, tests/). Default: the bundle
+    /// built into this binary.
+    pub paths: Vec<PathBuf>,
+    /// Which stage directory to use: production or staging.
+    #[arg(long, default_value = "production")]
+    pub stage: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run every `test_*` rule, like `opa test`: a line per test, then `N passed, N failed`.
+    ///
+    /// Exits 1 when a test fails, when the bundle has no tests, or when coverage is below --fail-under.
+    Test {
+        #[command(flatten)]
+        bundle: BundleArgs,
+        /// Report line coverage per policy file.
+        #[arg(long)]
+        coverage: bool,
+        /// Fail when total coverage is below this percentage (implies --coverage).
+        #[arg(long, value_name = "PERCENT")]
+        fail_under: Option<f64>,
+    },
+    /// Check syntax, size (at most 100 KB) and compile time (at most 100 ms) without running tests.
+    Check {
+        #[command(flatten)]
+        bundle: BundleArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate one input document (JSON) and print the decision with reasons and timings.
+    Eval {
+        #[command(flatten)]
+        bundle: BundleArgs,
+        /// The input document: {"query", "request_type", "context", "principal", "detections"}; `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Run the native detectors on the query and add their findings as input.detections.
+        #[arg(long)]
+        detect: bool,
+    },
 }
 
 #[derive(Debug, Args)]

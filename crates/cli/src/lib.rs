@@ -2,12 +2,14 @@
 //! together and maps the outcome to an exit code. The only crate that knows clap.
 
 mod audit_cmd;
+mod bundle;
 mod cli;
 mod config;
 mod detect_cmd;
 mod identity;
 mod license_cmd;
 mod logging;
+mod policy_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ pub fn main() -> ExitCode {
         Command::EmergencyAccess(command) => license_cmd::run_emergency(command),
         Command::Audit(command) => audit_cmd::run(command),
         Command::Detect(args) => detect_cmd::run(&args),
+        Command::Policy(command) => policy_cmd::run(command),
     }
 }
 

@@ -4,10 +4,16 @@
 
 pub mod audit;
 pub mod auth;
+pub mod builtins;
+pub mod control;
 pub mod keys;
 pub mod limits;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
+pub use control::{
+    ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, McpOutput,
+    StageTimings,
+};
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};

@@ -5,5 +5,6 @@ mod auth;
 mod config_cli;
 mod detect_cli;
 mod http;
+mod policy_cli;
 mod support;
 mod tls;

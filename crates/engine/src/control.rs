@@ -1,0 +1,520 @@
+//! The governed request paths, free of HTTP: every check goes authorize → detect → evaluate → act → audit, and
+//! every decision is audited (durably) before its result is returned.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use detect::{Category, DetectorSet, Finding};
+use license::{McpOperation, Permission};
+use policy::{CompiledPolicy, Decision, Input, Outcome};
+use sha2::{Digest, Sha256};
+use types::{Clock, Secret, UnixMillis};
+
+use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt};
+use crate::auth::Principal;
+
+/// How long a pre-check's approval may be used for its LLM call.
+pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
+
+/// Why a check could not be made. Each maps to one HTTP status in the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("this credential does not grant `{0}`")]
+    Forbidden(String),
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("the audit trail cannot record this decision")]
+    Audit(#[from] AuditError),
+}
+
+/// A request to check, as the engine needs it.
+#[derive(Debug, Clone)]
+pub struct Check<'a> {
+    pub principal: &'a Principal,
+    /// What is being checked: `pre_check`, `decide`, `llm_chat`, `mcp_input`, …
+    pub request_type: &'a str,
+    pub query: &'a str,
+    /// The end user, as asserted by the calling service (an opaque id; recorded only as a pseudonym).
+    pub user: Option<&'a str>,
+    /// Caller context passed to policies (`user_role`, `connector`, …).
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub request_id: &'a str,
+}
+
+/// Time spent per stage, for metrics and the benchmark breakdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTimings {
+    pub detection: Duration,
+    pub policy: Duration,
+    pub audit: Duration,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub decision: Decision,
+    pub findings: Vec<Finding>,
+    /// The query with every finding redacted (the form the audit record keeps).
+    pub redacted_query: String,
+    pub receipt: AuditReceipt,
+    pub timings: StageTimings,
+}
+
+impl Checked {
+    /// The decision id clients see: the audit record's id.
+    pub fn decision_id(&self) -> &str {
+        &self.receipt.id
+    }
+
+    pub fn verdict(&self) -> &'static str {
+        verdict_of(&self.decision.outcome)
+    }
+
+    /// Why the request may not proceed: deny reasons, or the approval reasons.
+    pub fn block_reasons(&self) -> Vec<String> {
+        match &self.decision.outcome {
+            Outcome::Deny { reasons } | Outcome::RequireApproval { reasons, .. } => reasons.clone(),
+            Outcome::Allow | Outcome::Redact { .. } => Vec::new(),
+        }
+    }
+
+    /// The packages that contributed, e.g. `axonflow.policy.pii`.
+    pub fn policies(&self) -> Vec<String> {
+        self.decision.matched.iter().map(|m| m.package.clone()).collect()
+    }
+
+    /// The policy's replacement text, when it redacted.
+    pub fn policy_redaction(&self) -> Option<&str> {
+        match &self.decision.outcome {
+            Outcome::Redact { text } => Some(text),
+            Outcome::RequireApproval { redacted, .. } => redacted.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn verdict_of(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Allow => "allow",
+        Outcome::Redact { .. } => "redact",
+        Outcome::RequireApproval { .. } => "require_approval",
+        Outcome::Deny { .. } => "deny",
+    }
+}
+
+/// An approval from a pre-check, to be matched by the audit of the LLM call it allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedContext {
+    pub context_id: String,
+    pub expires_at: UnixMillis,
+}
+
+#[derive(Debug, Clone)]
+struct ContextRecord {
+    tenant: String,
+    key_id: String,
+    query_hash: [u8; 32],
+    decision_id: String,
+    expires_at: UnixMillis,
+}
+
+/// An LLM call made after a pre-check (gateway mode), to be audited.
+#[derive(Debug, Clone)]
+pub struct LlmCall<'a> {
+    pub principal: &'a Principal,
+    pub context_id: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency_ms: u64,
+    /// Scanned, and recorded only redacted.
+    pub response_summary: &'a str,
+    pub request_id: &'a str,
+}
+
+/// The settings of a [`ControlPlane`].
+#[derive(Debug, Clone)]
+pub struct ControlOptions {
+    /// The longest a policy evaluation may take before it is denied.
+    pub policy_budget: Duration,
+    /// Key for the pseudonyms of end users in audit records (HMAC-SHA256).
+    pub subject_key: Secret<Vec<u8>>,
+    /// Largest number of rows an MCP result may carry before it is treated as exfiltration.
+    pub mcp_max_rows: u64,
+    /// Largest MCP result (JSON bytes).
+    pub mcp_max_bytes: usize,
+    /// USD per 1,000 prompt and completion tokens, by model, for the cost of audited LLM calls.
+    pub pricing: HashMap<String, (f64, f64)>,
+}
+
+/// The engine every governed request goes through. Built once by the binary; shared by all requests.
+#[derive(Debug)]
+pub struct ControlPlane {
+    detectors: Arc<DetectorSet>,
+    policy: ArcSwap<CompiledPolicy>,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    contexts: Mutex<HashMap<String, ContextRecord>>,
+    options: ControlOptions,
+}
+
+const MAX_CONTEXTS: usize = 1_000_000;
+
+impl ControlPlane {
+    pub fn new(
+        detectors: Arc<DetectorSet>,
+        policy: Arc<CompiledPolicy>,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        options: ControlOptions,
+    ) -> ControlPlane {
+        ControlPlane {
+            detectors,
+            policy: ArcSwap::new(policy),
+            audit,
+            clock,
+            contexts: Mutex::new(HashMap::new()),
+            options,
+        }
+    }
+
+    /// Replaces the policy for every request that starts from now on; requests in flight finish with the one
+    /// they started with.
+    pub fn replace_policy(&self, policy: Arc<CompiledPolicy>) {
+        self.policy.store(policy);
+    }
+
+    pub fn policy(&self) -> Arc<CompiledPolicy> {
+        self.policy.load_full()
+    }
+
+    pub fn detectors(&self) -> &DetectorSet {
+        &self.detectors
+    }
+
+    /// Decision mode (`/api/v1/decide`) and the common path of every check.
+    pub async fn check(&self, check: &Check<'_>) -> Result<Checked, EngineError> {
+        require(check.principal, &Permission::PolicyEvaluate)?;
+        self.evaluate(check, "decide").await
+    }
+
+    /// Gateway mode: a check whose approval is remembered for the LLM call that follows.
+    pub async fn pre_check(
+        &self,
+        check: &Check<'_>,
+    ) -> Result<(Checked, Option<ApprovedContext>), EngineError> {
+        require(check.principal, &Permission::PolicyEvaluate)?;
+        let checked = self.evaluate(check, "pre_check").await?;
+        if !checked.decision.proceeds() {
+            return Ok((checked, None));
+        }
+        let context = ApprovedContext {
+            context_id: format!("ctx_{}", uuid::Uuid::new_v4().simple()),
+            expires_at: self.clock.now().plus_millis(CONTEXT_TTL.as_millis() as i64),
+        };
+        let record = ContextRecord {
+            tenant: check.principal.tenant.as_str().to_owned(),
+            key_id: check.principal.key_id.clone(),
+            query_hash: Sha256::digest(check.query.as_bytes()).into(),
+            decision_id: checked.receipt.id.clone(),
+            expires_at: context.expires_at,
+        };
+        let now = self.clock.now();
+        let mut contexts = self.contexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if contexts.len() >= MAX_CONTEXTS / 2 {
+            contexts.retain(|_, c| c.expires_at > now);
+        }
+        if contexts.len() < MAX_CONTEXTS {
+            contexts.insert(context.context_id.clone(), record);
+        }
+        Ok((checked, Some(context)))
+    }
+
+    /// Gateway mode: audits the LLM call a pre-check approved. The context must exist, be unexpired, belong to
+    /// the same client, and is used once.
+    pub async fn audit_llm_call(&self, call: &LlmCall<'_>) -> Result<AuditReceipt, EngineError> {
+        let now = self.clock.now();
+        let record = {
+            let mut contexts = self.contexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let invalid =
+                |message: &str| EngineError::Invalid { field: "context_id", message: message.to_owned() };
+            let record = contexts.get(call.context_id).ok_or_else(|| {
+                invalid("unknown context_id: call /api/policy/pre-check first (contexts are valid 5 minutes)")
+            })?;
+            if record.expires_at <= now {
+                contexts.remove(call.context_id);
+                return Err(invalid("expired context_id: approvals are valid 5 minutes"));
+            }
+            if record.key_id != call.principal.key_id || record.tenant != call.principal.tenant.as_str() {
+                return Err(invalid("this context_id belongs to another client"));
+            }
+            contexts.remove(call.context_id).ok_or_else(|| invalid("unknown context_id"))?
+        };
+        let findings = self.detectors.scan(call.response_summary);
+        let summary = self.detectors.redact(call.response_summary, &findings).into_owned();
+        let cost = self.options.pricing.get(call.model).map(|(prompt, completion)| {
+            (call.prompt_tokens as f64 * prompt + call.completion_tokens as f64 * completion) / 1000.0
+        });
+        let details = serde_json::json!({
+            "request_id": call.request_id,
+            "decision_id": record.decision_id,
+            "provider": call.provider,
+            "model": call.model,
+            "token_usage": {
+                "prompt_tokens": call.prompt_tokens,
+                "completion_tokens": call.completion_tokens,
+                "total_tokens": call.prompt_tokens + call.completion_tokens,
+            },
+            "latency_ms": call.latency_ms,
+            "cost_usd": cost,
+            "response_summary": summary,
+            "detections": counts(&findings),
+            "query_sha256": hex(&record.query_hash),
+        });
+        let entry = AuditEntry {
+            kind: "llm_call",
+            tenant: record.tenant,
+            actor: call.principal.display_name().to_owned(),
+            verdict: "recorded".to_owned(),
+            details,
+        };
+        Ok(self.audit.record(entry).await?)
+    }
+
+    /// MCP: a statement (and its parameters) about to reach a connector. Needs `mcp:<connector>:<operation>`.
+    pub async fn mcp_check_input(
+        &self,
+        check: &Check<'_>,
+        connector: &str,
+        operation: &str,
+    ) -> Result<Checked, EngineError> {
+        let operation = McpOperation::new(connector, operation).map_err(|_| EngineError::Invalid {
+            field: "connector_type",
+            message: "connector and operation must be 1-64 of A-Z a-z 0-9 . _ -".to_owned(),
+        })?;
+        require(check.principal, &Permission::Mcp(operation))?;
+        self.evaluate(check, "mcp_input").await
+    }
+
+    /// MCP: a connector's result about to reach an agent. Every string in the rows is scanned and redacted; a
+    /// result over the row or size limit is refused as possible exfiltration.
+    pub async fn mcp_check_output(
+        &self,
+        principal: &Principal,
+        connector: &str,
+        rows: &[serde_json::Value],
+        message: Option<&str>,
+        request_id: &str,
+    ) -> Result<McpOutput, EngineError> {
+        require(principal, &Permission::PolicyEvaluate)?;
+        let started = Instant::now();
+        let mut findings = Vec::new();
+        let redacted_rows: Vec<serde_json::Value> =
+            rows.iter().map(|row| self.redact_value(row, &mut findings)).collect();
+        let redacted_message = message.map(|m| {
+            let found = self.detectors.scan(m);
+            let redacted = self.detectors.redact(m, &found).into_owned();
+            findings.extend(found);
+            redacted
+        });
+        let bytes = serde_json::to_vec(rows).map_or(0, |v| v.len());
+        let row_count = rows.len() as u64;
+        let exfiltration = row_count > self.options.mcp_max_rows || bytes > self.options.mcp_max_bytes;
+        let reason = exfiltration.then(|| {
+            format!(
+                "result too large for one response ({row_count} rows, {bytes} bytes; limits {} rows, {} bytes): \
+                 possible data exfiltration",
+                self.options.mcp_max_rows, self.options.mcp_max_bytes
+            )
+        });
+        let redactions = findings.len();
+        let details = serde_json::json!({
+            "request_id": request_id,
+            "connector": connector,
+            "rows": row_count,
+            "bytes": bytes,
+            "detections": counts(&findings),
+            "redactions": redactions,
+            "reason": reason,
+            "latency_us": started.elapsed().as_micros() as u64,
+        });
+        let entry = AuditEntry {
+            kind: "mcp_output",
+            tenant: principal.tenant.as_str().to_owned(),
+            actor: principal.display_name().to_owned(),
+            verdict: if exfiltration {
+                "deny"
+            } else if redactions > 0 {
+                "redact"
+            } else {
+                "allow"
+            }
+            .to_owned(),
+            details,
+        };
+        let receipt = self.audit.record(entry).await?;
+        Ok(McpOutput {
+            allowed: !exfiltration,
+            block_reason: reason,
+            redacted_rows,
+            redacted_message,
+            redactions,
+            row_count,
+            bytes,
+            receipt,
+        })
+    }
+
+    fn redact_value(&self, value: &serde_json::Value, findings: &mut Vec<Finding>) -> serde_json::Value {
+        match value {
+            serde_json::Value::String(text) => {
+                let found = self.detectors.scan(text);
+                let redacted = self.detectors.redact(text, &found).into_owned();
+                findings.extend(found);
+                serde_json::Value::String(redacted)
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(|v| self.redact_value(v, findings)).collect())
+            }
+            serde_json::Value::Object(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), self.redact_value(v, findings))).collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    async fn evaluate(&self, check: &Check<'_>, kind: &'static str) -> Result<Checked, EngineError> {
+        let started = Instant::now();
+        let findings = self.detectors.scan(check.query);
+        let redacted_query = self.detectors.redact(check.query, &findings).into_owned();
+        let detection = started.elapsed();
+
+        let policy_started = Instant::now();
+        let input = Input {
+            query: check.query.to_owned(),
+            request_type: check.request_type.to_owned(),
+            context: check.context.clone(),
+            principal: Some(policy_principal(check.principal)),
+            detections: findings
+                .iter()
+                .map(|f| policy::Detection {
+                    kind: f.kind.as_str().to_owned(),
+                    category: f.category().as_str().to_owned(),
+                    start: f.start,
+                    end: f.end,
+                    confidence: f.confidence,
+                })
+                .collect(),
+        };
+        let decision = self.policy.load().evaluate(&input, self.options.policy_budget);
+        let policy_time = policy_started.elapsed();
+
+        let audit_started = Instant::now();
+        let verdict = verdict_of(&decision.outcome);
+        let reasons: Vec<&String> = match &decision.outcome {
+            Outcome::Deny { reasons } | Outcome::RequireApproval { reasons, .. } => reasons.iter().collect(),
+            _ => Vec::new(),
+        };
+        let details = serde_json::json!({
+            "request_id": check.request_id,
+            "request_type": check.request_type,
+            "policies": decision.matched.iter().map(|m| &m.package).collect::<Vec<_>>(),
+            "reasons": reasons,
+            "warnings": decision.warnings,
+            "detections": counts(&findings),
+            "query_redacted": redacted_query,
+            "user": check.user.map(|u| self.pseudonym(check.principal.tenant.as_str(), u)),
+            "logs": decision.logs.iter().map(|l| &l.name).collect::<Vec<_>>(),
+            "latency_us": {
+                "detection": detection.as_micros() as u64,
+                "policy": policy_time.as_micros() as u64,
+            },
+        });
+        let entry = AuditEntry {
+            kind,
+            tenant: check.principal.tenant.as_str().to_owned(),
+            actor: check.principal.display_name().to_owned(),
+            verdict: verdict.to_owned(),
+            details,
+        };
+        let receipt = self.audit.record(entry).await?;
+        Ok(Checked {
+            decision,
+            findings,
+            redacted_query,
+            receipt,
+            timings: StageTimings { detection, policy: policy_time, audit: audit_started.elapsed() },
+        })
+    }
+
+    /// A stable, keyed pseudonym for an end user within a tenant: linkable in the audit trail, not reversible
+    /// without the key.
+    fn pseudonym(&self, tenant: &str, user: &str) -> String {
+        use hmac::Mac;
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(self.options.subject_key.expose()) else {
+            return "unavailable".to_owned();
+        };
+        mac.update(b"axonflow/audit-subject/v1\0");
+        mac.update(tenant.as_bytes());
+        mac.update(b"\0");
+        mac.update(user.as_bytes());
+        format!("sub_{}", &hex(&mac.finalize().into_bytes())[..32])
+    }
+}
+
+/// What an MCP result check found and decided.
+#[derive(Debug, Clone)]
+pub struct McpOutput {
+    pub allowed: bool,
+    pub block_reason: Option<String>,
+    pub redacted_rows: Vec<serde_json::Value>,
+    pub redacted_message: Option<String>,
+    pub redactions: usize,
+    pub row_count: u64,
+    pub bytes: usize,
+    pub receipt: AuditReceipt,
+}
+
+fn require(principal: &Principal, permission: &Permission) -> Result<(), EngineError> {
+    if principal.allows(permission) { Ok(()) } else { Err(EngineError::Forbidden(permission.to_string())) }
+}
+
+fn policy_principal(principal: &Principal) -> policy::Principal {
+    policy::Principal {
+        key_id: principal.key_id.clone(),
+        kind: principal.kind.as_str().to_owned(),
+        tenant: principal.tenant.as_str().to_owned(),
+        service: principal.service.as_ref().map(|s| s.name.as_str().to_owned()),
+        permissions: principal.permissions.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Detection counts by kind, for audit records (never the matched text).
+pub fn counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for finding in findings {
+        *counts.entry(finding.kind.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The highest-risk category present, as the SDKs' `risk_level`.
+pub fn risk_level(findings: &[Finding]) -> &'static str {
+    let has = |category: Category| findings.iter().any(|f| f.category() == category);
+    if has(Category::Sqli) || has(Category::Secret) {
+        "critical"
+    } else if has(Category::PromptInjection) {
+        "high"
+    } else if has(Category::Pii) {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
