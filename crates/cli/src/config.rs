@@ -199,6 +199,36 @@ pub static KEYS: &[Key] = &[
         Kind::Integer,
         "requests per minute for PLUS keys (default 1000)",
     ),
+    key(
+        "policy.bundle_dir",
+        "AXONFLOW_POLICY_BUNDLE_DIR",
+        Kind::Text,
+        "policy bundle directory in the guide's layout (default: the bundle built into the binary)",
+    ),
+    key(
+        "policy.stage",
+        "AXONFLOW_POLICY_STAGE",
+        Kind::Text,
+        "which stage of the bundle to load: \"production\" (default) or \"staging\"",
+    ),
+    key(
+        "policy.budget_ms",
+        "AXONFLOW_POLICY_BUDGET_MS",
+        Kind::Integer,
+        "longest a policy evaluation may take before the request is denied (default 50)",
+    ),
+    key(
+        "mcp.max_rows",
+        "AXONFLOW_MCP_MAX_ROWS",
+        Kind::Integer,
+        "most rows an MCP result may return in one response (default 1000)",
+    ),
+    key(
+        "mcp.max_bytes",
+        "AXONFLOW_MCP_MAX_BYTES",
+        Kind::Integer,
+        "largest MCP result in bytes (default 1048576)",
+    ),
     key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
     key(
         "log.level",
@@ -446,6 +476,20 @@ impl Layers {
                 rate_limits.push((tier, u32::try_from(limit).unwrap_or(u32::MAX)));
             }
         }
+        let policy_bundle_dir = v.text("policy.bundle_dir").map(PathBuf::from);
+        if let Some(dir) = &policy_bundle_dir
+            && !dir.is_dir()
+        {
+            v.at("policy.bundle_dir", "names a directory that does not exist".to_owned());
+        }
+        let policy_stage = v
+            .checked("policy.stage", |s| {
+                crate::bundle::parse_stage(s).ok_or("must be \"production\" or \"staging\"")
+            })
+            .unwrap_or(policy::Stage::Production);
+        let policy_budget = v.integer("policy.budget_ms", 1..=10_000).unwrap_or(50);
+        let mcp_max_rows = v.integer("mcp.max_rows", 1..=100_000_000).unwrap_or(1000);
+        let mcp_max_bytes = v.integer("mcp.max_bytes", 1..=1024 * 1024 * 1024).unwrap_or(1024 * 1024);
         if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
             v.at("orchestrator.listen", "must differ from agent.listen".to_owned());
         }
@@ -453,6 +497,13 @@ impl Layers {
             return Err(v.problems);
         }
         Ok(Config {
+            policy: PolicyConfig {
+                bundle_dir: policy_bundle_dir,
+                stage: policy_stage,
+                budget: Duration::from_millis(policy_budget.unsigned_abs()),
+                mcp_max_rows: mcp_max_rows.unsigned_abs(),
+                mcp_max_bytes: usize::try_from(mcp_max_bytes).unwrap_or(1024 * 1024),
+            },
             ca_file: ca_file.unwrap_or_else(|| data_dir.join("tls").join("ca.pem")),
             license: LicenseConfig {
                 environment,
@@ -634,9 +685,20 @@ pub struct LicenseConfig {
     pub rate_limits: Vec<(license::Tier, u32)>,
 }
 
+/// Policy and governance settings.
+#[derive(Debug)]
+pub struct PolicyConfig {
+    pub bundle_dir: Option<PathBuf>,
+    pub stage: policy::Stage,
+    pub budget: Duration,
+    pub mcp_max_rows: u64,
+    pub mcp_max_bytes: usize,
+}
+
 /// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
 #[derive(Debug)]
 pub struct Config {
+    pub policy: PolicyConfig,
     pub license: LicenseConfig,
     pub data_dir: PathBuf,
     pub agent_listen: SocketAddr,

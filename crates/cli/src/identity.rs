@@ -70,24 +70,33 @@ pub fn load_or_create(config: &LicenseConfig, data_dir: &Path) -> Result<NodeKey
 }
 
 fn load_or_create_fingerprint_key(path: &Path, keys_dir: &Path) -> Result<FingerprintKey> {
-    if path.exists() {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .with_context(|| format!("{} is not base64", path.display()))?;
-        return FingerprintKey::new(Secret::new(bytes))
-            .with_context(|| format!("{} is too short", path.display()));
-    }
-    if path != keys_dir.join("fingerprint.key") {
+    if !path.exists() && path != keys_dir.join("fingerprint.key") {
         bail!("license.fingerprint_key_file {} does not exist", path.display());
     }
-    create_private_dir(keys_dir).context("cannot create the keys directory")?;
+    let bytes = load_or_create_secret(path)?;
+    FingerprintKey::new(bytes).with_context(|| format!("{} is too short", path.display()))
+}
+
+/// A random 32-byte secret kept base64-encoded in `path` (0600), created when missing.
+pub fn load_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>> {
+    if path.exists() {
+        let text = Secret::new(
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.expose().trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        return Ok(Secret::new(bytes));
+    }
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).context("cannot create the keys directory")?;
+    }
     let mut bytes = vec![0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the operating system has no randomness"))?;
     let encoded = Secret::new(base64::engine::general_purpose::STANDARD.encode(&bytes));
-    write_file(path, encoded.expose().as_bytes(), 0o600).context("cannot write the fingerprint key")?;
-    FingerprintKey::new(Secret::new(bytes)).context("invalid fingerprint key")
+    write_file(path, encoded.expose().as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Secret::new(bytes))
 }
 
 /// The node's audit checkpoint key (`DATA_DIR/keys/audit.key`, 0600), created on first use; its public half is

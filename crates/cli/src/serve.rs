@@ -8,10 +8,12 @@ use anyhow::{Context, Result};
 use server::tls::{LocalPki, ServerIdentity, create_private_dir, server_config};
 use std::sync::Arc;
 
+use detect::{DetectorConfig, DetectorSet};
 use engine::{
     AuditLog, AuditOptions, AuditWriter, Authenticator, AuthenticatorConfig, FailureLimiter, KeyService,
     RequestLimiter,
 };
+use engine::{ControlOptions, ControlPlane};
 use license::Verifier;
 use server::{
     AppParts, AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Security,
@@ -77,9 +79,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         }
         _ => None,
     };
+    let control = Arc::new(control_plane(&config, &services)?);
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
     let state = AppState::new(AppParts {
+        control,
         audit: services.audit,
         store: services.store,
         metrics: metrics.clone(),
@@ -205,6 +209,47 @@ impl Services {
         self.audit_writer.finish().await;
         self.store.close().await;
     }
+}
+
+/// The detectors, the validated policy bundle and the engine that joins them. A bundle that does not parse,
+/// compile, fit the limits or pass its own tests stops the start: never deploy untested policies.
+fn control_plane(config: &Config, services: &Services) -> Result<ControlPlane> {
+    let detectors =
+        Arc::new(DetectorSet::new(DetectorConfig::default()).context("cannot build the detectors")?);
+    let bundle = match &config.policy.bundle_dir {
+        Some(dir) => crate::bundle::load_paths(std::slice::from_ref(dir), config.policy.stage)?,
+        None => crate::bundle::default_bundle(config.policy.stage),
+    };
+    let options = crate::bundle::compile_options(&detectors);
+    let problems = policy::validate(&bundle, &options, &policy::Limits::default());
+    if !problems.is_empty() {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path.as_deref().unwrap_or("bundle"), p.message))
+            .collect();
+        anyhow::bail!("the policy bundle was refused:\n  {}", list.join("\n  "));
+    }
+    let compiled = policy::CompiledPolicy::compile(&bundle, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(
+        files = compiled.stats().files,
+        bytes = compiled.stats().bytes,
+        compile_us = compiled.stats().duration.as_micros() as u64,
+        "policy bundle loaded"
+    );
+    let subject_key = identity::load_or_create_secret(&config.data_dir.join("keys").join("subject.key"))?;
+    Ok(ControlPlane::new(
+        detectors,
+        Arc::new(compiled),
+        services.audit.clone(),
+        services.clock.clone(),
+        ControlOptions {
+            policy_budget: config.policy.budget,
+            subject_key,
+            mcp_max_rows: config.policy.mcp_max_rows,
+            mcp_max_bytes: config.policy.mcp_max_bytes,
+            pricing: std::collections::HashMap::new(),
+        },
+    ))
 }
 
 /// The operator's certificate, or the local CA's (created on first start).

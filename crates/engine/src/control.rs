@@ -368,6 +368,44 @@ impl ControlPlane {
         })
     }
 
+    /// Audits a tool call an agent made (`/api/v1/audit/tool-call`). Inputs and outputs are stored redacted.
+    pub async fn audit_tool_call(&self, call: &ToolCall<'_>) -> Result<AuditReceipt, EngineError> {
+        require(call.principal, &Permission::PolicyEvaluate)?;
+        let mut findings = Vec::new();
+        let input = call.input.map(|v| self.redact_value(v, &mut findings));
+        let output = call.output.map(|v| self.redact_value(v, &mut findings));
+        let error = call.error_message.map(|m| {
+            let found = self.detectors.scan(m);
+            let redacted = self.detectors.redact(m, &found).into_owned();
+            findings.extend(found);
+            redacted
+        });
+        let details = serde_json::json!({
+            "request_id": call.request_id,
+            "tool_name": call.tool_name,
+            "tool_type": call.tool_type,
+            "caller_name": call.caller_name,
+            "workflow_id": call.workflow_id,
+            "step_id": call.step_id,
+            "user": call.user.map(|u| self.pseudonym(call.principal.tenant.as_str(), u)),
+            "duration_ms": call.duration_ms,
+            "policies_applied": call.policies_applied,
+            "success": call.success,
+            "error_message": error,
+            "input": input,
+            "output": output,
+            "detections": counts(&findings),
+        });
+        let entry = AuditEntry {
+            kind: "tool_call",
+            tenant: call.principal.tenant.as_str().to_owned(),
+            actor: call.principal.display_name().to_owned(),
+            verdict: if call.success.unwrap_or(true) { "success" } else { "failure" }.to_owned(),
+            details,
+        };
+        Ok(self.audit.record(entry).await?)
+    }
+
     fn redact_value(&self, value: &serde_json::Value, findings: &mut Vec<Finding>) -> serde_json::Value {
         match value {
             serde_json::Value::String(text) => {
@@ -463,6 +501,25 @@ impl ControlPlane {
         mac.update(user.as_bytes());
         format!("sub_{}", &hex(&mac.finalize().into_bytes())[..32])
     }
+}
+
+/// A tool call an agent reports for the audit trail.
+#[derive(Debug, Clone)]
+pub struct ToolCall<'a> {
+    pub principal: &'a Principal,
+    pub tool_name: &'a str,
+    pub tool_type: Option<&'a str>,
+    pub caller_name: Option<&'a str>,
+    pub workflow_id: Option<&'a str>,
+    pub step_id: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub duration_ms: Option<u64>,
+    pub policies_applied: &'a [String],
+    pub success: Option<bool>,
+    pub error_message: Option<&'a str>,
+    pub input: Option<&'a serde_json::Value>,
+    pub output: Option<&'a serde_json::Value>,
+    pub request_id: &'a str,
 }
 
 /// What an MCP result check found and decided.

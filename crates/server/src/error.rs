@@ -80,9 +80,14 @@ impl ApiError {
     }
 }
 
+/// `error` is the structured error; `message` (and `block_reason` on 403) repeat it at the top level, where the
+/// AxonFlow SDKs read it.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block_reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +102,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail { code: self.code, message: &self.message, field: self.field.as_deref() },
+            message: &self.message,
+            block_reason: (self.status == StatusCode::FORBIDDEN).then_some(&*self.message),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_seconds {

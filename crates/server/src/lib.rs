@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use engine::{AuditLog, Authenticator, FailureLimiter, KeyService, RequestLimiter};
+use engine::{AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter};
 use store::Store;
 use types::Clock;
 
@@ -84,6 +84,7 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
+    control: Arc<ControlPlane>,
     audit: AuditLog,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -96,6 +97,7 @@ struct Inner {
 /// The parts of an [`AppState`].
 #[derive(Debug)]
 pub struct AppParts {
+    pub control: Arc<ControlPlane>,
     pub audit: AuditLog,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
@@ -109,10 +111,9 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        let AppParts { audit, store, metrics, limits, security, clock, remote_orchestrator } = parts;
-        AppState {
-            inner: Arc::new(Inner { audit, store, metrics, limits, security, clock, remote_orchestrator }),
-        }
+        let AppParts { control, audit, store, metrics, limits, security, clock, remote_orchestrator } = parts;
+        let inner = Inner { control, audit, store, metrics, limits, security, clock, remote_orchestrator };
+        AppState { inner: Arc::new(inner) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -121,6 +122,10 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    pub(crate) fn control(&self) -> &ControlPlane {
+        &self.inner.control
     }
 
     pub(crate) fn audit(&self) -> &AuditLog {
@@ -162,6 +167,15 @@ fn service_router(state: AppState, service: Service) -> Router {
         .route("/api/v1/whoami", get(routes::keys::whoami));
     if service == Service::Agent {
         protected = protected
+            .route("/api/policy/pre-check", post(routes::gateway::pre_check))
+            .route("/api/audit/llm-call", post(routes::gateway::audit_llm_call))
+            .route("/api/v1/decide", post(routes::gateway::decide))
+            .route("/api/v1/audit/tool-call", post(routes::gateway::audit_tool_call))
+            .route("/api/v1/audit/search", post(routes::audit::search))
+            .route("/api/v1/audit/tenant/{tenant_id}", get(routes::audit::tenant))
+            .route("/api/v1/mcp/check-input", post(routes::mcp::check_input))
+            .route("/api/v1/mcp/check-output", post(routes::mcp::check_output))
+            .route("/api/v1/connectors", get(routes::audit::connectors))
             .route("/api/v1/admin/keys", get(routes::keys::list).post(routes::keys::issue))
             .route("/api/v1/admin/keys/{key_id}", get(routes::keys::get))
             .route("/api/v1/admin/keys/{key_id}/revoke", post(routes::keys::revoke))

@@ -25,6 +25,17 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    kind: &'static str,
+    verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -51,6 +62,8 @@ pub struct Metrics {
     rate_limited: Family<TierLabels, Counter>,
     license_grace: Family<TenantLabels, Counter>,
     emergency_uses: Counter,
+    decisions: Family<DecisionLabels, Counter>,
+    stages: Family<StageLabels, Histogram, fn() -> Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -102,6 +115,15 @@ impl Metrics {
             "Requests authenticated with a break-glass emergency credential",
             emergency_uses.clone(),
         );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register("decisions", "Policy decisions by kind and verdict", decisions.clone());
+        let stages =
+            Family::<StageLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "decision_stage_duration_seconds",
+            "Time per stage of a decision: detection, policy, audit",
+            stages.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -112,6 +134,8 @@ impl Metrics {
             rate_limited,
             license_grace,
             emergency_uses,
+            decisions,
+            stages,
         })
     }
 
@@ -154,6 +178,20 @@ impl Metrics {
 
     pub fn emergency_access_used(&self) {
         self.emergency_uses.inc();
+    }
+
+    pub fn observe_decision(
+        &self,
+        kind: &'static str,
+        verdict: &'static str,
+        timings: &engine::StageTimings,
+    ) {
+        self.decisions.get_or_create(&DecisionLabels { kind, verdict }).inc();
+        for (stage, duration) in
+            [("detection", timings.detection), ("policy", timings.policy), ("audit", timings.audit)]
+        {
+            self.stages.get_or_create(&StageLabels { stage }).observe(duration.as_secs_f64());
+        }
     }
 
     /// The text exposition format.

@@ -95,6 +95,9 @@ pub struct ChainHead {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     pub tenant_id: Option<String>,
+    /// The record id (a decision id).
+    pub id: Option<String>,
+    pub actor: Option<String>,
     pub kind: Option<String>,
     pub verdict: Option<String>,
     pub since: Option<UnixMillis>,

@@ -191,6 +191,12 @@ macro_rules! impl_sql_store {
         if let Some(tenant) = &query.tenant_id {
             sql.push(" AND tenant_id = ").push_bind(tenant.clone());
         }
+        if let Some(id) = &query.id {
+            sql.push(" AND id = ").push_bind(id.clone());
+        }
+        if let Some(actor) = &query.actor {
+            sql.push(" AND actor = ").push_bind(actor.clone());
+        }
         if let Some(kind) = &query.kind {
             sql.push(" AND kind = ").push_bind(kind.clone());
         }

@@ -1,0 +1,164 @@
+//! Audit access for auditors (`admin:audit`), always within the caller's tenant: search, per-tenant listing,
+//! and the list of configured connectors.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use license::Permission;
+use serde::{Deserialize, Serialize};
+use store::{AuditQuery, AuditRow};
+use types::UnixMillis;
+
+use crate::{ApiError, ApiJson, AppState, Caller};
+
+#[derive(Deserialize)]
+pub(crate) struct SearchRequest {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: Option<u32>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    start_time: Option<String>,
+    #[serde(default)]
+    end_time: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    request_type: Option<String>,
+    #[serde(default)]
+    decision_id: Option<String>,
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    user_email: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    policy_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    override_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    id: String,
+    timestamp: String,
+    tenant_id: String,
+    actor: String,
+    kind: String,
+    verdict: String,
+    chain_id: String,
+    seq: i64,
+    hash: String,
+    details: serde_json::Value,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Page {
+    entries: Vec<Entry>,
+    total: u64,
+    limit: u32,
+    offset: u32,
+}
+
+fn entry(row: AuditRow) -> Entry {
+    Entry {
+        timestamp: row.ts.to_rfc3339(),
+        hash: row.hash.iter().map(|b| format!("{b:02x}")).collect(),
+        details: serde_json::from_str(&row.body).unwrap_or(serde_json::Value::Null),
+        id: row.id,
+        tenant_id: row.tenant_id,
+        actor: row.actor,
+        kind: row.kind,
+        verdict: row.verdict,
+        chain_id: row.chain_id,
+        seq: row.seq,
+    }
+}
+
+fn time(value: Option<&str>, field: &'static str) -> Result<Option<UnixMillis>, ApiError> {
+    value
+        .map(|text| {
+            UnixMillis::parse_date_or_rfc3339(text).ok_or_else(|| {
+                ApiError::bad_request("invalid_field", "must be an RFC 3339 timestamp").with_field(field)
+            })
+        })
+        .transpose()
+}
+
+async fn page(state: &AppState, query: AuditQuery) -> Result<Page, ApiError> {
+    let store = state.store();
+    let unavailable = |error: store::StoreError| {
+        tracing::error!(error = %error, "audit search failed");
+        ApiError::unavailable("the audit store is unavailable")
+    };
+    let total = store.count_audit(&query).await.map_err(unavailable)?;
+    let rows = store.search_audit(&query).await.map_err(unavailable)?;
+    Ok(Page {
+        entries: rows.into_iter().map(entry).collect(),
+        total,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SearchRequest>,
+) -> Result<Json<Page>, ApiError> {
+    caller.require(&Permission::AdminAudit)?;
+    let query = AuditQuery {
+        tenant_id: Some(caller.0.tenant.as_str().to_owned()),
+        id: body.decision_id,
+        actor: body.client_id,
+        kind: body.request_type.or(body.action),
+        verdict: body.verdict,
+        since: time(body.start_time.as_deref(), "start_time")?,
+        until: time(body.end_time.as_deref(), "end_time")?,
+        limit: body.limit.unwrap_or(100).clamp(1, 1000),
+        offset: body.offset.unwrap_or(0),
+    };
+    Ok(Json(page(&state, query).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PageParams {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: Option<u32>,
+}
+
+pub(crate) async fn tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Page>, ApiError> {
+    caller.require(&Permission::AdminAudit)?;
+    if tenant_id != caller.0.tenant.as_str() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a credential can only read its own tenant's audit",
+        ));
+    }
+    let query = AuditQuery {
+        tenant_id: Some(tenant_id),
+        limit: params.limit.unwrap_or(100).clamp(1, 1000),
+        offset: params.offset.unwrap_or(0),
+        ..AuditQuery::default()
+    };
+    Ok(Json(page(&state, query).await?))
+}
+
+/// The MCP connectors configured for the caller's tenant. Connector configuration is not implemented yet, so
+/// the list is empty: that is the truth, not a placeholder.
+pub(crate) async fn connectors(caller: Caller) -> Json<serde_json::Value> {
+    let _ = caller;
+    Json(serde_json::json!({"connectors": [], "total": 0}))
+}

@@ -1,0 +1,350 @@
+//! Gateway and decision mode: `POST /api/policy/pre-check`, `POST /api/audit/llm-call`, `POST /api/v1/decide`,
+//! and the tool-call audit. Shapes follow the AxonFlow SDK wire contract.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use engine::{Check, Checked, EngineError, LlmCall, RateLimitStatus, ToolCall};
+use serde::{Deserialize, Serialize};
+
+use super::keys::RateLimitDto;
+use crate::{ApiError, ApiJson, AppState, Caller, RequestId};
+
+/// The transparency headers of a decision.
+pub(crate) fn decision_headers(headers: &mut HeaderMap, checked: &Checked, request_id: &str) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-ai-request-id", request_id.to_owned());
+    set("x-ai-decision-id", checked.decision_id().to_owned());
+    set("x-ai-decision", checked.verdict().to_owned());
+    set("x-ai-decision-blocked", (!checked.decision.proceeds()).to_string());
+    set("x-ai-policies-applied", checked.policies().join(","));
+    set("x-ai-audit-hash", checked.receipt.hash_hex());
+    set(
+        "x-ai-pii-detected",
+        checked.findings.iter().any(|f| f.category() == detect::Category::Pii).to_string(),
+    );
+}
+
+pub(crate) fn engine_error(error: EngineError) -> ApiError {
+    match error {
+        EngineError::Forbidden(permission) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this credential does not grant `{permission}`"),
+        ),
+        EngineError::Invalid { field, message } => {
+            ApiError::bad_request("invalid_field", message).with_field(field)
+        }
+        EngineError::Audit(_) => ApiError::unavailable("the audit trail cannot record decisions right now"),
+    }
+}
+
+/// A query must have content: an empty one is refused before anything is decided or recorded.
+pub(crate) fn require_text<'a>(value: &'a str, field: &'static str) -> Result<&'a str, ApiError> {
+    if value.trim().is_empty() {
+        return Err(
+            ApiError::bad_request("invalid_field", format!("`{field}` must not be empty")).with_field(field)
+        );
+    }
+    Ok(value)
+}
+
+fn context_map(
+    context: Option<serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match context {
+        None | Some(serde_json::Value::Null) => Ok(serde_json::Map::new()),
+        Some(serde_json::Value::Object(map)) => Ok(map),
+        Some(_) => {
+            Err(ApiError::bad_request("invalid_field", "`context` must be an object").with_field("context"))
+        }
+    }
+}
+
+/// An end user named by the calling service; `anonymous` and empty mean none.
+fn end_user(user_token: Option<&str>) -> Option<&str> {
+    user_token.map(str::trim).filter(|u| !u.is_empty() && *u != "anonymous")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PreCheckRequest {
+    #[serde(default)]
+    user_token: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    query: String,
+    #[serde(default)]
+    data_sources: Vec<serde_json::Value>,
+    #[serde(default)]
+    context: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct PreCheckResponse {
+    context_id: String,
+    approved: bool,
+    expires_at: String,
+    requires_redaction: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted_query: Option<String>,
+    approved_data: serde_json::Value,
+    policies: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block_reason: Option<String>,
+    decision_id: String,
+    verdict: &'static str,
+    rate_limit: RateLimitDto,
+    engine: &'static str,
+}
+
+pub(crate) async fn pre_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(request_id): Extension<RequestId>,
+    Extension(rate): Extension<RateLimitStatus>,
+    ApiJson(body): ApiJson<PreCheckRequest>,
+) -> Result<Response, ApiError> {
+    let query = require_text(&body.query, "query")?;
+    let mut context = context_map(body.context)?;
+    if !body.data_sources.is_empty() {
+        context.insert("data_sources".to_owned(), serde_json::Value::Array(body.data_sources));
+    }
+    if let Some(client_id) = body.client_id.filter(|c| !c.is_empty()) {
+        context.entry("client_id").or_insert(client_id.into());
+    }
+    let check = Check {
+        principal: &caller.0,
+        request_type: "llm_chat",
+        query,
+        user: end_user(body.user_token.as_deref()),
+        context,
+        request_id: &request_id.0,
+    };
+    let (checked, approved) = state.control().pre_check(&check).await.map_err(engine_error)?;
+    state.metrics().observe_decision("pre_check", checked.verdict(), &checked.timings);
+    let reasons = checked.block_reasons();
+    let response = PreCheckResponse {
+        context_id: approved
+            .as_ref()
+            .map_or_else(|| format!("denied_{}", checked.decision_id()), |a| a.context_id.clone()),
+        approved: approved.is_some(),
+        expires_at: approved.as_ref().map_or_else(|| state.clock().now(), |a| a.expires_at).to_rfc3339(),
+        requires_redaction: checked.policy_redaction().is_some(),
+        redacted_query: checked.policy_redaction().map(str::to_owned),
+        approved_data: serde_json::json!({}),
+        policies: checked.policies(),
+        block_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        decision_id: checked.decision_id().to_owned(),
+        verdict: checked.verdict(),
+        rate_limit: RateLimitDto::from(&rate),
+        engine: "axonflow-rs",
+    };
+    let mut response = Json(response).into_response();
+    decision_headers(response.headers_mut(), &checked, &request_id.0);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    total_tokens: u64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LlmCallRequest {
+    context_id: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_id: Option<String>,
+    #[serde(default)]
+    response_summary: String,
+    provider: String,
+    model: String,
+    #[serde(default)]
+    token_usage: Option<TokenUsage>,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct AuditedResponse {
+    success: bool,
+    audit_id: String,
+    audit_hash: String,
+}
+
+pub(crate) async fn audit_llm_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(request_id): Extension<RequestId>,
+    ApiJson(body): ApiJson<LlmCallRequest>,
+) -> Result<Response, ApiError> {
+    let context_id = require_text(&body.context_id, "context_id")?;
+    let usage =
+        body.token_usage.unwrap_or(TokenUsage { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
+    let call = LlmCall {
+        principal: &caller.0,
+        context_id,
+        provider: require_text(&body.provider, "provider")?,
+        model: require_text(&body.model, "model")?,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        latency_ms: body.latency_ms,
+        response_summary: &body.response_summary,
+        request_id: &request_id.0,
+    };
+    let receipt = state.control().audit_llm_call(&call).await.map_err(engine_error)?;
+    let mut response =
+        Json(AuditedResponse { success: true, audit_id: receipt.id.clone(), audit_hash: receipt.hash_hex() })
+            .into_response();
+    if let Ok(value) = HeaderValue::from_str(&receipt.hash_hex()) {
+        response.headers_mut().insert("x-ai-audit-hash", value);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecideRequest {
+    query: String,
+    #[serde(default)]
+    request_type: Option<String>,
+    #[serde(default)]
+    user_token: Option<String>,
+    #[serde(default)]
+    context: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct DecideResponse {
+    decision_id: String,
+    verdict: &'static str,
+    allowed: bool,
+    reasons: Vec<String>,
+    warnings: Vec<String>,
+    policies: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted_query: Option<String>,
+    detections: std::collections::BTreeMap<&'static str, usize>,
+    audit_hash: String,
+}
+
+/// Decision mode for infrastructure gateways (PEPs): the verdict only.
+pub(crate) async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(request_id): Extension<RequestId>,
+    ApiJson(body): ApiJson<DecideRequest>,
+) -> Result<Response, ApiError> {
+    let request_type = body.request_type.as_deref().unwrap_or("llm_chat");
+    if request_type.len() > 64
+        || !request_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::bad_request("invalid_field", "`request_type` must be 1-64 of A-Z a-z 0-9 _ -")
+            .with_field("request_type"));
+    }
+    let check = Check {
+        principal: &caller.0,
+        request_type,
+        query: require_text(&body.query, "query")?,
+        user: end_user(body.user_token.as_deref()),
+        context: context_map(body.context)?,
+        request_id: &request_id.0,
+    };
+    let checked = state.control().check(&check).await.map_err(engine_error)?;
+    state.metrics().observe_decision("decide", checked.verdict(), &checked.timings);
+    let response = DecideResponse {
+        decision_id: checked.decision_id().to_owned(),
+        verdict: checked.verdict(),
+        allowed: checked.decision.proceeds(),
+        reasons: checked.block_reasons(),
+        warnings: checked.decision.warnings.clone(),
+        policies: checked.policies(),
+        redacted_query: checked.policy_redaction().map(str::to_owned),
+        detections: engine::control::counts(&checked.findings),
+        audit_hash: checked.receipt.hash_hex(),
+    };
+    let mut response = Json(response).into_response();
+    decision_headers(response.headers_mut(), &checked, &request_id.0);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ToolCallRequest {
+    tool_name: String,
+    #[serde(default)]
+    caller_name: Option<String>,
+    #[serde(default)]
+    tool_type: Option<String>,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
+    #[serde(default)]
+    output: Option<serde_json::Value>,
+    #[serde(default)]
+    workflow_id: Option<String>,
+    #[serde(default)]
+    step_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+    #[serde(default)]
+    policies_applied: Vec<String>,
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ToolCallResponse {
+    audit_id: String,
+    status: &'static str,
+    timestamp: String,
+    audit_hash: String,
+}
+
+pub(crate) async fn audit_tool_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(request_id): Extension<RequestId>,
+    ApiJson(body): ApiJson<ToolCallRequest>,
+) -> Result<Response, ApiError> {
+    let call = ToolCall {
+        principal: &caller.0,
+        tool_name: require_text(&body.tool_name, "tool_name")?,
+        tool_type: body.tool_type.as_deref(),
+        caller_name: body.caller_name.as_deref(),
+        workflow_id: body.workflow_id.as_deref(),
+        step_id: body.step_id.as_deref(),
+        user: end_user(body.user_id.as_deref()),
+        duration_ms: body.duration_ms,
+        policies_applied: &body.policies_applied,
+        success: body.success,
+        error_message: body.error_message.as_deref(),
+        input: body.input.as_ref(),
+        output: body.output.as_ref(),
+        request_id: &request_id.0,
+    };
+    let receipt = state.control().audit_tool_call(&call).await.map_err(engine_error)?;
+    let response = ToolCallResponse {
+        audit_id: receipt.id.clone(),
+        status: "recorded",
+        timestamp: state.clock().now().to_rfc3339(),
+        audit_hash: receipt.hash_hex(),
+    };
+    Ok((StatusCode::CREATED, Json(response)).into_response())
+}
