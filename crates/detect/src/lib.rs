@@ -24,6 +24,7 @@ mod injection;
 mod kind;
 mod pii;
 mod redact;
+mod regions;
 mod secrets;
 mod sqli;
 mod triggers;
