@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod config_cli;
 mod detect_cli;
+mod gateway;
 mod http;
 mod policy_cli;
 mod support;
