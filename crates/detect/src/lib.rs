@@ -13,9 +13,20 @@
 //! assert_eq!(detectors.redact("Get data for SSN 123-45-6789", &findings), "Get data for SSN ***-**-****");
 //! ```
 //!
-//! Scanning is a cheap gate first (are there digits or `@`? does an Aho-Corasick pass over trigger words
-//! find SQL, injection or credential vocabulary?), then one multi-pattern regex per triggered family, then
-//! validators and context words on the few candidates.
+//! Scanning is a cheap gate first (are there digits or `@`? does a DFA pass over trigger words find SQL,
+//! injection or credential vocabulary?), then one multi-pattern regex per triggered family, run only in windows
+//! around what the gate found, then validators and context words on the few candidates.
+//!
+//! Code map: `kind` (the stable names), `finding`, `triggers` (the gate and its windows), `regions` (where
+//! digits are), `pii` + `context` + `validate` (shapes, context words, checksums), `sqli`, `injection`
+//! (normalisation, encoded payloads, invisible characters), `secrets`, `redact`, `ascii` (pattern rewriting).
+//!
+//! **Architecture Invariant:** no serde, no I/O, no global or lazily initialised state: everything compiled
+//! lives in a `DetectorSet` the caller owns.
+//!
+//! **Architecture Invariant:** scanning never panics and every span is on char boundaries of the scanned text,
+//! whatever the input (property tests in `tests/it/properties.rs`); a `Finding` holds offsets, never a copy of
+//! the text, so findings can be logged without leaking what they point at.
 
 mod ascii;
 mod context;
