@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use regorus::{Engine, Value};
 
 use crate::bundle::{Bundle, FileKind, PolicyFile};
+use crate::plan::Plan;
 
 /// A native builtin's implementation: JSON arguments in, a JSON value or an error message out.
 pub type ExtensionFn = Arc<dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync>;
@@ -88,14 +89,17 @@ pub struct CompileStats {
 
 /// A compiled bundle, ready to evaluate from many threads (`Send + Sync`; share it in an `Arc`).
 ///
-/// It holds a prepared engine; every evaluation works on its own clone of it, so evaluations share no
-/// mutable state and take no lock.
+/// It holds a prepared engine and a decision plan: the contract's rules gathered into one rule, evaluated on
+/// an engine owned by the evaluating thread, so evaluations share no mutable state, no reference counts and no
+/// lock.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
     pub(crate) engine: Engine,
     pub(crate) entry_package: String,
     pub(crate) entry_query: String,
     pub(crate) packages: Vec<String>,
+    /// None when the contract rules cannot be gathered into one rule; the whole entry package is evaluated.
+    pub(crate) plan: Option<Arc<Plan>>,
     stats: CompileStats,
 }
 
@@ -108,6 +112,7 @@ impl CompiledPolicy {
         if !prepared.packages.contains(&options.entry_package) {
             return Err(PolicyError::MissingPackage { package: options.entry_package.clone() });
         }
+        let plan = Plan::build(&prepared.engine, &files, options, &prepared.packages);
         let stats = CompileStats {
             duration: started.elapsed(),
             bytes: files.iter().map(|f| f.text.len()).sum(),
@@ -118,6 +123,7 @@ impl CompiledPolicy {
             entry_query: format!("data.{}", options.entry_package),
             entry_package: options.entry_package.clone(),
             packages: prepared.packages,
+            plan: plan.map(Arc::new),
             stats,
         })
     }

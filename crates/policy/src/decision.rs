@@ -1,5 +1,6 @@
 //! Evaluating a compiled policy: the decision contract, read from the entry package, failing closed.
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 
 use crate::compile::{CompiledPolicy, tidy, to_json};
 use crate::input::Input;
+use crate::plan::Plan;
 
 /// What happens to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,55 +110,125 @@ impl CompiledPolicy {
 
     fn evaluate_value(&self, input: Value, query: &str, budget: Duration, started: Instant) -> Decision {
         let mut timings = Timings { input: started.elapsed(), ..Timings::default() };
-        let mut engine = self.engine.clone();
-        engine.set_execution_timer_config(ExecutionTimerConfig {
-            limit: budget,
-            check_interval: NonZeroU32::MIN.saturating_add(31),
-        });
-        engine.set_input(input);
-        let evaluating = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| engine.eval_query(self.entry_query.clone(), false)));
-        timings.evaluation = evaluating.elapsed();
+        let (rules, evaluation) = match &self.plan {
+            Some(plan) => self.evaluate_plan(plan, input, budget),
+            None => self.evaluate_package(input, budget),
+        };
+        timings.evaluation = evaluation;
         let finish = |mut decision: Decision| {
             decision.timings.total = started.elapsed();
             decision
         };
         if timings.evaluation > budget {
-            return finish(Decision::fail_closed(
-                format!("policy evaluation exceeded its time budget of {budget:?}"),
-                timings,
-            ));
+            let reason = format!("policy evaluation exceeded its time budget of {budget:?}");
+            return finish(Decision::fail_closed(reason, timings));
         }
-        let results = match result {
-            Ok(Ok(results)) => results,
-            Ok(Err(error)) => {
-                return finish(Decision::fail_closed(
-                    format!("policy evaluation failed: {}", tidy(&error.to_string())),
-                    timings,
-                ));
-            }
-            Err(_) => return finish(Decision::fail_closed("policy evaluation panicked".to_owned(), timings)),
-        };
-        let package = match results.result.first().and_then(|r| r.expressions.first()) {
-            Some(expression) if matches!(expression.value, Value::Object(_)) => &expression.value,
-            _ => {
-                return finish(Decision::fail_closed(
-                    format!("policy package {} is not defined", self.entry_package),
-                    timings,
-                ));
-            }
-        };
-        finish(self.read_decision(package, query, timings))
+        match rules {
+            Ok(rules) => finish(self.read_decision(&rules, query, timings)),
+            Err(reason) => finish(Decision::fail_closed(reason, timings)),
+        }
     }
 
-    fn read_decision(&self, package: &Value, query: &str, timings: Timings) -> Decision {
-        let deny = reasons(&package["deny"], "denied by policy");
-        let approval = reasons(&package["require_approval"], "approval required by policy");
-        let redacted = match &package["redacted_query"] {
+    /// The contract rules through the plan, on this thread's engine.
+    fn evaluate_plan<'p>(
+        &'p self,
+        plan: &'p Plan,
+        input: Value,
+        budget: Duration,
+    ) -> (Result<Vec<Fired<'p>>, String>, Duration) {
+        // The clock starts once the thread has its engine (the first evaluation on a thread builds it).
+        let mut evaluation = Duration::ZERO;
+        let result = plan.with_engine(|engine| {
+            let evaluating = Instant::now();
+            engine.set_execution_timer_config(timer(budget));
+            engine.set_input(input);
+            let result = engine.eval_rule(plan.rule.clone());
+            evaluation = evaluating.elapsed();
+            // Keep no request data in the engine between evaluations.
+            engine.set_input(Value::Undefined);
+            drop(engine.take_prints());
+            result
+        });
+        let value = match interpreted(result) {
+            Ok(value) => value,
+            Err(reason) => return (Err(reason), evaluation),
+        };
+        let Value::Array(results) = &value else {
+            return (Err(format!("policy package {} is not defined", self.entry_package)), evaluation);
+        };
+        let fired = plan
+            .slots
+            .iter()
+            .zip(results.iter())
+            .filter_map(|(slot, result)| {
+                let value = match result {
+                    Value::Array(values) => values.first()?,
+                    _ => return None,
+                };
+                defined(value).then(|| Fired {
+                    package: &slot.package,
+                    rule: Cow::Borrowed(&slot.rule),
+                    value: value.clone(),
+                })
+            })
+            .collect();
+        (Ok(fired), evaluation)
+    }
+
+    /// The whole entry package in the interpreter (when the bundle has no [`Plan`]).
+    fn evaluate_package(&self, input: Value, budget: Duration) -> (Result<Vec<Fired<'_>>, String>, Duration) {
+        let evaluating = Instant::now();
+        let result = self.evaluate_package_rules(input, budget);
+        (result, evaluating.elapsed())
+    }
+
+    fn evaluate_package_rules(&self, input: Value, budget: Duration) -> Result<Vec<Fired<'_>>, String> {
+        let mut engine = self.engine.clone();
+        engine.set_execution_timer_config(timer(budget));
+        engine.set_input(input);
+        let results = interpreted(catch_unwind(AssertUnwindSafe(|| {
+            engine.eval_query(self.entry_query.clone(), false)
+        })))?;
+        let root = match results.result.first().and_then(|r| r.expressions.first()) {
+            Some(expression) if matches!(expression.value, Value::Object(_)) => &expression.value,
+            _ => return Err(format!("policy package {} is not defined", self.entry_package)),
+        };
+        let prefix = format!("{}.", self.entry_package);
+        let mut out = Vec::new();
+        for package in &self.packages {
+            let value = if *package == self.entry_package {
+                root
+            } else if let Some(rest) = package.strip_prefix(&prefix) {
+                rest.split('.').fold(root, |value, part| &value[part])
+            } else {
+                continue;
+            };
+            for (name, value) in fired(value) {
+                let wanted = (name == "allow" && *package == self.entry_package)
+                    || matches!(name, "deny" | "warn" | "require_approval" | "redacted_query")
+                    || name.starts_with("log_");
+                if wanted {
+                    out.push(Fired { package, rule: Cow::Owned(name.to_owned()), value: value.clone() });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_decision(&self, rules: &[Fired<'_>], query: &str, timings: Timings) -> Decision {
+        let entry = |name: &str| {
+            rules
+                .iter()
+                .find(|r| r.package == self.entry_package && r.rule == name)
+                .map_or(&Value::Undefined, |r| &r.value)
+        };
+        let deny = reasons(entry("deny"), "denied by policy");
+        let approval = reasons(entry("require_approval"), "approval required by policy");
+        let redacted = match entry("redacted_query") {
             Value::String(text) if text.as_ref() != query => Some(text.to_string()),
             _ => None,
         };
-        let allowed = package["allow"] == Value::Bool(true);
+        let allowed = *entry("allow") == Value::Bool(true);
         let outcome = if !deny.is_empty() {
             Outcome::Deny { reasons: deny }
         } else if !allowed {
@@ -168,49 +240,68 @@ impl CompiledPolicy {
         } else {
             Outcome::Allow
         };
-        let logs = fired(package)
-            .filter(|(name, _)| name.starts_with("log_"))
-            .map(|(name, value)| LogEvent {
-                name: name.to_owned(),
-                value: to_json(value).unwrap_or_default(),
-            })
+        let logs = rules
+            .iter()
+            .filter(|r| r.package == self.entry_package && r.rule.starts_with("log_"))
+            .map(|r| LogEvent { name: r.rule.to_string(), value: to_json(&r.value).unwrap_or_default() })
             .collect();
         Decision {
             outcome,
-            warnings: reasons(&package["warn"], "warned by policy"),
-            matched: self.matches(package, query),
+            warnings: reasons(entry("warn"), "warned by policy"),
+            matched: matches(rules, query),
             logs,
             timings,
         }
     }
+}
 
-    /// Every package under the entry package (and the entry package itself) with a decision rule that fired.
-    fn matches(&self, root: &Value, query: &str) -> Vec<Match> {
-        let prefix = format!("{}.", self.entry_package);
-        let mut matched = Vec::new();
-        for package in &self.packages {
-            let value = if *package == self.entry_package {
-                root
-            } else if let Some(rest) = package.strip_prefix(&prefix) {
-                rest.split('.').fold(root, |value, part| &value[part])
-            } else {
-                continue;
-            };
-            let mut rules: Vec<String> = fired(value)
-                .filter(|(name, value)| match *name {
-                    "deny" | "warn" | "require_approval" => !reasons(value, "").is_empty(),
-                    "redacted_query" => value.as_string().is_ok_and(|text| text.as_ref() != query),
-                    name => name.starts_with("log_"),
-                })
-                .map(|(name, _)| name.to_owned())
-                .collect();
-            if !rules.is_empty() {
-                rules.sort();
-                matched.push(Match { package: package.clone(), rules });
+/// A contract rule that is defined and not `false` or `null`.
+struct Fired<'p> {
+    package: &'p str,
+    rule: Cow<'p, str>,
+    value: Value,
+}
+
+fn timer(budget: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig { limit: budget, check_interval: NonZeroU32::MIN.saturating_add(31) }
+}
+
+/// The interpreter's result, or its error or panic as a deny reason.
+fn interpreted<T>(result: std::thread::Result<anyhow::Result<T>>) -> Result<T, String> {
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(format!("policy evaluation failed: {}", tidy(&error.to_string()))),
+        Err(_) => Err("policy evaluation panicked".to_owned()),
+    }
+}
+
+fn defined(value: &Value) -> bool {
+    !matches!(value, Value::Bool(false) | Value::Undefined | Value::Null)
+}
+
+/// Every package (the fired rules are sorted by package) with a decision rule that fired, with those rules.
+fn matches(rules: &[Fired<'_>], query: &str) -> Vec<Match> {
+    let mut matched: Vec<Match> = Vec::new();
+    for fired in rules {
+        let counts = match fired.rule.as_ref() {
+            "deny" | "warn" | "require_approval" => !reasons(&fired.value, "").is_empty(),
+            "redacted_query" => fired.value.as_string().is_ok_and(|text| text.as_ref() != query),
+            name => name.starts_with("log_"),
+        };
+        if !counts {
+            continue;
+        }
+        match matched.last_mut() {
+            Some(last) if last.package == fired.package => last.rules.push(fired.rule.to_string()),
+            _ => {
+                matched.push(Match { package: fired.package.to_owned(), rules: vec![fired.rule.to_string()] })
             }
         }
-        matched
     }
+    for m in &mut matched {
+        m.rules.sort();
+    }
+    matched
 }
 
 /// The rules of a package value that are defined and not `false`.
@@ -219,11 +310,10 @@ fn fired(package: &Value) -> impl Iterator<Item = (&str, &Value)> {
         Value::Object(map) => Some(map.iter()),
         _ => None,
     };
-    entries.into_iter().flatten().filter_map(|(key, value)| {
-        let name = key.as_string().ok()?;
-        (!matches!(value, Value::Bool(false) | Value::Undefined | Value::Null))
-            .then_some((name.as_ref(), value))
-    })
+    entries
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| defined(value).then_some((key.as_string().ok()?.as_ref(), value)))
 }
 
 /// Reasons from a decision rule: a set or array of messages, or `true` (the fallback message).

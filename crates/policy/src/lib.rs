@@ -13,6 +13,7 @@ mod bundle;
 mod compile;
 mod decision;
 mod input;
+mod plan;
 mod report;
 mod testing;
 mod validate;

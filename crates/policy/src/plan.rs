@@ -1,0 +1,164 @@
+//! The decision plan: only the rules the decision contract reads, gathered into one synthetic rule, evaluated
+//! on an engine owned by the evaluating thread.
+//!
+//! Evaluating the whole entry package materialises every rule of every package below it (helpers, tables,
+//! patterns), and cloning one shared engine per request makes every thread bump the same reference counts.
+//! The plan loads one more module,
+//!
+//! ```rego
+//! result := [[x | x := data.axonflow.policy.allow], [x | x := data.axonflow.policy.deny], ...]
+//! ```
+//!
+//! with one element per contract rule (`allow` of the entry package; `deny`, `warn`, `require_approval`,
+//! `redacted_query` and `log_*` of it and of every package below it, in a fixed order), so a decision is one
+//! `eval_rule`, each dependency is evaluated once, and an undefined rule is an empty array. Each thread gets its
+//! own engine, parsed from the sources (not cloned, so no `Arc` is shared between threads), the first time it
+//! evaluates.
+//!
+//! regorus' RVM (`rvm` feature) was tried and is ~10x faster on the default bundle, but it turns an error in a
+//! rule body (division by zero, a builtin's error, even in strict mode) into an undefined rule instead of an
+//! error: a `deny` that errors would silently not deny. That breaks fail-closed, so it is not used.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use regorus::Engine;
+use thread_local::ThreadLocal;
+
+use crate::bundle::PolicyFile;
+use crate::compile::{CompileOptions, PolicyError, prepare_files};
+
+/// The decision contract's rule names, besides `log_*`.
+const DECISION_RULES: [&str; 4] = ["deny", "warn", "require_approval", "redacted_query"];
+
+/// One contract rule the plan evaluates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) package: String,
+    pub(crate) rule: String,
+}
+
+/// The synthetic rule and the engines that evaluate it.
+pub(crate) struct Plan {
+    pub(crate) slots: Vec<Slot>,
+    /// `data.<synthetic package>.result`.
+    pub(crate) rule: String,
+    /// What a thread's engine is built from.
+    files: Vec<PolicyFile>,
+    options: CompileOptions,
+    module: (String, String),
+    /// The engine built at compile time; threads clone it only if building their own fails.
+    engine: Engine,
+    /// One engine per thread that evaluated this policy.
+    engines: ThreadLocal<RefCell<Option<Engine>>>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").field("slots", &self.slots).field("rule", &self.rule).finish()
+    }
+}
+
+impl Plan {
+    /// Build the plan for `engine` (prepared, with `files` loaded). None when the synthetic rule cannot be built
+    /// (e.g. a contract rule is a function); the caller then evaluates the whole entry package.
+    pub(crate) fn build(
+        engine: &Engine,
+        files: &[&PolicyFile],
+        options: &CompileOptions,
+        packages: &[String],
+    ) -> Option<Plan> {
+        let slots = slots(engine, &options.entry_package);
+        let synthetic = (0..)
+            .map(|n| format!("axonflow_decision_plan_{n}"))
+            .find(|name| !packages.iter().any(|p| p == name || p.starts_with(&format!("{name}."))))?;
+        let elements: Vec<String> =
+            slots.iter().map(|slot| format!("[x | x := data.{}.{}]", slot.package, slot.rule)).collect();
+        let module = (
+            format!("<{synthetic}>"),
+            format!("package {synthetic}\n\nresult := [{}]\n", elements.join(", ")),
+        );
+        let mut engine = engine.clone();
+        add_module(&mut engine, &module).ok()?;
+        Some(Plan {
+            slots,
+            rule: format!("data.{synthetic}.result"),
+            files: files.iter().map(|f| (*f).clone()).collect(),
+            options: options.clone(),
+            module,
+            engine,
+            engines: ThreadLocal::new(),
+        })
+    }
+
+    /// Run `f` with this thread's engine, catching a panic. A re-entrant evaluation on this thread (an
+    /// extension evaluating a policy) gets an engine of its own. After a panic the engine is dropped, so the
+    /// next evaluation on this thread starts from a fresh one.
+    pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> std::thread::Result<T> {
+        let cell = self.engines.get_or(|| RefCell::new(None));
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            let mut engine = self.engine.clone();
+            return catch_unwind(AssertUnwindSafe(|| f(&mut engine)));
+        };
+        let engine = slot.get_or_insert_with(|| self.thread_engine().unwrap_or_else(|_| self.engine.clone()));
+        let result = catch_unwind(AssertUnwindSafe(|| f(engine)));
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    /// An engine with private copies of everything: the bundle parsed again, the synthetic module added.
+    fn thread_engine(&self) -> Result<Engine, PolicyError> {
+        let files: Vec<&PolicyFile> = self.files.iter().collect();
+        let mut engine = prepare_files(&files, &self.options)?.engine;
+        add_module(&mut engine, &self.module)?;
+        Ok(engine)
+    }
+}
+
+/// The contract rules of the entry package and every package below it, sorted by package then rule.
+fn slots(engine: &Engine, entry_package: &str) -> Vec<Slot> {
+    let mut engine = engine.clone();
+    let prefix = format!("{entry_package}.");
+    let mut slots = Vec::new();
+    for module in engine.get_modules() {
+        let package = module.package.refr.span().text().to_owned();
+        if package != entry_package && !package.starts_with(&prefix) {
+            continue;
+        }
+        for rule in &module.policy {
+            let refr = match rule.as_ref() {
+                regorus::unstable::Rule::Spec { head, .. } => match head {
+                    regorus::unstable::RuleHead::Compr { refr, .. }
+                    | regorus::unstable::RuleHead::Set { refr, .. } => refr,
+                    regorus::unstable::RuleHead::Func { .. } => continue,
+                },
+                regorus::unstable::Rule::Default { refr, args, .. } if args.is_empty() => refr,
+                regorus::unstable::Rule::Default { .. } => continue,
+            };
+            let text = refr.span().text();
+            let name: String = text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let wanted = (name == "allow" && package == entry_package)
+                || DECISION_RULES.contains(&name.as_str())
+                || name.starts_with("log_");
+            if wanted {
+                slots.push(Slot { package: package.clone(), rule: name });
+            }
+        }
+    }
+    slots.sort_by(|a, b| (&a.package, &a.rule).cmp(&(&b.package, &b.rule)));
+    slots.dedup();
+    slots
+}
+
+fn add_module(engine: &mut Engine, (path, text): &(String, String)) -> Result<(), PolicyError> {
+    engine
+        .add_policy(path.clone(), text.clone())
+        .map_err(|e| PolicyError::Compile { message: e.to_string() })?;
+    // Prepare now (analysis, scheduling) rather than on the first request.
+    engine
+        .eval_bool_query("true".to_owned(), false)
+        .map(drop)
+        .map_err(|e| PolicyError::Compile { message: e.to_string() })
+}
