@@ -229,6 +229,37 @@ pub static KEYS: &[Key] = &[
         Kind::Integer,
         "largest MCP result in bytes (default 1048576)",
     ),
+    key(
+        "llm.url",
+        "AXONFLOW_LLM_URL",
+        Kind::Text,
+        "OpenAI-compatible API root for proxy mode, e.g. https://api.openai.com/v1 (http:// only on loopback)",
+    ),
+    key(
+        "llm.model",
+        "AXONFLOW_LLM_MODEL",
+        Kind::Text,
+        "model name sent to the provider (default gpt-4o-mini)",
+    ),
+    key(
+        "llm.provider",
+        "AXONFLOW_LLM_PROVIDER",
+        Kind::Text,
+        "provider name recorded in audit records (default openai)",
+    ),
+    key(
+        "llm.api_key",
+        "AXONFLOW_LLM_API_KEY",
+        Kind::Text,
+        "provider API key; secret: give it as the variable or through llm.api_key_file, never in the file",
+    ),
+    key("llm.api_key_file", "AXONFLOW_LLM_API_KEY_FILE", Kind::Text, "file holding the provider API key"),
+    key(
+        "llm.timeout_ms",
+        "AXONFLOW_LLM_TIMEOUT_MS",
+        Kind::Integer,
+        "time limit for one provider call (default 60000)",
+    ),
     key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
     key(
         "log.level",
@@ -490,6 +521,36 @@ impl Layers {
         let policy_budget = v.integer("policy.budget_ms", 1..=10_000).unwrap_or(50);
         let mcp_max_rows = v.integer("mcp.max_rows", 1..=100_000_000).unwrap_or(1000);
         let mcp_max_bytes = v.integer("mcp.max_bytes", 1..=1024 * 1024 * 1024).unwrap_or(1024 * 1024);
+        let llm_url = v.checked_text("llm.url", |url| {
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Ok(())
+            } else {
+                Err("must be an https:// URL (http:// only on a loopback address)")
+            }
+        });
+        let llm_model = v.text("llm.model").unwrap_or_else(|| "gpt-4o-mini".to_owned());
+        let llm_provider = v.text("llm.provider").unwrap_or_else(|| "openai".to_owned());
+        if v.values.get("llm.api_key").is_some_and(|(_, origin)| matches!(origin, Origin::File { .. })) {
+            v.at(
+                "llm.api_key",
+                "is a secret: set AXONFLOW_LLM_API_KEY or llm.api_key_file instead".to_owned(),
+            );
+        }
+        let llm_api_key = match (v.text("llm.api_key_file"), v.text("llm.api_key")) {
+            (Some(_), Some(_)) => {
+                v.at("llm.api_key_file", "and `llm.api_key` are both set: give one".to_owned());
+                None
+            }
+            (Some(file), None) => match std::fs::read_to_string(&file) {
+                Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim().to_owned())),
+                _ => {
+                    v.at("llm.api_key_file", "names a file that cannot be read or is empty".to_owned());
+                    None
+                }
+            },
+            (None, key) => key.map(Secret::new),
+        };
+        let llm_timeout = v.integer("llm.timeout_ms", 1..=600_000).unwrap_or(60_000);
         if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
             v.at("orchestrator.listen", "must differ from agent.listen".to_owned());
         }
@@ -497,6 +558,13 @@ impl Layers {
             return Err(v.problems);
         }
         Ok(Config {
+            llm: LlmConfig {
+                url: llm_url,
+                model: llm_model,
+                provider: llm_provider,
+                api_key: llm_api_key,
+                timeout: Duration::from_millis(llm_timeout.unsigned_abs()),
+            },
             policy: PolicyConfig {
                 bundle_dir: policy_bundle_dir,
                 stage: policy_stage,
@@ -685,6 +753,16 @@ pub struct LicenseConfig {
     pub rate_limits: Vec<(license::Tier, u32)>,
 }
 
+/// The LLM provider of proxy mode.
+#[derive(Debug)]
+pub struct LlmConfig {
+    pub url: Option<String>,
+    pub model: String,
+    pub provider: String,
+    pub api_key: Option<Secret<String>>,
+    pub timeout: Duration,
+}
+
 /// Policy and governance settings.
 #[derive(Debug)]
 pub struct PolicyConfig {
@@ -698,6 +776,7 @@ pub struct PolicyConfig {
 /// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
 #[derive(Debug)]
 pub struct Config {
+    pub llm: LlmConfig,
     pub policy: PolicyConfig,
     pub license: LicenseConfig,
     pub data_dir: PathBuf,

@@ -80,9 +80,23 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         _ => None,
     };
     let control = Arc::new(control_plane(&config, &services)?);
+    let llm = match (&config.llm.url, mode) {
+        (Some(url), Mode::Both | Mode::OrchestratorOnly) => Some(
+            server::LlmProvider::new(
+                &config.llm.provider,
+                url,
+                &config.llm.model,
+                config.llm.api_key.as_ref().map(|k| types::Secret::new(k.expose().clone())),
+                config.llm.timeout,
+            )
+            .context("invalid llm.url")?,
+        ),
+        _ => None,
+    };
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
     let state = AppState::new(AppParts {
+        llm,
         control,
         audit: services.audit,
         store: services.store,

@@ -284,6 +284,49 @@ impl ControlPlane {
         Ok(self.audit.record(entry).await?)
     }
 
+    /// Proxy mode: after an allowed check, the provider's answer is scanned, redacted and audited (one record
+    /// for the response, linked to the decision). Returns the text the caller may see.
+    pub async fn record_proxy_response(
+        &self,
+        response: &ProxyResponse<'_>,
+    ) -> Result<(String, AuditReceipt), EngineError> {
+        let findings = self.detectors.scan(response.text);
+        let redacted = self.detectors.redact(response.text, &findings).into_owned();
+        let cost = self.options.pricing.get(response.model).map(|(prompt, completion)| {
+            (response.prompt_tokens as f64 * prompt + response.completion_tokens as f64 * completion) / 1000.0
+        });
+        let details = serde_json::json!({
+            "request_id": response.request_id,
+            "decision_id": response.decision_id,
+            "provider": response.provider,
+            "model": response.model,
+            "token_usage": {
+                "prompt_tokens": response.prompt_tokens,
+                "completion_tokens": response.completion_tokens,
+                "total_tokens": response.prompt_tokens + response.completion_tokens,
+            },
+            "latency_ms": response.latency_ms,
+            "cost_usd": cost,
+            "response_redacted": redacted,
+            "detections": counts(&findings),
+        });
+        let entry = AuditEntry {
+            kind: "llm_response",
+            tenant: response.principal.tenant.as_str().to_owned(),
+            actor: response.principal.display_name().to_owned(),
+            verdict: if findings.is_empty() { "allow" } else { "redact" }.to_owned(),
+            details,
+        };
+        let receipt = self.audit.record(entry).await?;
+        Ok((redacted, receipt))
+    }
+
+    /// Proxy mode's check: `query` permission, then the common pipeline.
+    pub async fn check_query(&self, check: &Check<'_>) -> Result<Checked, EngineError> {
+        require(check.principal, &Permission::Query)?;
+        self.evaluate(check, "request").await
+    }
+
     /// MCP: a statement (and its parameters) about to reach a connector. Needs `mcp:<connector>:<operation>`.
     pub async fn mcp_check_input(
         &self,
@@ -501,6 +544,20 @@ impl ControlPlane {
         mac.update(user.as_bytes());
         format!("sub_{}", &hex(&mac.finalize().into_bytes())[..32])
     }
+}
+
+/// A provider's answer in proxy mode.
+#[derive(Debug, Clone)]
+pub struct ProxyResponse<'a> {
+    pub principal: &'a Principal,
+    pub decision_id: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency_ms: u64,
+    pub text: &'a str,
+    pub request_id: &'a str,
 }
 
 /// A tool call an agent reports for the audit trail.

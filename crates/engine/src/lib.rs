@@ -13,7 +13,7 @@ pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, Au
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
 pub use control::{
     ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, McpOutput,
-    StageTimings, ToolCall,
+    ProxyResponse, StageTimings, ToolCall,
 };
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod json;
 mod listener;
+mod llm;
 mod metrics;
 mod middleware;
 mod orchestrator;
@@ -27,6 +28,7 @@ pub use auth::Caller;
 pub use error::ApiError;
 pub use json::ApiJson;
 pub use listener::{Listener, RedirectListener, ServeError, serve};
+pub use llm::{Completion, LlmError, LlmProvider};
 pub use metrics::Metrics;
 pub use middleware::RequestId;
 pub use orchestrator::RemoteOrchestrator;
@@ -84,6 +86,7 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
+    llm: Option<LlmProvider>,
     control: Arc<ControlPlane>,
     audit: AuditLog,
     store: Arc<dyn Store>,
@@ -97,6 +100,8 @@ struct Inner {
 /// The parts of an [`AppState`].
 #[derive(Debug)]
 pub struct AppParts {
+    /// The LLM provider this process calls (the Orchestrator's); `None` when none is configured.
+    pub llm: Option<LlmProvider>,
     pub control: Arc<ControlPlane>,
     pub audit: AuditLog,
     pub store: Arc<dyn Store>,
@@ -111,8 +116,10 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        let AppParts { control, audit, store, metrics, limits, security, clock, remote_orchestrator } = parts;
-        let inner = Inner { control, audit, store, metrics, limits, security, clock, remote_orchestrator };
+        let AppParts { llm, control, audit, store, metrics, limits, security, clock, remote_orchestrator } =
+            parts;
+        let inner =
+            Inner { llm, control, audit, store, metrics, limits, security, clock, remote_orchestrator };
         AppState { inner: Arc::new(inner) }
     }
 
@@ -122,6 +129,23 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// Calls the LLM: the local provider, or the remote Orchestrator with the caller's credential.
+    pub(crate) async fn complete(
+        &self,
+        prompt: &str,
+        caller_headers: &axum::http::HeaderMap,
+    ) -> Result<Completion, LlmError> {
+        match (&self.inner.llm, &self.inner.remote_orchestrator) {
+            (Some(provider), _) => provider.complete(prompt).await,
+            (None, Some(remote)) => remote.complete(prompt, caller_headers).await,
+            (None, None) => Err(LlmError::NotConfigured),
+        }
+    }
+
+    pub(crate) fn llm_name(&self) -> &str {
+        self.inner.llm.as_ref().map_or("orchestrator", LlmProvider::name)
     }
 
     pub(crate) fn control(&self) -> &ControlPlane {
@@ -165,8 +189,12 @@ fn service_router(state: AppState, service: Service) -> Router {
     let mut protected = Router::new()
         .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/whoami", get(routes::keys::whoami));
+    if service == Service::Orchestrator {
+        protected = protected.route("/api/v1/llm/complete", post(routes::proxy::complete));
+    }
     if service == Service::Agent {
         protected = protected
+            .route("/api/request", post(routes::proxy::request))
             .route("/api/policy/pre-check", post(routes::gateway::pre_check))
             .route("/api/audit/llm-call", post(routes::gateway::audit_llm_call))
             .route("/api/v1/decide", post(routes::gateway::decide))

@@ -7,5 +7,8 @@ mod detect_cli;
 mod gateway;
 mod http;
 mod policy_cli;
+mod proxy;
+mod sdk;
 mod support;
 mod tls;
+mod upstream;

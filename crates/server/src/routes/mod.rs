@@ -5,3 +5,4 @@ pub(crate) mod gateway;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod mcp;
+pub(crate) mod proxy;
