@@ -215,6 +215,7 @@ fn service_router(state: AppState, service: Service) -> Router {
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
+        .route("/openapi.json", get(routes::health::openapi))
         .with_state((state, service))
         .merge(protected)
         .fallback(|| async { ApiError::not_found() })

@@ -6,6 +6,7 @@ mod config_cli;
 mod detect_cli;
 mod gateway;
 mod http;
+mod openapi;
 mod policy_cli;
 mod proxy;
 mod sdk;

@@ -64,3 +64,10 @@ pub(crate) async fn metrics(State(state): State<AppState>, caller: Caller) -> Re
     )
         .into_response())
 }
+
+/// The OpenAPI 3 document of both services.
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) const OPENAPI: &str = include_str!("../openapi/openapi.json");
