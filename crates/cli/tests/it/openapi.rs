@@ -94,7 +94,7 @@ fn generated_body(rng: &mut Rng, doc: &Value, path: &str) -> Vec<u8> {
             };
             let mut body = serde_json::Map::new();
             for field in schema["properties"].as_object().into_iter().flatten().map(|(k, _)| k) {
-                if rng.next() % 4 != 0 {
+                if !rng.next().is_multiple_of(4) {
                     body.insert(field.clone(), rng.pick(&values).clone());
                 }
             }
