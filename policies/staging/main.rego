@@ -19,57 +19,53 @@ package axonflow.policy
 
 import rego.v1
 
-import data.axonflow.policy.connectors.salesforce
-import data.axonflow.policy.connectors.slack
-import data.axonflow.policy.connectors.snowflake
-import data.axonflow.policy.hipaa
-import data.axonflow.policy.pii
-import data.axonflow.policy.rbac
-import data.axonflow.policy.security
+# The other packages' rules are referenced by their full path (`data.axonflow.policy.rbac.allow`) rather than
+# through an import (`import data.axonflow.policy.rbac`, then `rbac.allow`): regorus evaluates every rule of a
+# package reached through an import alias, the full path only the rule it names.
 
 default allow := false
 
 allow if {
-	rbac.allow
-	pii.allow
+	data.axonflow.policy.rbac.allow
+	data.axonflow.policy.pii.allow
 	hipaa_permits
 	count(deny) == 0
 }
 
 # PHI requests need the HIPAA policy's own allow (an assigned doctor or nurse) or a role that may read all PHI.
-hipaa_permits if not hipaa.phi_request
+hipaa_permits if not data.axonflow.policy.hipaa.phi_request
 
-hipaa_permits if hipaa.allow
+hipaa_permits if data.axonflow.policy.hipaa.allow
 
-hipaa_permits if "phi:read_all" in rbac.permissions
+hipaa_permits if "phi:read_all" in data.axonflow.policy.rbac.permissions
 
-deny contains reason if some reason in rbac.deny
+deny contains reason if some reason in data.axonflow.policy.rbac.deny
 
-deny contains reason if some reason in pii.pii_violations
+deny contains reason if some reason in data.axonflow.policy.pii.pii_violations
 
-deny contains reason if some reason in hipaa.deny
+deny contains reason if some reason in data.axonflow.policy.hipaa.deny
 
 deny contains "HIPAA: PHI access requires an assigned doctor or nurse" if not hipaa_permits
 
-deny contains reason if some reason in security.deny
+deny contains reason if some reason in data.axonflow.policy.security.deny
 
-deny contains reason if some reason in salesforce.deny
+deny contains reason if some reason in data.axonflow.policy.connectors.salesforce.deny
 
-deny contains reason if some reason in snowflake.deny
+deny contains reason if some reason in data.axonflow.policy.connectors.snowflake.deny
 
-deny contains reason if some reason in slack.deny
+deny contains reason if some reason in data.axonflow.policy.connectors.slack.deny
 
 # The guide's redaction, computed by the PII policy.
-redacted_query := pii.redacted_query
+redacted_query := data.axonflow.policy.pii.redacted_query
 
-require_approval contains reason if some reason in salesforce.require_approval
+require_approval contains reason if some reason in data.axonflow.policy.connectors.salesforce.require_approval
 
-require_approval contains reason if some reason in snowflake.require_approval
+require_approval contains reason if some reason in data.axonflow.policy.connectors.snowflake.require_approval
 
-warn contains reason if some reason in security.warn
+warn contains reason if some reason in data.axonflow.policy.security.warn
 
-log_pii_detection := pii.log_pii_detection
+log_pii_detection := data.axonflow.policy.pii.log_pii_detection
 
-log_phi_access := hipaa.log_phi_access
+log_phi_access := data.axonflow.policy.hipaa.log_phi_access
 
-log_security_event := security.log_security_event
+log_security_event := data.axonflow.policy.security.log_security_event

@@ -15,9 +15,10 @@
 //! own engine, parsed from the sources (not cloned, so no `Arc` is shared between threads), the first time it
 //! evaluates.
 //!
-//! regorus' RVM (`rvm` feature) was tried and is ~10x faster on the default bundle, but it turns an error in a
-//! rule body (division by zero, a builtin's error, even in strict mode) into an undefined rule instead of an
-//! error: a `deny` that errors would silently not deny. That breaks fail-closed, so it is not used.
+//! regorus' RVM (`rvm` feature, a compiled register VM) was tried: it evaluates the default bundle a few times
+//! faster, but it turns an error in a rule body (division by zero, a builtin's error, even with strict builtin
+//! errors) into an undefined rule instead of an evaluation error, so a `deny` rule that errors would silently
+//! not deny. That breaks fail-closed, so it is not used (see docs/policies.md).
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};

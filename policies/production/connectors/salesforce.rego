@@ -4,14 +4,12 @@ package axonflow.policy.connectors.salesforce
 
 import rego.v1
 
-import data.axonflow.policy.rbac
-
 applies if input.context.connector == "salesforce"
 
 deny contains sprintf("salesforce: %s needs the connector:admin permission", [input.context.operation]) if {
 	applies
 	input.context.operation in {"delete", "mass_delete"}
-	not "connector:admin" in rbac.permissions
+	not "connector:admin" in data.axonflow.policy.rbac.permissions
 }
 
 require_approval contains sprintf("salesforce: %s needs approval", [input.context.operation]) if {

@@ -4,8 +4,6 @@ package axonflow.policy.connectors.snowflake
 
 import rego.v1
 
-import data.axonflow.policy.rbac
-
 applies if input.context.connector == "snowflake"
 
 destructive_statements := {"drop", "truncate", "alter", "grant", "revoke", "delete"}
@@ -18,13 +16,13 @@ statement := lower(split(trim_space(input.query), " ")[0])
 deny contains sprintf("snowflake: %s needs the connector:admin permission", [upper(statement)]) if {
 	applies
 	destructive_statements[statement]
-	not "connector:admin" in rbac.permissions
+	not "connector:admin" in data.axonflow.policy.rbac.permissions
 }
 
 deny contains sprintf("snowflake: %s needs the query:write permission", [upper(statement)]) if {
 	applies
 	write_statements[statement]
-	not "query:write" in rbac.permissions
+	not "query:write" in data.axonflow.policy.rbac.permissions
 }
 
 require_approval contains "snowflake: unloading data needs approval" if {

@@ -89,3 +89,25 @@ fn an_empty_bundle_and_a_test_only_bundle_do_not_compile() {
     let tests_only = sources(&[("tests/a_test.rego", "package axonflow.policy\ntest_a { true }")]);
     assert_eq!(CompiledPolicy::compile(&tests_only, &options).err(), Some(PolicyError::Empty));
 }
+
+#[test]
+fn a_thread_reuses_its_engine_after_failures() {
+    // Each thread keeps one engine across evaluations: an error, a timeout or a previous input must not leak
+    // into the next decision.
+    let policy = "package axonflow.policy\nimport rego.v1\nallow if {\n\tnot input.flag\n\t10 / input.d == 5\n\tcount([x | some x in numbers.range(1, input.n); x % 7 == 0]) >= 0\n}\n";
+    let compiled = CompiledPolicy::compile(&sources(&[("main.rego", policy)]), &CompileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let eval =
+        |input: serde_json::Value| match compiled.evaluate_json(&input, Duration::from_millis(5)).outcome {
+            Outcome::Deny { reasons } => reasons.join("; "),
+            other => format!("{other:?}"),
+        };
+    let ok = json!({"d": 2, "n": 10});
+    assert_eq!(eval(ok.clone()), "Allow");
+    assert!(eval(json!({"d": 0, "n": 10})).starts_with("policy evaluation failed: main.rego:5:"));
+    assert_eq!(eval(ok.clone()), "Allow");
+    assert!(eval(json!({"d": 2, "n": 5000000})).starts_with("policy evaluation exceeded its time budget"));
+    assert_eq!(eval(ok.clone()), "Allow");
+    assert_eq!(eval(json!({"d": 2, "n": 10, "flag": true})), "not allowed by policy");
+    assert_eq!(eval(ok), "Allow");
+}
