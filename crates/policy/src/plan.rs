@@ -77,7 +77,7 @@ impl Plan {
             slots.iter().map(|slot| format!("[x | x := data.{}.{}]", slot.package, slot.rule)).collect();
         let module = (
             format!("<{synthetic}>"),
-            format!("package {synthetic}\n\nresult := [{}]\n", elements.join(", ")),
+            format!("package {synthetic}\n\nresult := [\n\t{},\n]\n", elements.join(",\n\t")),
         );
         let mut engine = engine.clone();
         add_module(&mut engine, &module).ok()?;
@@ -162,4 +162,60 @@ fn add_module(engine: &mut Engine, (path, text): &(String, String)) -> Result<()
         .eval_bool_query("true".to_owned(), false)
         .map(drop)
         .map_err(|e| PolicyError::Compile { message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Bundle, CompileOptions, CompiledPolicy, Stage};
+
+    fn shipped() -> Bundle {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let mut files = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    let relative =
+                        path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    files.push((relative, text));
+                }
+            }
+        }
+        Bundle::from_layout(files, Stage::Production)
+    }
+
+    #[test]
+    fn the_default_bundle_is_evaluated_through_a_plan() {
+        let compiled = CompiledPolicy::compile(&shipped(), &CompileOptions::default())
+            .unwrap_or_else(|e| panic!("default bundle: {e}"));
+        let plan = compiled.plan.as_ref().unwrap_or_else(|| panic!("no plan"));
+        let slots: Vec<String> = plan.slots.iter().map(|s| format!("{}.{}", s.package, s.rule)).collect();
+        assert_eq!(
+            slots.join("\n"),
+            "axonflow.policy.allow
+axonflow.policy.deny
+axonflow.policy.log_phi_access
+axonflow.policy.log_pii_detection
+axonflow.policy.log_security_event
+axonflow.policy.redacted_query
+axonflow.policy.require_approval
+axonflow.policy.warn
+axonflow.policy.connectors.salesforce.deny
+axonflow.policy.connectors.salesforce.require_approval
+axonflow.policy.connectors.slack.deny
+axonflow.policy.connectors.snowflake.deny
+axonflow.policy.connectors.snowflake.require_approval
+axonflow.policy.hipaa.deny
+axonflow.policy.hipaa.log_phi_access
+axonflow.policy.pii.log_pii_detection
+axonflow.policy.pii.redacted_query
+axonflow.policy.rbac.deny
+axonflow.policy.security.deny
+axonflow.policy.security.log_security_event
+axonflow.policy.security.warn"
+        );
+    }
 }
