@@ -182,6 +182,30 @@ pub static KEYS: &[Key] = &[
         "how long a key lookup is reused; revocations elsewhere take this long to apply (default 5000)",
     ),
     key(
+        "auth.user_token_issuer",
+        "AXONFLOW_AUTH_USER_TOKEN_ISSUER",
+        Kind::Text,
+        "issuer (`iss`) of end-user JWTs; when set, every user_token must verify",
+    ),
+    key(
+        "auth.user_token_audience",
+        "AXONFLOW_AUTH_USER_TOKEN_AUDIENCE",
+        Kind::Text,
+        "required audience (`aud`) of end-user JWTs",
+    ),
+    key(
+        "auth.user_token_jwks_file",
+        "AXONFLOW_AUTH_USER_TOKEN_JWKS_FILE",
+        Kind::Text,
+        "JWKS document with the issuer's keys (EdDSA, RS256, ES256)",
+    ),
+    key(
+        "auth.user_token_secret_file",
+        "AXONFLOW_AUTH_USER_TOKEN_SECRET_FILE",
+        Kind::Text,
+        "file holding the issuer's HS256 secret (at least 32 bytes)",
+    ),
+    key(
         "rate_limit.pro_per_minute",
         "AXONFLOW_RATE_LIMIT_PRO_PER_MINUTE",
         Kind::Integer,
@@ -497,6 +521,33 @@ impl Layers {
             .unwrap_or_else(|| "default".to_owned());
         let max_failures = v.integer("auth.max_failures_per_minute", 1..=100_000).unwrap_or(20);
         let auth_cache_ttl = v.integer("auth.cache_ttl_ms", 0..=600_000).unwrap_or(5_000);
+        let user_token_issuer = v.text("auth.user_token_issuer");
+        let user_token_audience = v.text("auth.user_token_audience");
+        let jwks = v.existing_file("auth.user_token_jwks_file");
+        let secret = v.existing_file("auth.user_token_secret_file");
+        let user_tokens = match (&user_token_issuer, jwks, secret) {
+            (None, None, None) => None,
+            (Some(issuer), Some(jwks), None) => Some((issuer.clone(), UserTokenKeys::Jwks(jwks))),
+            (Some(issuer), None, Some(secret)) => Some((issuer.clone(), UserTokenKeys::Secret(secret))),
+            (Some(_), Some(_), Some(_)) => {
+                v.at(
+                    "auth.user_token_jwks_file",
+                    "and `auth.user_token_secret_file` are both set: give one".to_owned(),
+                );
+                None
+            }
+            (Some(_), None, None) => {
+                v.at(
+                    "auth.user_token_issuer",
+                    "needs auth.user_token_jwks_file or auth.user_token_secret_file".to_owned(),
+                );
+                None
+            }
+            (None, _, _) => {
+                v.at("auth.user_token_issuer", "must be set with the user-token keys".to_owned());
+                None
+            }
+        };
         let mut rate_limits = Vec::new();
         for (path, tier) in [
             ("rate_limit.pro_per_minute", license::Tier::Pro),
@@ -588,6 +639,8 @@ impl Layers {
                 max_failures_per_minute: u32::try_from(max_failures).unwrap_or(20),
                 cache_ttl: Duration::from_millis(auth_cache_ttl.unsigned_abs()),
                 rate_limits,
+                user_tokens,
+                user_token_audience,
             },
             data_dir,
             agent_listen,
@@ -751,6 +804,16 @@ pub struct LicenseConfig {
     pub max_failures_per_minute: u32,
     pub cache_ttl: Duration,
     pub rate_limits: Vec<(license::Tier, u32)>,
+    /// The end-user token issuer and where its keys are; `None`: user tokens are opaque ids.
+    pub user_tokens: Option<(String, UserTokenKeys)>,
+    pub user_token_audience: Option<String>,
+}
+
+/// Where the end-user token issuer's keys are.
+#[derive(Debug, Clone)]
+pub enum UserTokenKeys {
+    Jwks(PathBuf),
+    Secret(PathBuf),
 }
 
 /// The LLM provider of proxy mode.
@@ -813,6 +876,31 @@ mod tests {
 
     fn problems(toml: &str, env: &[(&str, &str)]) -> Vec<String> {
         layers(toml, env).validate().expect_err("expected problems").iter().map(ToString::to_string).collect()
+    }
+
+    /// Tidy: every key the validator reads is declared in `KEYS` (else its variable would silently be ignored).
+    #[test]
+    fn every_key_read_is_declared() {
+        let source = include_str!("config.rs");
+        let mut read = Vec::new();
+        for call in [
+            "v.text(\"",
+            "v.integer(\"",
+            "v.checked(\"",
+            "v.checked_text(\"",
+            "v.addr(\"",
+            "v.existing_file(\"",
+            "v.list(\"",
+        ] {
+            for (index, _) in source.match_indices(call) {
+                let rest = &source[index + call.len()..];
+                read.push(rest[..rest.find('"').expect("closing quote")].to_owned());
+            }
+        }
+        assert!(read.len() > 20, "{read:?}");
+        for key in read {
+            assert!(KEYS.iter().any(|k| k.path == key), "`{key}` is read but not declared in KEYS");
+        }
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         metrics: metrics.clone(),
         limits,
         security: Security {
+            user_tokens: user_tokens(&config.license)?,
             authenticator: services.authenticator,
             keys: services.keys,
             requests: RequestLimiter::new(&config.license.rate_limits),
@@ -222,6 +223,30 @@ impl Services {
         drop(self.audit);
         self.audit_writer.finish().await;
         self.store.close().await;
+    }
+}
+
+/// How end-user tokens are checked: against the configured issuer's keys, or as opaque ids.
+fn user_tokens(config: &crate::config::LicenseConfig) -> Result<engine::UserTokens> {
+    let Some((issuer, keys)) = &config.user_tokens else { return Ok(engine::UserTokens::Opaque) };
+    let audience = config.user_token_audience.as_deref();
+    match keys {
+        crate::config::UserTokenKeys::Jwks(path) => {
+            let jwks =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            engine::UserTokens::from_jwks(&jwks, issuer, audience)
+                .with_context(|| format!("{} is not a usable JWKS document", path.display()))
+        }
+        crate::config::UserTokenKeys::Secret(path) => {
+            let secret = types::Secret::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            );
+            engine::UserTokens::from_secret(&secret, issuer, audience).context("invalid user-token secret")
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod builtins;
 pub mod control;
 pub mod keys;
 pub mod limits;
+pub mod user_tokens;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
@@ -17,3 +18,4 @@ pub use control::{
 };
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
+pub use user_tokens::{EndUser, UserTokenError, UserTokens};

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use engine::{AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter};
+use engine::{AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter, UserTokens};
 use store::Store;
 use types::Clock;
 
@@ -72,6 +72,7 @@ impl Default for HttpLimits {
 /// The security services every protected route uses, built by the binary.
 #[derive(Debug)]
 pub struct Security {
+    pub user_tokens: UserTokens,
     pub authenticator: Arc<Authenticator>,
     pub keys: Arc<KeyService>,
     pub requests: RequestLimiter,

@@ -13,3 +13,4 @@ mod sdk;
 mod support;
 mod tls;
 mod upstream;
+mod user_tokens;

@@ -66,9 +66,47 @@ fn context_map(
     }
 }
 
-/// An end user named by the calling service; `anonymous` and empty mean none.
-fn end_user(user_token: Option<&str>) -> Option<&str> {
-    user_token.map(str::trim).filter(|u| !u.is_empty() && *u != "anonymous")
+/// The end user of a request: from the body's `user_token` or the `X-User-Token` header (`anonymous` and empty
+/// mean none). With a user-token issuer configured the token must verify, its tenant must be the client's, and
+/// the role policies see (`context.user_role`) comes only from the token; without one the token is an opaque id
+/// and the calling service's `context.user_role` stands.
+pub(crate) fn end_user(
+    state: &AppState,
+    caller: &Caller,
+    body_token: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    context: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, ApiError> {
+    let token = body_token
+        .or_else(|| headers.get("x-user-token").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && *t != "anonymous");
+    let tokens = &state.security().user_tokens;
+    let verified = matches!(tokens, engine::UserTokens::Verified { .. });
+    if verified {
+        context.remove("user_role");
+    }
+    let Some(token) = token else { return Ok(None) };
+    match tokens.end_user(token, &caller.0) {
+        Ok(user) => {
+            if let Some(role) = user.role {
+                context.insert("user_role".to_owned(), role.into());
+            }
+            if user.verified {
+                context.insert("user_id".to_owned(), user.id.clone().into());
+            }
+            Ok(Some(user.id))
+        }
+        Err(engine::UserTokenError::WrongTenant) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_tenant",
+            "the user belongs to another tenant than the client",
+        )),
+        Err(error) => {
+            state.metrics().auth_failed("user_token");
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_user_token", error.to_string()))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -107,6 +145,7 @@ pub(crate) async fn pre_check(
     caller: Caller,
     Extension(request_id): Extension<RequestId>,
     Extension(rate): Extension<RateLimitStatus>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<PreCheckRequest>,
 ) -> Result<Response, ApiError> {
     let query = require_text(&body.query, "query")?;
@@ -117,11 +156,12 @@ pub(crate) async fn pre_check(
     if let Some(client_id) = body.client_id.filter(|c| !c.is_empty()) {
         context.entry("client_id").or_insert(client_id.into());
     }
+    let user = end_user(&state, &caller, body.user_token.as_deref(), &headers, &mut context)?;
     let check = Check {
         principal: &caller.0,
         request_type: "llm_chat",
         query,
-        user: end_user(body.user_token.as_deref()),
+        user: user.as_deref(),
         context,
         request_id: &request_id.0,
     };
@@ -247,6 +287,7 @@ pub(crate) async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<DecideRequest>,
 ) -> Result<Response, ApiError> {
     let request_type = body.request_type.as_deref().unwrap_or("llm_chat");
@@ -256,12 +297,14 @@ pub(crate) async fn decide(
         return Err(ApiError::bad_request("invalid_field", "`request_type` must be 1-64 of A-Z a-z 0-9 _ -")
             .with_field("request_type"));
     }
+    let mut context = context_map(body.context)?;
+    let user = end_user(&state, &caller, body.user_token.as_deref(), &headers, &mut context)?;
     let check = Check {
         principal: &caller.0,
         request_type,
         query: require_text(&body.query, "query")?,
-        user: end_user(body.user_token.as_deref()),
-        context: context_map(body.context)?,
+        user: user.as_deref(),
+        context,
         request_id: &request_id.0,
     };
     let checked = state.control().check(&check).await.map_err(engine_error)?;
@@ -330,7 +373,7 @@ pub(crate) async fn audit_tool_call(
         caller_name: body.caller_name.as_deref(),
         workflow_id: body.workflow_id.as_deref(),
         step_id: body.step_id.as_deref(),
-        user: end_user(body.user_id.as_deref()),
+        user: body.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty() && *u != "anonymous"),
         duration_ms: body.duration_ms,
         policies_applied: &body.policies_applied,
         success: body.success,

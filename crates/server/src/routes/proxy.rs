@@ -85,7 +85,7 @@ pub(crate) async fn request(
         return Err(ApiError::bad_request("unsupported_media", "media governance is not available")
             .with_field("media"));
     }
-    let context = match body.context {
+    let mut context = match body.context {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
         Some(serde_json::Value::Object(map)) => map,
         Some(_) => {
@@ -94,12 +94,12 @@ pub(crate) async fn request(
             );
         }
     };
-    let user = body.user_token.as_deref().map(str::trim).filter(|u| !u.is_empty() && *u != "anonymous");
+    let user = super::gateway::end_user(&state, &caller, body.user_token.as_deref(), &headers, &mut context)?;
     let check = Check {
         principal: &caller.0,
         request_type: "llm_chat",
         query: require_text(&body.query, "query")?,
-        user,
+        user: user.as_deref(),
         context,
         request_id: &request_id.0,
     };
