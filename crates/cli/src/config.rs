@@ -206,6 +206,12 @@ pub static KEYS: &[Key] = &[
         "file holding the issuer's HS256 secret (at least 32 bytes)",
     ),
     key(
+        "auth.session_idle_seconds",
+        "AXONFLOW_AUTH_SESSION_IDLE_SECONDS",
+        Kind::Integer,
+        "admin sessions log off after this much inactivity (default 900)",
+    ),
+    key(
         "rate_limit.pro_per_minute",
         "AXONFLOW_RATE_LIMIT_PRO_PER_MINUTE",
         Kind::Integer,
@@ -521,6 +527,7 @@ impl Layers {
             .unwrap_or_else(|| "default".to_owned());
         let max_failures = v.integer("auth.max_failures_per_minute", 1..=100_000).unwrap_or(20);
         let auth_cache_ttl = v.integer("auth.cache_ttl_ms", 0..=600_000).unwrap_or(5_000);
+        let session_idle = v.integer("auth.session_idle_seconds", 1..=86_400).unwrap_or(900);
         let user_token_issuer = v.text("auth.user_token_issuer");
         let user_token_audience = v.text("auth.user_token_audience");
         let jwks = v.existing_file("auth.user_token_jwks_file");
@@ -641,6 +648,7 @@ impl Layers {
                 rate_limits,
                 user_tokens,
                 user_token_audience,
+                session_idle: Duration::from_secs(session_idle.unsigned_abs()),
             },
             data_dir,
             agent_listen,
@@ -807,6 +815,7 @@ pub struct LicenseConfig {
     /// The end-user token issuer and where its keys are; `None`: user tokens are opaque ids.
     pub user_tokens: Option<(String, UserTokenKeys)>,
     pub user_token_audience: Option<String>,
+    pub session_idle: Duration,
 }
 
 /// Where the end-user token issuer's keys are.

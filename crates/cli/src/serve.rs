@@ -103,6 +103,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         metrics: metrics.clone(),
         limits,
         security: Security {
+            sessions: engine::Sessions::new(
+                config.license.session_idle,
+                std::time::Duration::from_secs(12 * 3600),
+                services.clock.clone(),
+            ),
             user_tokens: user_tokens(&config.license)?,
             authenticator: services.authenticator,
             keys: services.keys,

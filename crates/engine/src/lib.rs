@@ -8,6 +8,7 @@ pub mod builtins;
 pub mod control;
 pub mod keys;
 pub mod limits;
+pub mod sessions;
 pub mod user_tokens;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
@@ -18,4 +19,5 @@ pub use control::{
 };
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
+pub use sessions::{NewSession, SessionError, Sessions};
 pub use user_tokens::{EndUser, UserTokenError, UserTokens};

@@ -49,8 +49,18 @@ fn unauthorized() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid or missing credentials")
 }
 
-/// The credential in the request headers, if any.
+/// The credential in the request headers, if any: a license key, or an admin session token (as a bearer token or
+/// the `axonflow_session` cookie the portal uses).
 fn presented(headers: &HeaderMap) -> Option<(PresentedCredential<'_>, Option<&str>)> {
+    if let Some(session) = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("axonflow_session="))
+    {
+        return Some((PresentedCredential::LicenseKey(session.trim()), None));
+    }
     if let Some(key) = headers.get("x-license-key").and_then(|v| v.to_str().ok()) {
         return Some((PresentedCredential::LicenseKey(key.trim()), None));
     }
@@ -109,6 +119,11 @@ pub(crate) async fn authenticate(
             .into_response();
         }
         match credential {
+            Some(PresentedCredential::LicenseKey(token))
+                if token.starts_with(engine::sessions::SESSION_PREFIX) =>
+            {
+                security.sessions.resume(token).map_err(|_| AuthFailure::Revoked)
+            }
             Some(credential) => security.authenticator.authenticate(credential).await,
             None => Err(AuthFailure::Missing),
         }

@@ -20,7 +20,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use engine::{AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter, UserTokens};
+use engine::{
+    AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter, Sessions, UserTokens,
+};
 use store::Store;
 use types::Clock;
 
@@ -72,6 +74,7 @@ impl Default for HttpLimits {
 /// The security services every protected route uses, built by the binary.
 #[derive(Debug)]
 pub struct Security {
+    pub sessions: Sessions,
     pub user_tokens: UserTokens,
     pub authenticator: Arc<Authenticator>,
     pub keys: Arc<KeyService>,
@@ -205,6 +208,8 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/mcp/check-input", post(routes::mcp::check_input))
             .route("/api/v1/mcp/check-output", post(routes::mcp::check_output))
             .route("/api/v1/connectors", get(routes::audit::connectors))
+            .route("/api/v1/admin/sessions", post(routes::keys::open_session))
+            .route("/api/v1/admin/sessions/current", axum::routing::delete(routes::keys::close_session))
             .route("/api/v1/admin/keys", get(routes::keys::list).post(routes::keys::issue))
             .route("/api/v1/admin/keys/{key_id}", get(routes::keys::get))
             .route("/api/v1/admin/keys/{key_id}/revoke", post(routes::keys::revoke))

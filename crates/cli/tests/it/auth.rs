@@ -343,3 +343,50 @@ async fn no_key_material_reaches_the_logs() {
         std::fs::read_to_string(server.data().join("keys").join("fingerprint.key")).expect("key");
     assert!(!logs.contains(fingerprint_secret.trim()));
 }
+
+#[tokio::test]
+async fn admin_sessions_log_off_when_idle() {
+    let server = Server::start_with_env(&[], &[("AXONFLOW_AUTH_SESSION_IDLE_SECONDS", "1")]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let opened = client.post_json(&admin, "/api/v1/admin/sessions", &json!({})).await;
+    assert_eq!(opened.status, 201);
+    let session = opened.json()["session_token"].as_str().expect("token").to_owned();
+    assert!(session.starts_with("axs_"));
+    assert_eq!(opened.json()["idle_timeout_seconds"], 1);
+    assert_eq!(
+        client.get_as(&session, "/api/v1/admin/keys").await.status,
+        200,
+        "the session acts as the admin"
+    );
+    let cookie = format!("axonflow_session={session}");
+    assert_eq!(client.send("GET", "/api/v1/whoami", &[("cookie", &cookie)], Vec::new()).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        client.get_as(&session, "/api/v1/admin/keys").await.status,
+        401,
+        "logged off after the idle time"
+    );
+
+    let again = client.post_json(&admin, "/api/v1/admin/sessions", &json!({})).await.json()["session_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let closed = client
+        .send(
+            "DELETE",
+            "/api/v1/admin/sessions/current",
+            &[("authorization", &format!("Bearer {again}"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(closed.status, 204);
+    assert_eq!(client.get_as(&again, "/api/v1/whoami").await.status, 401);
+
+    let (service, _) = issue(&client, &admin, service_key("PRO")).await;
+    assert_eq!(
+        client.post_json(&service, "/api/v1/admin/sessions", &json!({})).await.status,
+        403,
+        "admins only"
+    );
+}

@@ -323,3 +323,48 @@ fn key_error(error: KeyError) -> ApiError {
         }
     }
 }
+
+#[derive(Serialize)]
+struct SessionOpened {
+    /// The session token: send it as `Authorization: Bearer …` or the `axonflow_session` cookie. Shown once.
+    session_token: String,
+    idle_timeout_seconds: u64,
+    idle_expires_at: String,
+    expires_at: String,
+}
+
+/// Exchanges an admin credential for a session that logs off after the idle timeout.
+pub(crate) async fn open_session(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let session = state
+        .security()
+        .sessions
+        .create(&caller.0)
+        .map_err(|error| ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string()))?;
+    tracing::info!(key_id = %caller.0.key_id, "admin session opened");
+    let body = SessionOpened {
+        session_token: session.token.expose().clone(),
+        idle_timeout_seconds: state.security().sessions.idle().as_secs(),
+        idle_expires_at: session.idle_expires_at.to_rfc3339(),
+        expires_at: session.expires_at.to_rfc3339(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Logs the presented session off.
+pub(crate) async fn close_session(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(engine::sessions::SESSION_PREFIX))
+        .ok_or_else(|| ApiError::bad_request("not_a_session", "present the session token to log it off"))?;
+    state.security().sessions.end(token);
+    Ok(StatusCode::NO_CONTENT)
+}
