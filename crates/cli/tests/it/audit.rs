@@ -78,3 +78,66 @@ async fn audit_records_hold_no_key_material() {
         }
     }
 }
+
+#[tokio::test]
+async fn after_kill_9_under_load_every_answered_decision_has_its_record_and_the_chain_verifies() {
+    let server = Server::start(&[]);
+    let admin = server.admin_key();
+    let client = std::sync::Arc::new(server.client());
+    let body = json!({"kind": "service", "tier": "PLUS", "service": {"name": "load", "type": "backend-service"},
+                      "permissions": ["policy:evaluate"], "expires_at": "2099-01-01"});
+    let key = client.post_json(&admin, "/api/v1/admin/keys", &body).await.json()["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let (client, key, answered) = (client.clone(), key.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..1000 {
+                let query = json!({"query": format!("worker {worker} request {n}: summarise the report")});
+                // Requests cut off by the kill fail to connect or lose their answer: only answers count.
+                let Ok(reply) = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    client.post_json(&key, "/api/v1/decide", &query),
+                )
+                .await
+                else {
+                    break;
+                };
+                if reply.status != 200 {
+                    break;
+                }
+                let id = reply.json()["decision_id"].as_str().expect("id").to_owned();
+                answered.lock().expect("lock").push(id);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    server.signal("KILL");
+    for task in tasks {
+        let _ = task.await;
+    }
+    let answered = answered.lock().expect("lock").clone();
+    assert!(answered.len() > 20, "too few answers before the kill: {}", answered.len());
+
+    let restarted = Server::start_in(server.into_data_dir(), &[]);
+    let client = restarted.client();
+    let mut missing = Vec::new();
+    for id in &answered {
+        let found =
+            client.post_json(&admin, "/api/v1/audit/search", &json!({"decision_id": id})).await.json();
+        if found["total"] != 1 {
+            missing.push(id.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered decisions have no record: {missing:?}",
+        missing.len(),
+        answered.len()
+    );
+    let (code, report) = verify(&restarted);
+    assert_eq!(code, Some(0), "{report}");
+}
