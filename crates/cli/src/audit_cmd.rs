@@ -2,25 +2,43 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use engine::audit::{self, ChainReport};
 use serde_json::json;
 
-use crate::cli::AuditCommand;
+use store::AuditRow;
+use types::UnixMillis;
+
+use crate::cli::{AuditCommand, AuditFilter};
 use crate::{identity, load_for_store, report_problems};
 
 pub fn run(command: AuditCommand) -> ExitCode {
-    let AuditCommand::Verify { store: args, trusted_keys } = command;
-    let config = match load_for_store(&args) {
+    let args = match &command {
+        AuditCommand::Verify { store, .. }
+        | AuditCommand::Export { store, .. }
+        | AuditCommand::Search { store, .. } => store,
+    };
+    let config = match load_for_store(args) {
         Ok(config) => config,
         Err(problems) => return report_problems(&problems),
     };
     crate::logging::init(config.log_format, "warn");
+    let json = args.json;
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")
-        .and_then(|runtime| runtime.block_on(verify(&config, &trusted_keys, args.json)));
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match &command {
+                    AuditCommand::Verify { trusted_keys, .. } => verify(&config, trusted_keys, json).await,
+                    AuditCommand::Export { filter, format, output, .. } => {
+                        export(&config, filter, format, output.as_deref()).await
+                    }
+                    AuditCommand::Search { filter, limit, .. } => search(&config, filter, *limit, json).await,
+                }
+            })
+        });
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -62,6 +80,180 @@ async fn verify(config: &crate::config::Config, extra: &[std::path::PathBuf], js
         out(if ok { "audit trail verified" } else { "audit trail FAILED verification" });
     }
     Ok(ok)
+}
+
+/// Records matching the filter, as the CLI shows them.
+struct Filter {
+    tenant: Option<String>,
+    kind: Option<String>,
+    verdict: Option<String>,
+    since: Option<UnixMillis>,
+    until: Option<UnixMillis>,
+}
+
+impl Filter {
+    fn parse(filter: &AuditFilter) -> Result<Filter> {
+        let time = |text: &Option<String>, flag: &str| -> Result<Option<UnixMillis>> {
+            text.as_deref()
+                .map(|t| {
+                    UnixMillis::parse_date_or_rfc3339(t)
+                        .ok_or_else(|| anyhow!("{flag} must be a date or RFC 3339"))
+                })
+                .transpose()
+        };
+        Ok(Filter {
+            tenant: filter.tenant.clone(),
+            kind: filter.kind.clone(),
+            verdict: filter.verdict.clone(),
+            since: time(&filter.since, "--since")?,
+            until: time(&filter.until, "--until")?,
+        })
+    }
+
+    fn matches(&self, row: &AuditRow) -> bool {
+        self.tenant.as_ref().is_none_or(|t| *t == row.tenant_id)
+            && self.kind.as_ref().is_none_or(|k| *k == row.kind)
+            && self.verdict.as_ref().is_none_or(|v| *v == row.verdict)
+            && self.since.is_none_or(|s| row.ts >= s)
+            && self.until.is_none_or(|u| row.ts < u)
+    }
+}
+
+fn row_json(row: &AuditRow) -> serde_json::Value {
+    json!({
+        "id": row.id,
+        "chain_id": row.chain_id,
+        "seq": row.seq,
+        "timestamp": row.ts.to_rfc3339(),
+        "tenant_id": row.tenant_id,
+        "actor": row.actor,
+        "kind": row.kind,
+        "verdict": row.verdict,
+        "details": serde_json::from_str::<serde_json::Value>(&row.body).unwrap_or(serde_json::Value::Null),
+        "prev_hash": hex(&row.prev_hash),
+        "hash": hex(&row.hash),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A CSV field, quoted when it needs to be (RFC 4180).
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+async fn export(
+    config: &crate::config::Config,
+    filter: &AuditFilter,
+    format: &str,
+    output: Option<&std::path::Path>,
+) -> Result<bool> {
+    use std::io::Write;
+    let csv_format = match format {
+        "jsonl" => false,
+        "csv" => true,
+        _ => bail!("--format must be jsonl or csv"),
+    };
+    let filter = Filter::parse(filter)?;
+    let store = store::open(config.database_url.expose(), &store::OpenOptions::default())
+        .await
+        .context("cannot open the database")?;
+    let total =
+        store.count_audit(&store::AuditQuery::default()).await.context("cannot count audit records")?;
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let bar = progress_bar(total, output.is_none());
+    if csv_format {
+        writeln!(out, "id,chain_id,seq,timestamp,tenant_id,actor,kind,verdict,details,prev_hash,hash")?;
+    }
+    let mut written = 0_u64;
+    for chain in store.audit_chains().await.context("cannot list audit chains")? {
+        let mut after = 0;
+        loop {
+            let page =
+                store.audit_chain_page(&chain, after, 1000).await.context("cannot read the audit trail")?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            bar.inc(page.len() as u64);
+            for row in page.iter().filter(|row| filter.matches(row)) {
+                if csv_format {
+                    let fields = [
+                        row.id.clone(),
+                        row.chain_id.clone(),
+                        row.seq.to_string(),
+                        row.ts.to_rfc3339(),
+                        row.tenant_id.clone(),
+                        row.actor.clone(),
+                        row.kind.clone(),
+                        row.verdict.clone(),
+                        row.body.clone(),
+                        hex(&row.prev_hash),
+                        hex(&row.hash),
+                    ];
+                    writeln!(out, "{}", fields.iter().map(|f| csv(f)).collect::<Vec<_>>().join(","))?;
+                } else {
+                    writeln!(out, "{}", row_json(row))?;
+                }
+                written += 1;
+            }
+        }
+    }
+    out.flush().context("cannot write the export")?;
+    bar.finish_and_clear();
+    store.close().await;
+    report(&format!("exported {written} audit records"));
+    Ok(true)
+}
+
+async fn search(
+    config: &crate::config::Config,
+    filter: &AuditFilter,
+    limit: u32,
+    json: bool,
+) -> Result<bool> {
+    let parsed = Filter::parse(filter)?;
+    let store = store::open(config.database_url.expose(), &store::OpenOptions::default())
+        .await
+        .context("cannot open the database")?;
+    let query = store::AuditQuery {
+        tenant_id: parsed.tenant,
+        kind: parsed.kind,
+        verdict: parsed.verdict,
+        since: parsed.since,
+        until: parsed.until,
+        limit,
+        ..store::AuditQuery::default()
+    };
+    let total = store.count_audit(&query).await.context("cannot count audit records")?;
+    let rows = store.search_audit(&query).await.context("cannot search the audit trail")?;
+    store.close().await;
+    if json {
+        out(&json!({"total": total, "entries": rows.iter().map(row_json).collect::<Vec<_>>()}).to_string());
+    } else {
+        for row in &rows {
+            out(&format!(
+                "{}  {:<16} {:<14} {:<16} {:<24} {}",
+                row.ts.to_rfc3339(),
+                row.tenant_id,
+                row.kind,
+                row.verdict,
+                row.actor,
+                row.id
+            ));
+        }
+        out(&format!("{} of {total} records", rows.len()));
+    }
+    Ok(true)
 }
 
 fn report_json(report: &ChainReport) -> serde_json::Value {

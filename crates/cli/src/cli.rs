@@ -221,6 +221,49 @@ pub enum AuditCommand {
         #[arg(long = "trusted-key", value_name = "FILE")]
         trusted_keys: Vec<PathBuf>,
     },
+    /// Export audit records as JSON lines or CSV, chain by chain in order (with hashes, so exports verify).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Search audit records, newest first.
+    Search {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: AuditFilter,
+        /// Most records to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditFilter {
+    /// Only this tenant's records.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this kind (pre_check, decide, request, llm_call, llm_response, mcp_input, mcp_output, tool_call,
+    /// key_admin, emergency_access).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only this verdict (allow, redact, deny, require_approval, …).
+    #[arg(long)]
+    pub verdict: Option<String>,
+    /// From this time (date or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (date or RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -141,3 +141,39 @@ async fn after_kill_9_under_load_every_answered_decision_has_its_record_and_the_
     let (code, report) = verify(&restarted);
     assert_eq!(code, Some(0), "{report}");
 }
+
+#[tokio::test]
+async fn export_and_search_from_the_command_line() {
+    let server = Server::start(&[]);
+    let admin = server.admin_key();
+    let client = server.client();
+    for query in ["Summarise Q3", "Card 4532015112830366 for jane@example.com", "admin' OR 1=1--"] {
+        let reply = client
+            .post_json(&admin, "/api/v1/decide", &json!({"query": query, "context": {"user_role": "admin"}}))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("audit.jsonl");
+    let out = server.cli(&["audit", "export", "--kind", "decide", "-o", file.to_str().expect("utf-8")], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).expect("export");
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines.iter().all(|l| l["kind"] == "decide" && l["hash"].as_str().is_some_and(|h| h.len() == 64)));
+    assert!(!text.contains("4532015112830366") && !text.contains("jane@example.com"), "{text}");
+
+    let out = server.cli(&["audit", "export", "--format", "csv", "--verdict", "deny"], None);
+    let csv = String::from_utf8(out.stdout).expect("utf-8");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "id,chain_id,seq,timestamp,tenant_id,actor,kind,verdict,details,prev_hash,hash");
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[1].contains(",deny,\""), "{csv}");
+
+    let out = server.cli(&["audit", "search", "--json", "--kind", "key_admin"], None);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(found["total"], 1, "the bootstrap admin key: {found}");
+    let bad = server.cli(&["audit", "export", "--format", "xml"], None);
+    assert_eq!(bad.status.code(), Some(1));
+}
