@@ -10,8 +10,8 @@ destructive_statements := {"drop", "truncate", "alter", "grant", "revoke", "dele
 
 write_statements := {"insert", "update", "merge", "copy"}
 
-# The first word of the statement, lower-cased.
-statement := lower(split(trim_space(input.query), " ")[0])
+# The first word of the statement, lower-cased. (`words[0]` rather than `split(...)[0]`: see hipaa.rego.)
+statement := lower(words[0]) if words := split(trim_space(input.query), " ")
 
 deny contains sprintf("snowflake: %s needs the connector:admin permission", [upper(statement)]) if {
 	applies
