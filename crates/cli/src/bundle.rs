@@ -17,9 +17,14 @@ const MAX_TREE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The built-in default bundle for `stage`.
 pub fn default_bundle(stage: Stage) -> Bundle {
+    Bundle::from_layout(default_sources(), stage)
+}
+
+/// Every file of the built-in bundle, all stages, as (path, text).
+pub fn default_sources() -> Vec<(String, String)> {
     let mut sources = Vec::new();
     collect_embedded(&DEFAULT_BUNDLE, &mut sources);
-    Bundle::from_layout(sources, stage)
+    sources
 }
 
 fn collect_embedded(dir: &include_dir::Dir<'static>, out: &mut Vec<(String, String)>) {

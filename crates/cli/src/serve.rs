@@ -79,7 +79,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         }
         _ => None,
     };
-    let control = Arc::new(control_plane(&config, &services)?);
+    let (control, policies) = governance(&config, &services).await?;
     let llm = match (&config.llm.url, mode) {
         (Some(url), Mode::Both | Mode::OrchestratorOnly) => Some(
             server::LlmProvider::new(
@@ -96,6 +96,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
     let state = AppState::new(AppParts {
+        policies,
         llm,
         control,
         audit: services.audit,
@@ -257,12 +258,26 @@ fn user_tokens(config: &crate::config::LicenseConfig) -> Result<engine::UserToke
 
 /// The detectors, the validated policy bundle and the engine that joins them. A bundle that does not parse,
 /// compile, fit the limits or pass its own tests stops the start: never deploy untested policies.
-fn control_plane(config: &Config, services: &Services) -> Result<ControlPlane> {
+/// The live policy comes from `policy.bundle_dir` when set, else from the active stored version (the built-in
+/// bundle is stored as the first version on a new deployment).
+async fn governance(
+    config: &Config,
+    services: &Services,
+) -> Result<(Arc<ControlPlane>, Arc<engine::PolicyLifecycle>)> {
     let detectors =
         Arc::new(DetectorSet::new(DetectorConfig::default()).context("cannot build the detectors")?);
     let bundle = match &config.policy.bundle_dir {
         Some(dir) => crate::bundle::load_paths(std::slice::from_ref(dir), config.policy.stage)?,
-        None => crate::bundle::default_bundle(config.policy.stage),
+        None => {
+            let sources = engine::PolicyLifecycle::startup_sources(
+                &services.store,
+                crate::bundle::default_sources(),
+                services.clock.now(),
+            )
+            .await
+            .context("cannot read the active policy version")?;
+            policy::Bundle::from_layout(sources, config.policy.stage)
+        }
     };
     let options = crate::bundle::compile_options(&detectors);
     let problems = policy::validate(&bundle, &options, &policy::Limits::default());
@@ -281,7 +296,7 @@ fn control_plane(config: &Config, services: &Services) -> Result<ControlPlane> {
         "policy bundle loaded"
     );
     let subject_key = identity::load_or_create_secret(&config.data_dir.join("keys").join("subject.key"))?;
-    Ok(ControlPlane::new(
+    let control = Arc::new(ControlPlane::new(
         detectors,
         Arc::new(compiled),
         services.audit.clone(),
@@ -293,7 +308,15 @@ fn control_plane(config: &Config, services: &Services) -> Result<ControlPlane> {
             mcp_max_bytes: config.policy.mcp_max_bytes,
             pricing: std::collections::HashMap::new(),
         },
-    ))
+    ));
+    let lifecycle = Arc::new(engine::PolicyLifecycle::new(
+        services.store.clone(),
+        control.clone(),
+        options,
+        services.audit.clone(),
+        services.clock.clone(),
+    ));
+    Ok((control, lifecycle))
 }
 
 /// The operator's certificate, or the local CA's (created on first start).

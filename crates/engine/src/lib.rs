@@ -8,6 +8,7 @@ pub mod builtins;
 pub mod control;
 pub mod keys;
 pub mod limits;
+pub mod policies;
 pub mod sessions;
 pub mod user_tokens;
 
@@ -19,5 +20,6 @@ pub use control::{
 };
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
+pub use policies::{LifecycleError, PolicyLifecycle};
 pub use sessions::{NewSession, SessionError, Sessions};
 pub use user_tokens::{EndUser, UserTokenError, UserTokens};

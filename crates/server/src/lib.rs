@@ -21,7 +21,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use engine::{
-    AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, RequestLimiter, Sessions, UserTokens,
+    AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, PolicyLifecycle, RequestLimiter,
+    Sessions, UserTokens,
 };
 use store::Store;
 use types::Clock;
@@ -90,6 +91,7 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
+    policies: Arc<PolicyLifecycle>,
     llm: Option<LlmProvider>,
     control: Arc<ControlPlane>,
     audit: AuditLog,
@@ -104,6 +106,7 @@ struct Inner {
 /// The parts of an [`AppState`].
 #[derive(Debug)]
 pub struct AppParts {
+    pub policies: Arc<PolicyLifecycle>,
     /// The LLM provider this process calls (the Orchestrator's); `None` when none is configured.
     pub llm: Option<LlmProvider>,
     pub control: Arc<ControlPlane>,
@@ -120,10 +123,30 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        let AppParts { llm, control, audit, store, metrics, limits, security, clock, remote_orchestrator } =
-            parts;
-        let inner =
-            Inner { llm, control, audit, store, metrics, limits, security, clock, remote_orchestrator };
+        let AppParts {
+            policies,
+            llm,
+            control,
+            audit,
+            store,
+            metrics,
+            limits,
+            security,
+            clock,
+            remote_orchestrator,
+        } = parts;
+        let inner = Inner {
+            policies,
+            llm,
+            control,
+            audit,
+            store,
+            metrics,
+            limits,
+            security,
+            clock,
+            remote_orchestrator,
+        };
         AppState { inner: Arc::new(inner) }
     }
 
@@ -150,6 +173,10 @@ impl AppState {
 
     pub(crate) fn llm_name(&self) -> &str {
         self.inner.llm.as_ref().map_or("orchestrator", LlmProvider::name)
+    }
+
+    pub(crate) fn policies(&self) -> &PolicyLifecycle {
+        &self.inner.policies
     }
 
     pub(crate) fn control(&self) -> &ControlPlane {
@@ -208,6 +235,9 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/mcp/check-input", post(routes::mcp::check_input))
             .route("/api/v1/mcp/check-output", post(routes::mcp::check_output))
             .route("/api/v1/connectors", get(routes::audit::connectors))
+            .route("/api/v1/policies/versions", get(routes::policies::list).post(routes::policies::upload))
+            .route("/api/v1/policies/versions/{id}", get(routes::policies::get))
+            .route("/api/v1/policies/versions/{id}/promote", post(routes::policies::promote))
             .route("/api/v1/admin/sessions", post(routes::keys::open_session))
             .route("/api/v1/admin/sessions/current", axum::routing::delete(routes::keys::close_session))
             .route("/api/v1/admin/keys", get(routes::keys::list).post(routes::keys::issue))

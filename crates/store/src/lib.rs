@@ -188,9 +188,33 @@ pub trait CredentialStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// A stored policy bundle version. `files` is a JSON object of path → Rego text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyVersionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub author: String,
+    pub created_at: UnixMillis,
+    pub content_hash: String,
+    pub files: String,
+    pub summary: String,
+    pub active: bool,
+}
+
+/// Policy bundle versions.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn insert_policy_version(&self, row: &PolicyVersionRow) -> Result<(), StoreError>;
+    /// A tenant's versions, newest first.
+    async fn list_policy_versions(&self, tenant_id: &str) -> Result<Vec<PolicyVersionRow>, StoreError>;
+    async fn policy_version(&self, id: &str) -> Result<Option<PolicyVersionRow>, StoreError>;
+    /// Makes `id` the tenant's only active version, atomically. Returns whether it exists for that tenant.
+    async fn activate_policy_version(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+}
+
 /// A connected, migrated database.
 #[async_trait]
-pub trait Store: AuditStore + CredentialStore + fmt::Debug {
+pub trait Store: AuditStore + CredentialStore + PolicyStore + fmt::Debug {
     fn backend(&self) -> Backend;
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;

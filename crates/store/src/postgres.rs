@@ -11,7 +11,7 @@ use types::UnixMillis;
 use crate::error::from_sqlx;
 use crate::{
     AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
-    OpenOptions, Store, StoreError, StoreErrorKind, clamp_limit,
+    OpenOptions, PolicyStore, PolicyVersionRow, Store, StoreError, StoreErrorKind, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -347,6 +347,93 @@ macro_rules! impl_sql_store {
                 created_at: UnixMillis(row.try_get("created_at_ms").map_err(get)?),
             })
         }
+
+        #[async_trait]
+        impl PolicyStore for $store {
+            async fn insert_policy_version(&self, row: &PolicyVersionRow) -> Result<(), StoreError> {
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO policy_versions (id, tenant_id, author, created_at_ms, content_hash, files, summary, \
+                     active) VALUES (",
+                );
+                let mut values = insert.separated(", ");
+                values.push_bind(row.id.clone());
+                values.push_bind(row.tenant_id.clone());
+                values.push_bind(row.author.clone());
+                values.push_bind(row.created_at.0);
+                values.push_bind(row.content_hash.clone());
+                values.push_bind(row.files.clone());
+                values.push_bind(row.summary.clone());
+                values.push_bind(i64::from(row.active));
+                insert.push(")");
+                insert
+                    .build()
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| from_sqlx("cannot store the policy version", e))
+            }
+
+            async fn list_policy_versions(&self, tenant_id: &str) -> Result<Vec<PolicyVersionRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(POLICY_COLUMNS);
+                sql.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned()).push(" ORDER BY created_at_ms DESC, id DESC");
+                let rows = sql
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot list policy versions", e))?;
+                rows.iter().map(policy_row).collect()
+            }
+
+            async fn policy_version(&self, id: &str) -> Result<Option<PolicyVersionRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(POLICY_COLUMNS);
+                sql.push(" WHERE id = ").push_bind(id.to_owned());
+                let row = sql
+                    .build()
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot read the policy version", e))?;
+                row.as_ref().map(policy_row).transpose()
+            }
+
+            async fn activate_policy_version(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(|e| from_sqlx("cannot begin a policy change", e))?;
+                let mut exists = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM policy_versions WHERE tenant_id = ");
+                exists.push_bind(tenant_id.to_owned()).push(" AND id = ").push_bind(id.to_owned());
+                let count: i64 = exists
+                    .build_query_scalar()
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| from_sqlx("cannot read the policy version", e))?;
+                if count == 0 {
+                    return Ok(false);
+                }
+                let mut clear = QueryBuilder::<$db>::new("UPDATE policy_versions SET active = 0 WHERE tenant_id = ");
+                clear.push_bind(tenant_id.to_owned());
+                clear.build().execute(&mut *tx).await.map_err(|e| from_sqlx("cannot change the policy version", e))?;
+                let mut set = QueryBuilder::<$db>::new("UPDATE policy_versions SET active = 1 WHERE id = ");
+                set.push_bind(id.to_owned());
+                set.build().execute(&mut *tx).await.map_err(|e| from_sqlx("cannot change the policy version", e))?;
+                tx.commit().await.map_err(|e| from_sqlx("cannot commit the policy change", e))?;
+                Ok(true)
+            }
+        }
+
+        const POLICY_COLUMNS: &str = "SELECT id, tenant_id, author, created_at_ms, content_hash, files, summary, active \
+             FROM policy_versions";
+
+        fn policy_row(row: &$row) -> Result<PolicyVersionRow, StoreError> {
+            let get = |e| from_sqlx("corrupt policy version row", e);
+            Ok(PolicyVersionRow {
+                id: row.try_get("id").map_err(get)?,
+                tenant_id: row.try_get("tenant_id").map_err(get)?,
+                author: row.try_get("author").map_err(get)?,
+                created_at: UnixMillis(row.try_get("created_at_ms").map_err(get)?),
+                content_hash: row.try_get("content_hash").map_err(get)?,
+                files: row.try_get("files").map_err(get)?,
+                summary: row.try_get("summary").map_err(get)?,
+                active: row.try_get::<i64, _>("active").map_err(get)? != 0,
+            })
+        }
     };
 }
 

@@ -12,7 +12,7 @@ use types::UnixMillis;
 use crate::error::from_sqlx;
 use crate::{
     AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
-    Durability, OpenOptions, Store, StoreError, clamp_limit,
+    Durability, OpenOptions, PolicyStore, PolicyVersionRow, Store, StoreError, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -8,6 +8,7 @@ mod gateway;
 mod http;
 mod openapi;
 mod policy_cli;
+mod policy_lifecycle;
 mod proxy;
 mod sdk;
 mod support;

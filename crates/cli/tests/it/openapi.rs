@@ -13,7 +13,8 @@ fn operations(doc: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("item").keys() {
-            let concrete = path.replace("{key_id}", "k").replace("{tenant_id}", "default");
+            let concrete =
+                path.replace("{key_id}", "k").replace("{tenant_id}", "default").replace("{id}", "v");
             out.push((method.to_uppercase(), concrete));
         }
     }
@@ -115,11 +116,9 @@ async fn generated_bodies_on_every_route_get_json_answers_and_never_a_500() {
     let mut rng = Rng(0x5eed_cafe_f00d_1234);
     for round in 0..12 {
         for path in &posts {
-            let template = doc["paths"]
-                .as_object()
-                .expect("paths")
-                .keys()
-                .find(|k| k.replace("{key_id}", "k").replace("{tenant_id}", "default") == *path);
+            let template = doc["paths"].as_object().expect("paths").keys().find(|k| {
+                k.replace("{key_id}", "k").replace("{tenant_id}", "default").replace("{id}", "v") == *path
+            });
             let body = generated_body(&mut rng, &doc, template.map_or(path.as_str(), String::as_str));
             let client = if path == "/api/v1/llm/complete" { &orchestrator } else { &agent };
             let headers = [("x-license-key", admin.as_str()), ("content-type", "application/json")];

@@ -5,4 +5,5 @@ pub(crate) mod gateway;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod mcp;
+pub(crate) mod policies;
 pub(crate) mod proxy;

@@ -3,3 +3,4 @@
 mod audit;
 mod credentials;
 mod lifecycle;
+mod policies;

@@ -1,0 +1,218 @@
+//! The policy lifecycle: upload (validated: parses, compiles in time, fits the size limit, its own tests
+//! pass), versions with author, time, content hash and a change summary, promotion and rollback, and hot
+//! reload: a promoted bundle replaces the live one atomically, and requests in flight finish with the policy
+//! they started with.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use policy::{Bundle, CompileOptions, CompiledPolicy, Limits, Stage};
+use sha2::{Digest, Sha256};
+use store::{PolicyVersionRow, Store, StoreError};
+use types::Clock;
+
+use crate::audit::{AuditEntry, AuditError, AuditLog};
+use crate::control::ControlPlane;
+
+/// The tenant the deployment-wide bundle is kept under.
+pub const SYSTEM_TENANT: &str = "system";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("the bundle was refused: {}", .0.join("; "))]
+    Refused(Vec<String>),
+    #[error("no such policy version")]
+    NotFound,
+    #[error("the policy store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the change could not be audited")]
+    Audit(#[from] AuditError),
+    #[error("a stored policy version is malformed")]
+    Corrupt,
+}
+
+/// Policy versions and the live policy of a [`ControlPlane`].
+#[derive(Debug)]
+pub struct PolicyLifecycle {
+    store: Arc<dyn Store>,
+    control: Arc<ControlPlane>,
+    options: CompileOptions,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+}
+
+impl PolicyLifecycle {
+    pub fn new(
+        store: Arc<dyn Store>,
+        control: Arc<ControlPlane>,
+        options: CompileOptions,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+    ) -> PolicyLifecycle {
+        PolicyLifecycle { store, control, options, audit, clock }
+    }
+
+    /// The sources the node should start with: the active stored version, or `built_in` (stored as the first
+    /// version and made active) when there is none.
+    pub async fn startup_sources(
+        store: &Arc<dyn Store>,
+        built_in: Vec<(String, String)>,
+        now: types::UnixMillis,
+    ) -> Result<Vec<(String, String)>, LifecycleError> {
+        let versions = store.list_policy_versions(SYSTEM_TENANT).await?;
+        if let Some(active) = versions.iter().find(|v| v.active) {
+            return files_of(active);
+        }
+        let row = version_row(&built_in, "built-in", "the bundle built into this binary".to_owned(), now)?;
+        store.insert_policy_version(&row).await?;
+        store.activate_policy_version(SYSTEM_TENANT, &row.id).await?;
+        Ok(built_in)
+    }
+
+    /// Validates and stores a new version (not yet active). `files` are paths in the guide's layout.
+    /// `author` and `tenant` say who did it, for the version and the audit trail.
+    pub async fn upload(
+        &self,
+        files: Vec<(String, String)>,
+        author: &str,
+        tenant: &str,
+    ) -> Result<PolicyVersionRow, LifecycleError> {
+        let bundle = Bundle::from_layout(files.clone(), Stage::Production);
+        let problems = policy::validate(&bundle, &self.options, &Limits::default());
+        if !problems.is_empty() {
+            return Err(LifecycleError::Refused(
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.path.as_deref().unwrap_or("bundle"), p.message))
+                    .collect(),
+            ));
+        }
+        let active = self.active().await?;
+        let summary = match &active {
+            Some(active) => diff_summary(&files_of(active)?, &files),
+            None => format!("{} files", files.len()),
+        };
+        let row = version_row(&files, author, summary, self.clock.now())?;
+        self.store.insert_policy_version(&row).await?;
+        self.record("uploaded", author, tenant, &row).await?;
+        Ok(row)
+    }
+
+    /// Makes a stored version live (promotion, or rollback to an older one).
+    pub async fn promote(
+        &self,
+        id: &str,
+        author: &str,
+        tenant: &str,
+    ) -> Result<PolicyVersionRow, LifecycleError> {
+        let row = self
+            .store
+            .policy_version(id)
+            .await?
+            .filter(|r| r.tenant_id == SYSTEM_TENANT)
+            .ok_or(LifecycleError::NotFound)?;
+        let bundle = Bundle::from_layout(files_of(&row)?, Stage::Production);
+        let compiled = CompiledPolicy::compile(&bundle, &self.options)
+            .map_err(|error| LifecycleError::Refused(vec![error.to_string()]))?;
+        if !self.store.activate_policy_version(SYSTEM_TENANT, id).await? {
+            return Err(LifecycleError::NotFound);
+        }
+        self.control.replace_policy(Arc::new(compiled));
+        self.record("promoted", author, tenant, &row).await?;
+        Ok(PolicyVersionRow { active: true, ..row })
+    }
+
+    pub async fn list(&self) -> Result<Vec<PolicyVersionRow>, LifecycleError> {
+        Ok(self.store.list_policy_versions(SYSTEM_TENANT).await?)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<PolicyVersionRow, LifecycleError> {
+        self.store
+            .policy_version(id)
+            .await?
+            .filter(|r| r.tenant_id == SYSTEM_TENANT)
+            .ok_or(LifecycleError::NotFound)
+    }
+
+    async fn active(&self) -> Result<Option<PolicyVersionRow>, LifecycleError> {
+        Ok(self.list().await?.into_iter().find(|v| v.active))
+    }
+
+    async fn record(
+        &self,
+        verdict: &str,
+        author: &str,
+        tenant: &str,
+        row: &PolicyVersionRow,
+    ) -> Result<(), LifecycleError> {
+        let entry = AuditEntry {
+            kind: "policy_admin",
+            tenant: tenant.to_owned(),
+            actor: author.to_owned(),
+            verdict: verdict.to_owned(),
+            details: serde_json::json!({"version": row.id, "content_hash": row.content_hash, "summary": row.summary}),
+        };
+        self.audit.record(entry).await?;
+        Ok(())
+    }
+}
+
+fn version_row(
+    files: &[(String, String)],
+    author: &str,
+    summary: String,
+    now: types::UnixMillis,
+) -> Result<PolicyVersionRow, LifecycleError> {
+    let sorted: BTreeMap<&str, &str> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let mut hasher = Sha256::new();
+    for (path, text) in &sorted {
+        hasher.update((path.len() as u64).to_be_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(PolicyVersionRow {
+        id: format!("pv_{}", uuid::Uuid::now_v7().simple()),
+        tenant_id: SYSTEM_TENANT.to_owned(),
+        author: author.to_owned(),
+        created_at: now,
+        content_hash: hash,
+        files: serde_json::to_string(&sorted).map_err(|_| LifecycleError::Corrupt)?,
+        summary,
+        active: false,
+    })
+}
+
+fn files_of(row: &PolicyVersionRow) -> Result<Vec<(String, String)>, LifecycleError> {
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(&row.files).map_err(|_| LifecycleError::Corrupt)?;
+    Ok(map.into_iter().collect())
+}
+
+/// "N added, N changed, N removed" between two versions' files.
+fn diff_summary(old: &[(String, String)], new: &[(String, String)]) -> String {
+    let old: BTreeMap<&str, &str> = old.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let new: BTreeMap<&str, &str> = new.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let added = new.keys().filter(|p| !old.contains_key(*p)).count();
+    let removed = old.keys().filter(|p| !new.contains_key(*p)).count();
+    let changed = new.iter().filter(|(p, t)| old.get(*p).is_some_and(|o| o != *t)).count();
+    format!("{added} added, {changed} changed, {removed} removed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_count_added_changed_and_removed_files() {
+        let v = |files: &[(&str, &str)]| {
+            files.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            diff_summary(&v(&[("a", "1"), ("b", "2")]), &v(&[("a", "1"), ("b", "3"), ("c", "4")])),
+            "1 added, 1 changed, 0 removed"
+        );
+        assert_eq!(diff_summary(&v(&[("a", "1")]), &v(&[])), "0 added, 0 changed, 1 removed");
+    }
+}

@@ -1,0 +1,48 @@
+use store::PolicyVersionRow;
+use store::testing::with_each_backend;
+use types::UnixMillis;
+
+fn version(id: &str, tenant: &str, at: i64) -> PolicyVersionRow {
+    PolicyVersionRow {
+        id: id.to_owned(),
+        tenant_id: tenant.to_owned(),
+        author: "ops".to_owned(),
+        created_at: UnixMillis(at),
+        content_hash: format!("hash-{id}"),
+        files: "{\"main.rego\": \"package x\"}".to_owned(),
+        summary: "1 file".to_owned(),
+        active: false,
+    }
+}
+
+#[tokio::test]
+async fn one_version_per_tenant_is_active_and_activation_moves_it() {
+    with_each_backend(|store| async move {
+        store.insert_policy_version(&version("v1", "acme", 1)).await.expect("insert");
+        store.insert_policy_version(&version("v2", "acme", 2)).await.expect("insert");
+        store.insert_policy_version(&version("g1", "globex", 3)).await.expect("insert");
+        let active = |rows: Vec<PolicyVersionRow>| {
+            rows.into_iter().filter(|r| r.active).map(|r| r.id).collect::<Vec<_>>()
+        };
+        assert!(store.activate_policy_version("acme", "v2").await.expect("activate"));
+        assert!(store.activate_policy_version("globex", "g1").await.expect("activate"));
+        assert_eq!(active(store.list_policy_versions("acme").await.expect("list")), ["v2"]);
+        assert!(store.activate_policy_version("acme", "v1").await.expect("rollback"));
+        assert_eq!(active(store.list_policy_versions("acme").await.expect("list")), ["v1"]);
+        assert_eq!(
+            active(store.list_policy_versions("globex").await.expect("list")),
+            ["g1"],
+            "other tenants untouched"
+        );
+        assert!(!store.activate_policy_version("acme", "g1").await.expect("other tenant's version"));
+        assert_eq!(active(store.list_policy_versions("acme").await.expect("list")), ["v1"]);
+        let ids: Vec<String> =
+            store.list_policy_versions("acme").await.expect("list").into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["v2", "v1"], "newest first");
+        assert_eq!(
+            store.policy_version("v2").await.expect("get").map(|r| r.content_hash),
+            Some("hash-v2".to_owned())
+        );
+    })
+    .await;
+}
