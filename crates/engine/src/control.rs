@@ -120,16 +120,22 @@ struct ContextRecord {
     expires_at: UnixMillis,
 }
 
-/// An LLM call made after a pre-check (gateway mode), to be audited.
-#[derive(Debug, Clone)]
-pub struct LlmCall<'a> {
-    pub principal: &'a Principal,
-    pub context_id: &'a str,
+/// What an LLM call used: who served it, how many tokens, how long it took.
+#[derive(Debug, Clone, Copy)]
+pub struct LlmUsage<'a> {
     pub provider: &'a str,
     pub model: &'a str,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub latency_ms: u64,
+}
+
+/// An LLM call made after a pre-check (gateway mode), to be audited.
+#[derive(Debug, Clone)]
+pub struct LlmCall<'a> {
+    pub principal: &'a Principal,
+    pub context_id: &'a str,
+    pub usage: LlmUsage<'a>,
     /// Scanned, and recorded only redacted.
     pub response_summary: &'a str,
     pub request_id: &'a str,
@@ -255,25 +261,12 @@ impl ControlPlane {
         };
         let findings = self.detectors.scan(call.response_summary);
         let summary = self.detectors.redact(call.response_summary, &findings).into_owned();
-        let cost = self.options.pricing.get(call.model).map(|(prompt, completion)| {
-            (call.prompt_tokens as f64 * prompt + call.completion_tokens as f64 * completion) / 1000.0
-        });
-        let details = serde_json::json!({
-            "request_id": call.request_id,
-            "decision_id": record.decision_id,
-            "provider": call.provider,
-            "model": call.model,
-            "token_usage": {
-                "prompt_tokens": call.prompt_tokens,
-                "completion_tokens": call.completion_tokens,
-                "total_tokens": call.prompt_tokens + call.completion_tokens,
-            },
-            "latency_ms": call.latency_ms,
-            "cost_usd": cost,
-            "response_summary": summary,
-            "detections": counts(&findings),
-            "query_sha256": hex(&record.query_hash),
-        });
+        let mut details = self.usage_details(&call.usage);
+        details["request_id"] = call.request_id.into();
+        details["decision_id"] = record.decision_id.into();
+        details["response_summary"] = summary.into();
+        details["detections"] = serde_json::json!(counts(&findings));
+        details["query_sha256"] = hex(&record.query_hash).into();
         let entry = AuditEntry {
             kind: "llm_call",
             tenant: record.tenant,
@@ -292,24 +285,11 @@ impl ControlPlane {
     ) -> Result<(String, AuditReceipt), EngineError> {
         let findings = self.detectors.scan(response.text);
         let redacted = self.detectors.redact(response.text, &findings).into_owned();
-        let cost = self.options.pricing.get(response.model).map(|(prompt, completion)| {
-            (response.prompt_tokens as f64 * prompt + response.completion_tokens as f64 * completion) / 1000.0
-        });
-        let details = serde_json::json!({
-            "request_id": response.request_id,
-            "decision_id": response.decision_id,
-            "provider": response.provider,
-            "model": response.model,
-            "token_usage": {
-                "prompt_tokens": response.prompt_tokens,
-                "completion_tokens": response.completion_tokens,
-                "total_tokens": response.prompt_tokens + response.completion_tokens,
-            },
-            "latency_ms": response.latency_ms,
-            "cost_usd": cost,
-            "response_redacted": redacted,
-            "detections": counts(&findings),
-        });
+        let mut details = self.usage_details(&response.usage);
+        details["request_id"] = response.request_id.into();
+        details["decision_id"] = response.decision_id.into();
+        details["response_redacted"] = redacted.clone().into();
+        details["detections"] = serde_json::json!(counts(&findings));
         let entry = AuditEntry {
             kind: "llm_response",
             tenant: response.principal.tenant.as_str().to_owned(),
@@ -319,6 +299,24 @@ impl ControlPlane {
         };
         let receipt = self.audit.record(entry).await?;
         Ok((redacted, receipt))
+    }
+
+    /// The audit details of an LLM call's usage, with its cost when the model is priced.
+    fn usage_details(&self, usage: &LlmUsage<'_>) -> serde_json::Value {
+        let cost = self.options.pricing.get(usage.model).map(|(prompt, completion)| {
+            (usage.prompt_tokens as f64 * prompt + usage.completion_tokens as f64 * completion) / 1000.0
+        });
+        serde_json::json!({
+            "provider": usage.provider,
+            "model": usage.model,
+            "token_usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            },
+            "latency_ms": usage.latency_ms,
+            "cost_usd": cost,
+        })
     }
 
     /// Proxy mode's check: `query` permission, then the common pipeline.
@@ -551,11 +549,7 @@ impl ControlPlane {
 pub struct ProxyResponse<'a> {
     pub principal: &'a Principal,
     pub decision_id: &'a str,
-    pub provider: &'a str,
-    pub model: &'a str,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub latency_ms: u64,
+    pub usage: LlmUsage<'a>,
     pub text: &'a str,
     pub request_id: &'a str,
 }

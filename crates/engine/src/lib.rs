@@ -15,7 +15,7 @@ pub mod user_tokens;
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
 pub use control::{
-    ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, McpOutput,
+    ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, LlmUsage, McpOutput,
     ProxyResponse, StageTimings, ToolCall,
 };
 pub use keys::{KeyError, KeyService, NewKey};

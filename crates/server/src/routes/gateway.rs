@@ -238,11 +238,13 @@ pub(crate) async fn audit_llm_call(
     let call = LlmCall {
         principal: &caller.0,
         context_id,
-        provider: require_text(&body.provider, "provider")?,
-        model: require_text(&body.model, "model")?,
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-        latency_ms: body.latency_ms,
+        usage: engine::LlmUsage {
+            provider: require_text(&body.provider, "provider")?,
+            model: require_text(&body.model, "model")?,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            latency_ms: body.latency_ms,
+        },
         response_summary: &body.response_summary,
         request_id: &request_id.0,
     };

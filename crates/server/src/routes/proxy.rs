@@ -150,11 +150,13 @@ pub(crate) async fn request(
             .record_proxy_response(&ProxyResponse {
                 principal: &caller.0,
                 decision_id: &decision_id,
-                provider: state.llm_name(),
-                model: &completion.model,
-                prompt_tokens: completion.prompt_tokens,
-                completion_tokens: completion.completion_tokens,
-                latency_ms: completion.latency.as_millis() as u64,
+                usage: engine::LlmUsage {
+                    provider: state.llm_name(),
+                    model: &completion.model,
+                    prompt_tokens: completion.prompt_tokens,
+                    completion_tokens: completion.completion_tokens,
+                    latency_ms: completion.latency.as_millis() as u64,
+                },
                 text: &completion.text,
                 request_id: &request_id.0,
             })
