@@ -86,21 +86,7 @@ pub struct Security {
 /// Everything the handlers need, built by the binary and injected.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    policies: Arc<PolicyLifecycle>,
-    llm: Option<LlmProvider>,
-    control: Arc<ControlPlane>,
-    audit: AuditLog,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    limits: HttpLimits,
-    security: Security,
-    clock: Arc<dyn Clock>,
-    remote_orchestrator: Option<RemoteOrchestrator>,
+    inner: Arc<AppParts>,
 }
 
 /// The parts of an [`AppState`].
@@ -123,31 +109,7 @@ pub struct AppParts {
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        let AppParts {
-            policies,
-            llm,
-            control,
-            audit,
-            store,
-            metrics,
-            limits,
-            security,
-            clock,
-            remote_orchestrator,
-        } = parts;
-        let inner = Inner {
-            policies,
-            llm,
-            control,
-            audit,
-            store,
-            metrics,
-            limits,
-            security,
-            clock,
-            remote_orchestrator,
-        };
-        AppState { inner: Arc::new(inner) }
+        AppState { inner: Arc::new(parts) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
