@@ -6,6 +6,7 @@
 mod error;
 mod postgres;
 mod sql;
+mod sql_protect;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -121,7 +122,7 @@ pub struct CheckpointRow {
 /// The audit trail.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Every chain id present, sorted.
+    /// Every chain id present (with records or a retention horizon), sorted.
     async fn audit_chains(&self) -> Result<Vec<String>, StoreError>;
     /// Records of one chain with `seq > after_seq`, in `seq` order, at most `limit`.
     async fn audit_chain_page(
@@ -143,6 +144,19 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;
+    /// The retention horizon of a chain, if its oldest records were deleted.
+    async fn audit_horizon(&self, chain_id: &str) -> Result<Option<HorizonRow>, StoreError>;
+    /// The last record of the chain's oldest run of records that are all older than `before`, at most
+    /// `max_records` of them: how far retention may delete in one batch.
+    async fn audit_prune_point(
+        &self,
+        chain_id: &str,
+        before: UnixMillis,
+        max_records: u32,
+    ) -> Result<Option<ChainHead>, StoreError>;
+    /// Deletes the chain's records (and checkpoints) up to and including `horizon.through_seq` and records
+    /// the horizon, atomically. Returns how many records went.
+    async fn prune_audit(&self, horizon: &HorizonRow) -> Result<u64, StoreError>;
 }
 
 /// A credential as stored: everything about a license key but the key (only its keyed fingerprint).
@@ -212,9 +226,125 @@ pub trait PolicyStore: Send + Sync {
     async fn activate_policy_version(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
 }
 
+/// A data key in its stored form: sealed by master key `master_key_id` (see the `crypto` crate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataKeyRow {
+    pub id: String,
+    pub master_key_id: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: UnixMillis,
+    /// Set once a newer key seals new data; a retired key still opens what it sealed.
+    pub retired_at: Option<UnixMillis>,
+}
+
+/// Data keys for envelope encryption.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_data_key(&self, row: &DataKeyRow) -> Result<(), StoreError>;
+    /// Every data key, oldest first.
+    async fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError>;
+    /// Replaces the wrapping of data key `id` if it is still wrapped by `from_master` (so two concurrent
+    /// rotations cannot lose one another's work). Returns whether it changed.
+    async fn rewrap_data_key(
+        &self,
+        id: &str,
+        from_master: &str,
+        master_key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Retires every data key but `keep` that is not retired yet; returns how many.
+    async fn retire_data_keys(&self, keep: &str, at: UnixMillis) -> Result<u64, StoreError>;
+}
+
+/// A data subject (an end user named in audit records); see migration 0005.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectRow {
+    pub subject_id: String,
+    pub tenant_id: String,
+    /// Keyed hash of (tenant, user id); `None` once erased.
+    pub lookup: Option<String>,
+    /// The subject's key sealed by a data key; `None` once erased.
+    pub sealed_key: Option<Vec<u8>>,
+    /// The subject's identifiers sealed by the subject's key.
+    pub sealed_profile: Option<Vec<u8>>,
+    pub restricted: bool,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+    pub erased_at: Option<UnixMillis>,
+    pub purge_after: Option<UnixMillis>,
+}
+
+/// Data subjects.
+#[async_trait]
+pub trait SubjectStore: Send + Sync {
+    /// Registers a subject; an existing lookup or id is a [`StoreErrorKind::Conflict`].
+    async fn insert_subject(&self, row: &SubjectRow) -> Result<(), StoreError>;
+    async fn subject_by_lookup(&self, lookup: &str) -> Result<Option<SubjectRow>, StoreError>;
+    async fn subject_by_id(&self, subject_id: &str) -> Result<Option<SubjectRow>, StoreError>;
+    /// Replaces the sealed profile and/or the restriction flag of a subject that is not erased. Returns
+    /// whether such a subject exists.
+    async fn update_subject(
+        &self,
+        subject_id: &str,
+        sealed_profile: Option<&[u8]>,
+        restricted: Option<bool>,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Destroys the subject's key, profile and lookup, leaving a tombstone to be purged after `purge_after`.
+    /// Returns whether a not yet erased subject was erased.
+    async fn erase_subject(
+        &self,
+        subject_id: &str,
+        at: UnixMillis,
+        purge_after: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the tombstones whose grace period ended before `now`; returns how many.
+    async fn purge_erased_subjects(&self, now: UnixMillis) -> Result<u64, StoreError>;
+}
+
+/// A connector's credential, sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorSecretRow {
+    pub tenant_id: String,
+    pub connector: String,
+    pub sealed: Vec<u8>,
+    pub created_by: String,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// Connector and provider credentials, one per tenant and connector.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores the secret, replacing one already there (its creation time and author stay).
+    async fn put_connector_secret(&self, row: &ConnectorSecretRow) -> Result<(), StoreError>;
+    async fn connector_secret(
+        &self,
+        tenant_id: &str,
+        connector: &str,
+    ) -> Result<Option<ConnectorSecretRow>, StoreError>;
+    /// A tenant's secrets, by connector name.
+    async fn list_connector_secrets(&self, tenant_id: &str) -> Result<Vec<ConnectorSecretRow>, StoreError>;
+    async fn delete_connector_secret(&self, tenant_id: &str, connector: &str) -> Result<bool, StoreError>;
+}
+
+/// Where a chain starts after retention deleted its oldest records: the last deleted record's seq and hash,
+/// signed by the node's audit key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HorizonRow {
+    pub chain_id: String,
+    pub through_seq: i64,
+    pub through_hash: Vec<u8>,
+    pub ts: UnixMillis,
+    pub public_key: String,
+    pub signature: String,
+}
+
 /// A connected, migrated database.
 #[async_trait]
-pub trait Store: AuditStore + CredentialStore + PolicyStore + fmt::Debug {
+pub trait Store:
+    AuditStore + CredentialStore + PolicyStore + KeyStore + SubjectStore + SecretStore + fmt::Debug
+{
     fn backend(&self) -> Backend;
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;

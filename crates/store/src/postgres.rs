@@ -10,8 +10,9 @@ use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
-    OpenOptions, PolicyStore, PolicyVersionRow, Store, StoreError, StoreErrorKind, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, ConnectorSecretRow, CredentialRow,
+    CredentialStore, DataKeyRow, HorizonRow, KeyStore, OpenOptions, PolicyStore, PolicyVersionRow,
+    SecretStore, Store, StoreError, StoreErrorKind, SubjectRow, SubjectStore, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -62,3 +63,4 @@ fn is_identifier(name: &str) -> bool {
 }
 
 crate::sql::impl_sql_store!(PostgresStore, Postgres, PgRow, Backend::Postgres);
+crate::sql_protect::impl_protection_sql!(PostgresStore, Postgres, PgRow);

@@ -30,7 +30,9 @@ macro_rules! impl_sql_store {
     #[async_trait]
     impl AuditStore for $store {
             async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
-                QueryBuilder::<$db>::new("SELECT DISTINCT chain_id FROM audit_records ORDER BY chain_id")
+                QueryBuilder::<$db>::new(
+                    "SELECT chain_id FROM audit_records UNION SELECT chain_id FROM audit_horizons ORDER BY chain_id",
+                )
                     .build_query_scalar()
                     .fetch_all(&self.pool)
                     .await
@@ -152,13 +154,15 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| from_sqlx("cannot read the audit chain head", e))?;
-            row.map(|row| {
-                Ok(ChainHead {
+            if let Some(row) = row {
+                return Ok(Some(ChainHead {
                     seq: row.try_get("seq").map_err(|e| from_sqlx("corrupt audit row", e))?,
                     hash: row.try_get("hash").map_err(|e| from_sqlx("corrupt audit row", e))?,
-                })
-            })
-            .transpose()
+                }));
+            }
+            // Retention may have deleted every record: the chain continues from its horizon.
+            let horizon = self.audit_horizon(chain_id).await?;
+            Ok(horizon.map(|h| ChainHead { seq: h.through_seq, hash: h.through_hash }))
         }
 
         async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
@@ -184,6 +188,113 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(|e| from_sqlx("cannot count audit records", e))?;
             Ok(u64::try_from(count).unwrap_or(0))
+        }
+
+        async fn audit_horizon(&self, chain_id: &str) -> Result<Option<HorizonRow>, StoreError> {
+            let row = QueryBuilder::<$db>::new(
+                "SELECT chain_id, through_seq, through_hash, ts_ms, public_key, signature FROM audit_horizons \
+                 WHERE chain_id = ",
+            )
+            .push_bind(chain_id.to_owned())
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| from_sqlx("cannot read the audit horizon", e))?;
+            row.map(|row| {
+                let get = |e| from_sqlx("corrupt audit horizon", e);
+                Ok(HorizonRow {
+                    chain_id: row.try_get("chain_id").map_err(get)?,
+                    through_seq: row.try_get("through_seq").map_err(get)?,
+                    through_hash: row.try_get("through_hash").map_err(get)?,
+                    ts: UnixMillis(row.try_get("ts_ms").map_err(get)?),
+                    public_key: row.try_get("public_key").map_err(get)?,
+                    signature: row.try_get("signature").map_err(get)?,
+                })
+            })
+            .transpose()
+        }
+
+        async fn audit_prune_point(
+            &self,
+            chain_id: &str,
+            before: UnixMillis,
+            max_records: u32,
+        ) -> Result<Option<ChainHead>, StoreError> {
+            let error = |e| from_sqlx("cannot read the audit chain", e);
+            let bounds: (Option<i64>, Option<i64>) = QueryBuilder::<$db>::new(
+                "SELECT MIN(seq), MAX(seq) FROM audit_records WHERE chain_id = ",
+            )
+            .push_bind(chain_id.to_owned())
+            .build_query_as()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)?;
+            let (Some(first), Some(last)) = bounds else { return Ok(None) };
+            let young: Option<i64> = QueryBuilder::<$db>::new("SELECT MIN(seq) FROM audit_records WHERE chain_id = ")
+                .push_bind(chain_id.to_owned())
+                .push(" AND ts_ms >= ")
+                .push_bind(before.0)
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error)?;
+            let through = young.map_or(last, |seq| seq - 1).min(first + i64::from(max_records.max(1)) - 1);
+            if through < first {
+                return Ok(None);
+            }
+            let hash: Option<Vec<u8>> = QueryBuilder::<$db>::new("SELECT hash FROM audit_records WHERE chain_id = ")
+                .push_bind(chain_id.to_owned())
+                .push(" AND seq = ")
+                .push_bind(through)
+                .build_query_scalar()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error)?;
+            // A gap in the chain (a deleted record) stops retention here; `verify` reports it.
+            Ok(hash.map(|hash| ChainHead { seq: through, hash }))
+        }
+
+        async fn prune_audit(&self, horizon: &HorizonRow) -> Result<u64, StoreError> {
+            let error = |e| from_sqlx("cannot apply audit retention", e);
+            let mut tx = self.pool.begin().await.map_err(error)?;
+            let deleted = QueryBuilder::<$db>::new("DELETE FROM audit_records WHERE chain_id = ")
+                .push_bind(horizon.chain_id.clone())
+                .push(" AND seq <= ")
+                .push_bind(horizon.through_seq)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?
+                .rows_affected();
+            QueryBuilder::<$db>::new("DELETE FROM audit_checkpoints WHERE chain_id = ")
+                .push_bind(horizon.chain_id.clone())
+                .push(" AND seq <= ")
+                .push_bind(horizon.through_seq)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            QueryBuilder::<$db>::new("DELETE FROM audit_horizons WHERE chain_id = ")
+                .push_bind(horizon.chain_id.clone())
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO audit_horizons (chain_id, through_seq, through_hash, ts_ms, public_key, signature) \
+                 VALUES (",
+            );
+            let mut values = insert.separated(", ");
+            values.push_bind(horizon.chain_id.clone());
+            values.push_bind(horizon.through_seq);
+            values.push_bind(horizon.through_hash.clone());
+            values.push_bind(horizon.ts.0);
+            values.push_bind(horizon.public_key.clone());
+            values.push_bind(horizon.signature.clone());
+            insert.push(")");
+            insert.build().execute(&mut *tx).await.map_err(error)?;
+            tx.commit().await.map_err(error)?;
+            Ok(deleted)
         }
     }
 

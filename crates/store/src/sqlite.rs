@@ -11,8 +11,9 @@ use types::UnixMillis;
 
 use crate::error::from_sqlx;
 use crate::{
-    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, CredentialRow, CredentialStore,
-    Durability, OpenOptions, PolicyStore, PolicyVersionRow, Store, StoreError, clamp_limit,
+    AuditQuery, AuditRow, AuditStore, Backend, ChainHead, CheckpointRow, ConnectorSecretRow, CredentialRow,
+    CredentialStore, DataKeyRow, Durability, HorizonRow, KeyStore, OpenOptions, PolicyStore,
+    PolicyVersionRow, SecretStore, Store, StoreError, SubjectRow, SubjectStore, clamp_limit,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -73,3 +74,4 @@ fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
 }
 
 crate::sql::impl_sql_store!(SqliteStore, Sqlite, SqliteRow, Backend::Sqlite);
+crate::sql_protect::impl_protection_sql!(SqliteStore, Sqlite, SqliteRow);

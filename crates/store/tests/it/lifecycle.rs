@@ -1,4 +1,4 @@
-const LATEST_SCHEMA: i64 = 4;
+const LATEST_SCHEMA: i64 = 5;
 
 use store::testing::{TestDatabase, with_each_backend};
 use store::{Backend, OpenOptions, StoreErrorKind, open};

@@ -4,3 +4,4 @@ mod audit;
 mod credentials;
 mod lifecycle;
 mod policies;
+mod protection;
