@@ -253,11 +253,13 @@ fn parse(text: &str, source_name: &str) -> Result<Vec<DataKey>, KeyRingError> {
     };
     let mut keys: Vec<DataKey> = Vec::new();
     // An environment variable cannot always hold newlines: `;` separates entries too.
-    for (n, entry) in text.split(['\n', ';']).enumerate() {
-        let entry = entry.trim();
-        if entry.is_empty() || entry.starts_with('#') {
-            continue;
-        }
+    let entries = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with('#'))
+        .flat_map(|(n, line)| line.split(';').map(move |entry| (n, entry.trim())))
+        .filter(|(_, entry)| !entry.is_empty());
+    for (n, entry) in entries {
         let mut fields = entry.split_whitespace();
         let (Some(id), Some(encoded), None) = (fields.next(), fields.next(), fields.next()) else {
             return Err(problem(n + 1, "expected `<id> <base64 key>`"));
