@@ -52,6 +52,92 @@ pub enum Command {
     /// Break-glass access: short-lived elevated credentials for emergencies.
     #[command(subcommand, name = "emergency-access")]
     EmergencyAccess(EmergencyCommand),
+    /// Encryption keys at rest: status and rotation.
+    ///
+    /// Data (subject keys, connector credentials) is sealed with AES-256-GCM data keys; data keys are stored only
+    /// wrapped by a master key from the key ring (DATA_DIR/keys/master.keys, or AXONFLOW_MASTER_KEYS).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Apply the retention periods now (the server also does it in the background).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// A data subject's rights (GDPR): access and portability, rectification, restriction, erasure.
+    ///
+    /// Every request is itself audited, by subject id only.
+    #[command(subcommand)]
+    Subject(SubjectCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the master key ring's key ids and the data keys (never key material).
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Rotate without downtime: add a new master key to the key ring file (unless --keep-master or the ring
+    /// comes from AXONFLOW_MASTER_KEYS, whose last key is used), re-wrap every data key under it and start a
+    /// new data key for new data. Old data stays readable; running nodes pick the change up by themselves.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Re-wrap under the ring's current master key without adding one.
+        #[arg(long)]
+        keep_master: bool,
+    },
+    /// Remove an old master key from the key ring file once no data key is wrapped by it.
+    RetireMaster {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The master key id (see `axonflow keys status`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete audit records past retention.audit_days and erased users' tombstones past their grace period;
+    /// every deletion batch is audited.
+    Run {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubjectArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The tenant the user belongs to.
+    #[arg(long)]
+    pub tenant: String,
+    /// The user id as services send it (`user_token`). Read from standard input when `-`.
+    #[arg(long)]
+    pub user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectCommand {
+    /// Print everything held about the user as one JSON document (access and portability).
+    Export(SubjectArgs),
+    /// Erase the user: destroy their key (crypto-shredding), so every record reads DELETED_USER; the audit chain
+    /// still verifies. The remaining tombstone is deleted after gdpr.erasure_grace_days.
+    Erase(SubjectArgs),
+    /// Set (FIELD=VALUE) or remove (FIELD=) profile fields of the user (rectification).
+    Rectify {
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// FIELD=VALUE to set, FIELD= to remove (repeatable).
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// Restrict (or with --lift, stop restricting) processing: the user's requests are refused meanwhile.
+    Restrict {
+        #[command(flatten)]
+        subject: SubjectArgs,
+        #[arg(long)]
+        lift: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -134,6 +134,42 @@ pub static KEYS: &[Key] = &[
         "\"process-crash\" (default) or \"power-loss\" (fsync every commit)",
     ),
     key(
+        "encryption.master_keys_file",
+        "AXONFLOW_MASTER_KEYS_FILE",
+        Kind::Text,
+        "master key ring for envelope encryption, 0600 (default DATA_DIR/keys/master.keys, created on first start)",
+    ),
+    key(
+        "encryption.master_keys",
+        "AXONFLOW_MASTER_KEYS",
+        Kind::Text,
+        "the master key ring itself (`<id> <base64>` entries separated by `;`); secret: environment only",
+    ),
+    key(
+        "retention.profile",
+        "AXONFLOW_RETENTION_PROFILE",
+        Kind::Text,
+        "\"default\" (audit records 365 days) or \"hipaa\" (6 years)",
+    ),
+    key(
+        "retention.audit_days",
+        "AXONFLOW_RETENTION_AUDIT_DAYS",
+        Kind::Integer,
+        "days audit records are kept (at least 90; at least 6 years under the hipaa profile)",
+    ),
+    key(
+        "retention.interval_seconds",
+        "AXONFLOW_RETENTION_INTERVAL_SECONDS",
+        Kind::Integer,
+        "how often `serve` applies retention (default 3600; 0 turns the background job off)",
+    ),
+    key(
+        "gdpr.erasure_grace_days",
+        "AXONFLOW_GDPR_ERASURE_GRACE_DAYS",
+        Kind::Integer,
+        "days an erased user's tombstone is kept before it is deleted for good (default 30)",
+    ),
+    key(
         "license.environment",
         "AXONFLOW_LICENSE_ENVIRONMENT",
         Kind::Text,
@@ -609,13 +645,15 @@ impl Layers {
             (None, key) => key.map(Secret::new),
         };
         let llm_timeout = v.integer("llm.timeout_ms", 1..=600_000).unwrap_or(60_000);
+        let protection = v.protection(&data_dir);
         if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
             v.at("orchestrator.listen", "must differ from agent.listen".to_owned());
         }
-        if !v.problems.is_empty() {
+        let (Some(protection), true) = (protection, v.problems.is_empty()) else {
             return Err(v.problems);
-        }
+        };
         Ok(Config {
+            protection,
             llm: LlmConfig {
                 url: llm_url,
                 model: llm_model,
@@ -688,6 +726,54 @@ struct Validator {
 }
 
 impl Validator {
+    /// `None` when there were problems (they are recorded).
+    fn protection(&mut self, data_dir: &Path) -> Option<ProtectionConfig> {
+        if self.values.get("encryption.master_keys").is_some_and(|(_, o)| matches!(o, Origin::File { .. })) {
+            self.at(
+                "encryption.master_keys",
+                "is a secret: set AXONFLOW_MASTER_KEYS or encryption.master_keys_file instead".to_owned(),
+            );
+        }
+        let master_keys =
+            match (self.text("encryption.master_keys"), self.text("encryption.master_keys_file")) {
+                (Some(_), Some(_)) => {
+                    self.at(
+                        "encryption.master_keys_file",
+                        "and `encryption.master_keys` are both set: give one".to_owned(),
+                    );
+                    return None;
+                }
+                (Some(text), None) => MasterKeys::Text(Secret::new(text)),
+                (None, file) => MasterKeys::File(
+                    file.map_or_else(|| data_dir.join("keys").join("master.keys"), PathBuf::from),
+                ),
+            };
+        let profile = self
+            .checked("retention.profile", |s| match s {
+                "default" => Ok(engine::RetentionProfile::Default),
+                "hipaa" => Ok(engine::RetentionProfile::Hipaa),
+                _ => Err("must be \"default\" or \"hipaa\""),
+            })
+            .unwrap_or(engine::RetentionProfile::Default);
+        let audit_days =
+            self.integer("retention.audit_days", 1..=36_500).map(|d| u32::try_from(d).unwrap_or(u32::MAX));
+        let retention = match engine::RetentionPolicy::new(profile, audit_days) {
+            Ok(policy) => policy,
+            Err(message) => {
+                self.at("retention.audit_days", message);
+                return None;
+            }
+        };
+        let interval = self.integer("retention.interval_seconds", 0..=7 * 86_400).unwrap_or(3600);
+        let grace = self.integer("gdpr.erasure_grace_days", 0..=365).unwrap_or(30);
+        Some(ProtectionConfig {
+            master_keys,
+            retention,
+            retention_interval: (interval > 0).then(|| Duration::from_secs(interval.unsigned_abs())),
+            erasure_grace: Duration::from_secs(grace.unsigned_abs() * 86_400),
+        })
+    }
+
     fn at(&mut self, path: &str, message: String) {
         let location =
             self.values.get(path).map_or_else(|| path.to_owned(), |(_, origin)| origin.to_string());
@@ -845,9 +931,29 @@ pub struct PolicyConfig {
     pub mcp_max_bytes: usize,
 }
 
+/// Where the master keys of envelope encryption come from.
+#[derive(Debug)]
+pub enum MasterKeys {
+    /// A key ring file (created on first start when it is the default one).
+    File(PathBuf),
+    /// The key ring given in `AXONFLOW_MASTER_KEYS`.
+    Text(Secret<String>),
+}
+
+/// Encryption at rest, retention and GDPR settings.
+#[derive(Debug)]
+pub struct ProtectionConfig {
+    pub master_keys: MasterKeys,
+    pub retention: engine::RetentionPolicy,
+    /// `None`: no background retention job.
+    pub retention_interval: Option<Duration>,
+    pub erasure_grace: Duration,
+}
+
 /// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
 #[derive(Debug)]
 pub struct Config {
+    pub protection: ProtectionConfig,
     pub llm: LlmConfig,
     pub policy: PolicyConfig,
     pub license: LicenseConfig,

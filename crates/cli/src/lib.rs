@@ -10,6 +10,7 @@ mod identity;
 mod license_cmd;
 mod logging;
 mod policy_cmd;
+mod protect_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ pub fn main() -> ExitCode {
         Command::Audit(command) => audit_cmd::run(command),
         Command::Detect(args) => detect_cmd::run(&args),
         Command::Policy(command) => policy_cmd::run(command),
+        Command::Keys(command) => protect_cmd::keys(command),
+        Command::Retention(command) => protect_cmd::retention(command),
+        Command::Subject(command) => protect_cmd::subject(command),
     }
 }
 

@@ -300,7 +300,7 @@ fn list(rows: &[CredentialRow], json: bool) {
 }
 
 /// Who ran the command, for the audit trail: the operating-system user.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     let user =
         std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned());
     format!(
@@ -309,7 +309,7 @@ fn operator() -> String {
     )
 }
 
-fn block_on<F: std::future::Future<Output = Result<bool>>>(future: F) -> Result<bool> {
+pub(crate) fn block_on<F: std::future::Future<Output = Result<bool>>>(future: F) -> Result<bool> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -318,7 +318,7 @@ fn block_on<F: std::future::Future<Output = Result<bool>>>(future: F) -> Result<
 }
 
 #[allow(clippy::print_stderr)]
-fn finish(result: Result<bool>) -> ExitCode {
+pub(crate) fn finish(result: Result<bool>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -330,11 +330,11 @@ fn finish(result: Result<bool>) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)]
-fn out(line: &str) {
+pub(crate) fn out(line: &str) {
     println!("{line}");
 }
 
 #[allow(clippy::print_stderr)]
-fn note(line: &str) {
+pub(crate) fn note(line: &str) {
     eprintln!("{line}");
 }

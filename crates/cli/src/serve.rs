@@ -8,12 +8,13 @@ use anyhow::{Context, Result};
 use server::tls::{LocalPki, ServerIdentity, create_private_dir, server_config};
 use std::sync::Arc;
 
+use crypto::{KeyRing, MasterKeyProvider};
 use detect::{DetectorConfig, DetectorSet};
 use engine::{
     AuditLog, AuditOptions, AuditWriter, Authenticator, AuthenticatorConfig, FailureLimiter, KeyService,
     RequestLimiter,
 };
-use engine::{ControlOptions, ControlPlane};
+use engine::{ConnectorSecrets, ControlOptions, ControlPlane, Retention, SubjectOptions, Subjects, Vault};
 use license::Verifier;
 use server::{
     AppParts, AppState, HttpLimits, Listener, Metrics, RedirectListener, RemoteOrchestrator, Security,
@@ -24,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use types::{Clock, SystemClock};
 
-use crate::config::Config;
+use crate::config::{Config, MasterKeys};
 use crate::identity;
 
 /// Which services this process runs.
@@ -95,10 +96,13 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
+    let maintenance_parts = MaintenanceParts { vault: services.vault, retention: services.retention };
     let state = AppState::new(AppParts {
         policies,
         llm,
         control,
+        subjects: services.subjects,
+        secrets: services.secrets,
         audit: services.audit,
         store: services.store,
         metrics: metrics.clone(),
@@ -154,9 +158,12 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
+    let maintenance_task =
+        tokio::spawn(maintenance(maintenance_parts, config.protection.retention_interval, shutdown.clone()));
     announce(&format!("listening {} ca={}", announced.join(" "), config.ca_file.display()))?;
 
     server::serve(listeners, redirect, metrics, shutdown, config.drain_timeout).await?;
+    let _ = maintenance_task.await;
     audit_writer.finish().await;
     store.close().await;
     tracing::info!("stopped");
@@ -171,6 +178,10 @@ pub struct Services {
     pub keys: Arc<KeyService>,
     pub audit: AuditLog,
     pub audit_writer: AuditWriter,
+    pub vault: Arc<Vault>,
+    pub subjects: Arc<Subjects>,
+    pub secrets: Arc<ConnectorSecrets>,
+    pub retention: Arc<Retention>,
 }
 
 /// Which audit chain a process writes: the server its node's, command-line tools a chain of their own.
@@ -221,7 +232,41 @@ impl Services {
                 .with_authenticator(authenticator.clone())
                 .with_audit(audit.clone()),
         );
-        Ok(Services { store, clock, authenticator, keys, audit, audit_writer })
+        let provider = master_key_provider(&config.protection.master_keys)?;
+        let vault = Arc::new(
+            Vault::load(store.clone(), provider, clock.clone()).await.context("cannot load the data keys")?,
+        );
+        let subject_options =
+            SubjectOptions { erasure_grace: config.protection.erasure_grace, ..SubjectOptions::default() };
+        let subjects = Arc::new(Subjects::new(
+            store.clone(),
+            vault.clone(),
+            audit.clone(),
+            clock.clone(),
+            subject_options,
+        ));
+        let secrets =
+            Arc::new(ConnectorSecrets::new(store.clone(), vault.clone(), audit.clone(), clock.clone()));
+        let retention = Arc::new(Retention::new(
+            store.clone(),
+            audit.clone(),
+            identity::load_or_create_audit_key(&config.data_dir)?,
+            subjects.clone(),
+            clock.clone(),
+            config.protection.retention,
+        ));
+        Ok(Services {
+            store,
+            clock,
+            authenticator,
+            keys,
+            audit,
+            audit_writer,
+            vault,
+            subjects,
+            secrets,
+            retention,
+        })
     }
 
     /// Flushes the audit trail and closes the store.
@@ -230,6 +275,68 @@ impl Services {
         self.audit_writer.finish().await;
         self.store.close().await;
     }
+}
+
+/// The master keys of envelope encryption: the key ring in the environment, or the key ring file (created with
+/// one key on first use).
+pub fn master_key_provider(keys: &MasterKeys) -> Result<Arc<dyn MasterKeyProvider>> {
+    let ring = match keys {
+        MasterKeys::Text(text) => KeyRing::from_text(text, "AXONFLOW_MASTER_KEYS")?,
+        MasterKeys::File(path) => {
+            if let Some(dir) = path.parent() {
+                create_private_dir(dir).context("cannot create the keys directory")?;
+            }
+            KeyRing::open_or_create(path)?
+        }
+    };
+    Ok(Arc::new(ring))
+}
+
+/// Applies retention every `interval` and re-reads the data keys every minute (a rotation made by another
+/// process reaches this one), until `shutdown`.
+async fn maintenance(
+    services: MaintenanceParts,
+    interval: Option<std::time::Duration>,
+    shutdown: CancellationToken,
+) {
+    let refresh_every = std::time::Duration::from_secs(60);
+    let mut next_retention =
+        interval.map(|i| tokio::time::Instant::now() + i.min(std::time::Duration::from_secs(60)));
+    let mut refresh = tokio::time::interval(refresh_every);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let retention_due = async {
+            match next_retention {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = refresh.tick() => {
+                if let Err(error) = services.vault.refresh().await {
+                    tracing::error!(error = %error, "cannot re-read the data keys");
+                }
+            }
+            () = retention_due => {
+                match services.retention.run().await {
+                    Ok(report) => tracing::info!(
+                        audit_records_deleted = report.audit_records_deleted,
+                        erased_subjects_purged = report.erased_subjects_purged,
+                        cutoff = %report.audit_cutoff,
+                        "retention applied"
+                    ),
+                    Err(error) => tracing::error!(error = %error, "retention failed; it runs again at the next interval"),
+                }
+                next_retention = interval.map(|i| tokio::time::Instant::now() + i);
+            }
+        }
+    }
+}
+
+struct MaintenanceParts {
+    vault: Arc<Vault>,
+    retention: Arc<Retention>,
 }
 
 /// How end-user tokens are checked: against the configured issuer's keys, or as opaque ids.
@@ -295,15 +402,14 @@ async fn governance(
         compile_us = compiled.stats().duration.as_micros() as u64,
         "policy bundle loaded"
     );
-    let subject_key = identity::load_or_create_secret(&config.data_dir.join("keys").join("subject.key"))?;
     let control = Arc::new(ControlPlane::new(
         detectors,
         Arc::new(compiled),
         services.audit.clone(),
+        services.subjects.clone(),
         services.clock.clone(),
         ControlOptions {
             policy_budget: config.policy.budget,
-            subject_key,
             mcp_max_rows: config.policy.mcp_max_rows,
             mcp_max_bytes: config.policy.mcp_max_bytes,
             pricing: std::collections::HashMap::new(),

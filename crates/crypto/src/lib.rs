@@ -57,6 +57,8 @@ pub fn generate_key() -> Result<Secret<[u8; KEY_LEN]>, CryptoError> {
 pub struct DataKey {
     id: String,
     key: LessSafeKey,
+    /// Kept for [`DataKey::derive`]; zeroed on drop.
+    bytes: Secret<[u8; KEY_LEN]>,
 }
 
 impl fmt::Debug for DataKey {
@@ -73,7 +75,17 @@ impl DataKey {
             return Err(CryptoError::Malformed);
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes.expose()).map_err(|_| CryptoError::Malformed)?;
-        Ok(DataKey { id, key: LessSafeKey::new(key) })
+        Ok(DataKey { id, key: LessSafeKey::new(key), bytes: bytes.clone() })
+    }
+
+    /// A key for another purpose derived from this one: HMAC-SHA256(key, `label`). Nodes that share the data
+    /// key derive the same key; nothing derived can be turned back into the data key.
+    pub fn derive(&self, label: &[u8]) -> Secret<[u8; KEY_LEN]> {
+        let mac =
+            ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.bytes.expose()), label);
+        let mut out = [0u8; KEY_LEN];
+        out.copy_from_slice(mac.as_ref());
+        Secret::new(out)
     }
 
     /// A key made from a byte slice that must be exactly 32 bytes (an unwrapped key).
@@ -254,6 +266,16 @@ mod tests {
             assert!(k.open(&changed, b"").is_err(), "byte {i}");
         }
         assert_ne!(k.seal(b"secret", b"").expect("seal"), sealed, "nonces differ");
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_key_and_label() {
+        let bytes = generate_key().expect("random");
+        let (a, b) = (DataKey::new("a", &bytes).expect("key"), DataKey::new("b", &bytes).expect("key"));
+        assert_eq!(a.derive(b"lookup").expose(), b.derive(b"lookup").expose(), "same key, same result");
+        assert_ne!(a.derive(b"lookup").expose(), a.derive(b"other").expose());
+        assert_ne!(a.derive(b"lookup").expose(), key("c").derive(b"lookup").expose());
+        assert_ne!(a.derive(b"lookup").expose(), bytes.expose(), "not the key itself");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use license::{PublicKey, SigningKey};
 use sha2::{Digest, Sha256};
-use store::{AuditRow, CheckpointRow, Store};
+use store::{AuditRow, CheckpointRow, HorizonRow, Store};
 use tokio::sync::{mpsc, oneshot};
 use types::{Clock, UnixMillis};
 
@@ -320,6 +320,33 @@ fn checkpoint_message(chain_id: &str, seq: i64, hash: &[u8]) -> Vec<u8> {
     message
 }
 
+/// A signed retention horizon: the chain's records up to `seq` (whose hash was `hash`) were deleted by
+/// retention, and verification restarts after it.
+pub fn sign_horizon(
+    signer: &SigningKey,
+    chain_id: &str,
+    seq: i64,
+    hash: &[u8],
+    ts: UnixMillis,
+) -> HorizonRow {
+    let signature = signer.sign(&horizon_message(chain_id, seq, hash));
+    HorizonRow {
+        chain_id: chain_id.to_owned(),
+        through_seq: seq,
+        through_hash: hash.to_vec(),
+        ts,
+        public_key: signer.public_key().to_base64(),
+        signature: URL_SAFE_NO_PAD.encode(signature),
+    }
+}
+
+fn horizon_message(chain_id: &str, seq: i64, hash: &[u8]) -> Vec<u8> {
+    let mut message = checkpoint_message(chain_id, seq, hash);
+    message
+        .splice(0..b"axonflow/audit-checkpoint/v1\0".len(), b"axonflow/audit-horizon/v1\0".iter().copied());
+    message
+}
+
 fn to_hash(bytes: &[u8]) -> [u8; 32] {
     let mut hash = [0; 32];
     if bytes.len() == 32 {
@@ -353,6 +380,9 @@ pub enum ChainProblem {
     BadCheckpoint { seq: i64 },
     /// No checkpoint by a trusted key: the chain was not written by a trusted node.
     Unsigned,
+    /// The retention horizon (where the chain restarts after old records were deleted) is not signed by a
+    /// trusted key: records were deleted and the deletion disguised.
+    BadHorizon { seq: i64 },
 }
 
 impl std::fmt::Display for ChainProblem {
@@ -378,6 +408,10 @@ impl std::fmt::Display for ChainProblem {
             ChainProblem::Unsigned => {
                 f.write_str("no checkpoint signed by a trusted key: the chain is not trusted")
             }
+            ChainProblem::BadHorizon { seq } => write!(
+                f,
+                "records up to {seq} are gone and the retention horizon claiming it is not signed by a trusted key"
+            ),
         }
     }
 }
@@ -390,6 +424,8 @@ pub struct ChainReport {
     pub checkpoints: u64,
     /// Records after the last checkpoint: intact, but not yet covered by a signature.
     pub unsigned_tail: u64,
+    /// The last record deleted by retention (0 when none was).
+    pub retained_after: i64,
     pub problem: Option<ChainProblem>,
 }
 
@@ -409,8 +445,10 @@ pub async fn verify(
             records: 0,
             checkpoints: checkpoints.len() as u64,
             unsigned_tail: 0,
+            retained_after: 0,
             problem: None,
         };
+        let horizon = store.audit_horizon(&chain_id).await?;
         let mut trusted_checkpoints = Vec::new();
         for checkpoint in &checkpoints {
             if checkpoint_is_trusted(checkpoint, trusted) {
@@ -420,8 +458,17 @@ pub async fn verify(
             }
         }
         let (mut expected, mut prev) = (1_i64, [0_u8; 32]);
-        let mut next_checkpoint = trusted_checkpoints.iter().peekable();
         let mut last_signed = 0;
+        if let Some(horizon) = &horizon {
+            if horizon_is_trusted(horizon, trusted) {
+                (expected, prev) = (horizon.through_seq + 1, to_hash(&horizon.through_hash));
+                (report.retained_after, last_signed) = (horizon.through_seq, horizon.through_seq);
+                trusted_checkpoints.retain(|(seq, _)| *seq > horizon.through_seq);
+            } else if report.problem.is_none() {
+                report.problem = Some(ChainProblem::BadHorizon { seq: horizon.through_seq });
+            }
+        }
+        let mut next_checkpoint = trusted_checkpoints.iter().peekable();
         'pages: while report.problem.is_none() {
             let page = store.audit_chain_page(&chain_id, expected - 1, 1000).await?;
             if page.is_empty() {
@@ -468,7 +515,7 @@ pub async fn verify(
             if let Some((seq, _)) = next_checkpoint.next() {
                 report.problem =
                     Some(ChainProblem::Truncated { last_seq: expected - 1, checkpoint_seq: *seq });
-            } else if trusted_checkpoints.is_empty() {
+            } else if trusted_checkpoints.is_empty() && horizon.is_none() {
                 report.problem = Some(ChainProblem::Unsigned);
             }
         }
@@ -487,9 +534,18 @@ fn was_moved(row: &AuditRow) -> bool {
 }
 
 fn checkpoint_is_trusted(checkpoint: &CheckpointRow, trusted: &[PublicKey]) -> bool {
-    let Some(key) = trusted.iter().find(|k| k.to_base64() == checkpoint.public_key) else { return false };
-    let Ok(signature) = URL_SAFE_NO_PAD.decode(&checkpoint.signature) else { return false };
+    let message = checkpoint_message(&checkpoint.chain_id, checkpoint.seq, &checkpoint.hash);
+    signed_by_trusted(&message, &checkpoint.public_key, &checkpoint.signature, trusted)
+}
+
+fn horizon_is_trusted(horizon: &HorizonRow, trusted: &[PublicKey]) -> bool {
+    let message = horizon_message(&horizon.chain_id, horizon.through_seq, &horizon.through_hash);
+    signed_by_trusted(&message, &horizon.public_key, &horizon.signature, trusted)
+}
+
+fn signed_by_trusted(message: &[u8], public_key: &str, signature: &str, trusted: &[PublicKey]) -> bool {
+    let Some(key) = trusted.iter().find(|k| k.to_base64() == public_key) else { return false };
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
     let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else { return false };
-    key.verify(&checkpoint_message(&checkpoint.chain_id, checkpoint.seq, &checkpoint.hash), &signature)
-        .is_ok()
+    key.verify(message, &signature).is_ok()
 }

@@ -10,10 +10,11 @@ use detect::{Category, DetectorSet, Finding};
 use license::{McpOperation, Permission};
 use policy::{CompiledPolicy, Decision, Input, Outcome};
 use sha2::{Digest, Sha256};
-use types::{Clock, Secret, UnixMillis};
+use types::{Clock, UnixMillis};
 
 use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt};
 use crate::auth::Principal;
+use crate::subjects::{RESTRICTED_REASON, Subject, SubjectError, Subjects};
 
 /// How long a pre-check's approval may be used for its LLM call.
 pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
@@ -27,6 +28,18 @@ pub enum EngineError {
     Invalid { field: &'static str, message: String },
     #[error("the audit trail cannot record this decision")]
     Audit(#[from] AuditError),
+    /// A dependency (the data subject store) cannot answer: the request fails closed.
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl From<SubjectError> for EngineError {
+    fn from(error: SubjectError) -> Self {
+        match error {
+            SubjectError::Audit(e) => EngineError::Audit(e),
+            _ => EngineError::Unavailable("the data subject store is unavailable"),
+        }
+    }
 }
 
 /// A request to check, as the engine needs it.
@@ -36,7 +49,8 @@ pub struct Check<'a> {
     /// What is being checked: `pre_check`, `decide`, `llm_chat`, `mcp_input`, …
     pub request_type: &'a str,
     pub query: &'a str,
-    /// The end user, as asserted by the calling service (an opaque id; recorded only as a pseudonym).
+    /// The end user, as asserted by the calling service or its verified user token. Recorded only sealed with
+    /// the user's own key (see [`crate::subjects`]).
     pub user: Option<&'a str>,
     /// Caller context passed to policies (`user_role`, `connector`, …).
     pub context: serde_json::Map<String, serde_json::Value>,
@@ -146,8 +160,6 @@ pub struct LlmCall<'a> {
 pub struct ControlOptions {
     /// The longest a policy evaluation may take before it is denied.
     pub policy_budget: Duration,
-    /// Key for the pseudonyms of end users in audit records (HMAC-SHA256).
-    pub subject_key: Secret<Vec<u8>>,
     /// Largest number of rows an MCP result may carry before it is treated as exfiltration.
     pub mcp_max_rows: u64,
     /// Largest MCP result (JSON bytes).
@@ -164,6 +176,7 @@ pub struct ControlPlane {
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     contexts: Mutex<HashMap<String, ContextRecord>>,
+    subjects: Arc<Subjects>,
     options: ControlOptions,
 }
 
@@ -174,6 +187,7 @@ impl ControlPlane {
         detectors: Arc<DetectorSet>,
         policy: Arc<CompiledPolicy>,
         audit: AuditLog,
+        subjects: Arc<Subjects>,
         clock: Arc<dyn Clock>,
         options: ControlOptions,
     ) -> ControlPlane {
@@ -183,6 +197,7 @@ impl ControlPlane {
             audit,
             clock,
             contexts: Mutex::new(HashMap::new()),
+            subjects,
             options,
         }
     }
@@ -421,6 +436,7 @@ impl ControlPlane {
             findings.extend(found);
             redacted
         });
+        let subject = self.subject_field(call.principal, call.user).await?.map(|(_, field)| field);
         let details = serde_json::json!({
             "request_id": call.request_id,
             "tool_name": call.tool_name,
@@ -428,7 +444,7 @@ impl ControlPlane {
             "caller_name": call.caller_name,
             "workflow_id": call.workflow_id,
             "step_id": call.step_id,
-            "user": call.user.map(|u| self.pseudonym(call.principal.tenant.as_str(), u)),
+            "subject": subject,
             "duration_ms": call.duration_ms,
             "policies_applied": call.policies_applied,
             "success": call.success,
@@ -466,6 +482,9 @@ impl ControlPlane {
     }
 
     async fn evaluate(&self, check: &Check<'_>, kind: &'static str) -> Result<Checked, EngineError> {
+        let subject = self.subject_field(check.principal, check.user).await?;
+        let restricted = subject.as_ref().is_some_and(|(s, _)| s.restricted);
+        let subject = subject.map(|(_, field)| field);
         let started = Instant::now();
         let findings = self.detectors.scan(check.query);
         let redacted_query = self.detectors.redact(check.query, &findings).into_owned();
@@ -488,7 +507,10 @@ impl ControlPlane {
                 })
                 .collect(),
         };
-        let decision = self.policy.load().evaluate(&input, self.options.policy_budget);
+        let mut decision = self.policy.load().evaluate(&input, self.options.policy_budget);
+        if restricted {
+            decision.outcome = Outcome::Deny { reasons: vec![RESTRICTED_REASON.to_owned()] };
+        }
         let policy_time = policy_started.elapsed();
 
         let audit_started = Instant::now();
@@ -505,7 +527,7 @@ impl ControlPlane {
             "warnings": decision.warnings,
             "detections": counts(&findings),
             "query_redacted": redacted_query,
-            "user": check.user.map(|u| self.pseudonym(check.principal.tenant.as_str(), u)),
+            "subject": subject,
             "logs": decision.logs.iter().map(|l| &l.name).collect::<Vec<_>>(),
             "latency_us": {
                 "detection": detection.as_micros() as u64,
@@ -529,18 +551,16 @@ impl ControlPlane {
         })
     }
 
-    /// A stable, keyed pseudonym for an end user within a tenant: linkable in the audit trail, not reversible
-    /// without the key.
-    fn pseudonym(&self, tenant: &str, user: &str) -> String {
-        use hmac::Mac;
-        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(self.options.subject_key.expose()) else {
-            return "unavailable".to_owned();
-        };
-        mac.update(b"axonflow/audit-subject/v1\0");
-        mac.update(tenant.as_bytes());
-        mac.update(b"\0");
-        mac.update(user.as_bytes());
-        format!("sub_{}", &hex(&mac.finalize().into_bytes())[..32])
+    /// The end user's subject and the audit field naming them (sealed), when a user was given.
+    async fn subject_field(
+        &self,
+        principal: &Principal,
+        user: Option<&str>,
+    ) -> Result<Option<(Arc<Subject>, serde_json::Value)>, EngineError> {
+        let Some(user) = user else { return Ok(None) };
+        let subject = self.subjects.resolve(principal.tenant.as_str(), user).await?;
+        let field = self.subjects.record_field(&subject, user)?;
+        Ok(Some((subject, field)))
     }
 }
 

@@ -9,8 +9,12 @@ pub mod control;
 pub mod keys;
 pub mod limits;
 pub mod policies;
+pub mod retention;
+pub mod secrets;
 pub mod sessions;
+pub mod subjects;
 pub mod user_tokens;
+pub mod vault;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
@@ -21,5 +25,9 @@ pub use control::{
 pub use keys::{KeyError, KeyService, NewKey};
 pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
 pub use policies::{LifecycleError, PolicyLifecycle};
+pub use retention::{Retention, RetentionError, RetentionPolicy, RetentionProfile, RetentionReport};
+pub use secrets::{ConnectorSecrets, SecretError, SecretInfo};
 pub use sessions::{NewSession, SessionError, Sessions};
+pub use subjects::{DELETED_USER, Erasure, SubjectError, SubjectExport, SubjectOptions, Subjects};
 pub use user_tokens::{EndUser, UserTokenError, UserTokens};
+pub use vault::{Rotation, Vault, VaultError};

@@ -96,6 +96,8 @@ pub struct AppParts {
     /// The LLM provider this process calls (the Orchestrator's); `None` when none is configured.
     pub llm: Option<LlmProvider>,
     pub control: Arc<ControlPlane>,
+    pub subjects: Arc<engine::Subjects>,
+    pub secrets: Arc<engine::ConnectorSecrets>,
     pub audit: AuditLog,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
@@ -114,6 +116,14 @@ impl AppState {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn subjects(&self) -> &engine::Subjects {
+        &self.inner.subjects
+    }
+
+    pub(crate) fn secrets(&self) -> &engine::ConnectorSecrets {
+        &self.inner.secrets
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -196,7 +206,16 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/audit/tenant/{tenant_id}", get(routes::audit::tenant))
             .route("/api/v1/mcp/check-input", post(routes::mcp::check_input))
             .route("/api/v1/mcp/check-output", post(routes::mcp::check_output))
-            .route("/api/v1/connectors", get(routes::audit::connectors))
+            .route("/api/v1/connectors", get(routes::protection::list))
+            .route(
+                "/api/v1/connectors/{id}",
+                get(routes::protection::get).delete(routes::protection::uninstall),
+            )
+            .route("/api/v1/connectors/{id}/install", post(routes::protection::install))
+            .route("/api/v1/gdpr/subjects/export", post(routes::protection::export))
+            .route("/api/v1/gdpr/subjects/erase", post(routes::protection::erase))
+            .route("/api/v1/gdpr/subjects/rectify", post(routes::protection::rectify))
+            .route("/api/v1/gdpr/subjects/restrict", post(routes::protection::restrict))
             .route("/api/v1/policies/versions", get(routes::policies::list).post(routes::policies::upload))
             .route("/api/v1/policies/versions/{id}", get(routes::policies::get))
             .route("/api/v1/policies/versions/{id}/promote", post(routes::policies::promote))

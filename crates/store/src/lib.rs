@@ -103,6 +103,8 @@ pub struct AuditQuery {
     pub verdict: Option<String>,
     pub since: Option<UnixMillis>,
     pub until: Option<UnixMillis>,
+    /// Records whose body contains this text (e.g. a subject id).
+    pub contains: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }

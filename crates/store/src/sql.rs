@@ -320,6 +320,10 @@ macro_rules! impl_sql_store {
         if let Some(until) = query.until {
             sql.push(" AND ts_ms < ").push_bind(until.0);
         }
+        if let Some(text) = &query.contains {
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            sql.push(" AND body LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+        }
     }
 
     fn audit_row(row: &$row) -> Result<AuditRow, StoreError> {

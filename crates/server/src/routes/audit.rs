@@ -1,5 +1,5 @@
-//! Audit access for auditors (`admin:audit`), always within the caller's tenant: search, per-tenant listing,
-//! and the list of configured connectors.
+//! Audit access for auditors (`admin:audit`), always within the caller's tenant: search and per-tenant
+//! listing. End users appear by name (or `DELETED_USER` once erased), revealed from their sealed form.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -97,12 +97,11 @@ async fn page(state: &AppState, query: AuditQuery) -> Result<Page, ApiError> {
     };
     let total = store.count_audit(&query).await.map_err(unavailable)?;
     let rows = store.search_audit(&query).await.map_err(unavailable)?;
-    Ok(Page {
-        entries: rows.into_iter().map(entry).collect(),
-        total,
-        limit: query.limit,
-        offset: query.offset,
-    })
+    let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
+    for entry in &mut entries {
+        state.subjects().reveal(&mut entry.details).await;
+    }
+    Ok(Page { entries, total, limit: query.limit, offset: query.offset })
 }
 
 pub(crate) async fn search(
@@ -121,6 +120,7 @@ pub(crate) async fn search(
         until: time(body.end_time.as_deref(), "end_time")?,
         limit: body.limit.unwrap_or(100).clamp(1, 1000),
         offset: body.offset.unwrap_or(0),
+        contains: None,
     };
     Ok(Json(page(&state, query).await?))
 }
@@ -154,11 +154,4 @@ pub(crate) async fn tenant(
         ..AuditQuery::default()
     };
     Ok(Json(page(&state, query).await?))
-}
-
-/// The MCP connectors configured for the caller's tenant. Connector configuration is not implemented yet, so
-/// the list is empty: that is the truth, not a placeholder.
-pub(crate) async fn connectors(caller: Caller) -> Json<serde_json::Value> {
-    let _ = caller;
-    Json(serde_json::json!({"connectors": [], "total": 0}))
 }

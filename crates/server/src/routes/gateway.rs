@@ -41,6 +41,7 @@ pub(crate) fn engine_error(error: EngineError) -> ApiError {
             ApiError::bad_request("invalid_field", message).with_field(field)
         }
         EngineError::Audit(_) => ApiError::unavailable("the audit trail cannot record decisions right now"),
+        EngineError::Unavailable(message) => ApiError::unavailable(message),
     }
 }
 

@@ -6,4 +6,5 @@ pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod mcp;
 pub(crate) mod policies;
+pub(crate) mod protection;
 pub(crate) mod proxy;
