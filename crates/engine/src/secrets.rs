@@ -78,6 +78,9 @@ impl ConnectorSecrets {
             return Err(SecretError::Invalid("a secret is 1 to 16384 bytes"));
         }
         let tenant = actor.tenant.as_str();
+        // A rare admin operation: make sure it seals with the newest data key even right after a rotation made
+        // by another process.
+        self.vault.refresh().await?;
         let sealed = self.vault.seal(secret.expose().as_bytes(), &context(tenant, connector))?;
         let now = self.clock.now();
         let row = ConnectorSecretRow {

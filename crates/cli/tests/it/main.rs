@@ -9,6 +9,7 @@ mod http;
 mod openapi;
 mod policy_cli;
 mod policy_lifecycle;
+mod protection;
 mod proxy;
 mod sdk;
 mod support;

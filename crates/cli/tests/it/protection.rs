@@ -1,0 +1,213 @@
+//! Data protection end to end: GDPR rights over HTTPS, erasure by crypto-shredding, connector credentials,
+//! key rotation while the server runs, retention refusing a tampered trail.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Client, Server};
+
+const USER: &str = "alice.liddell.4711";
+
+async fn service_key(client: &Client, admin: &str) -> String {
+    let body = json!({"kind": "service", "tier": "PLUS", "service": {"name": "clinic-app", "type": "backend-service"},
+                      "permissions": ["policy:evaluate", "query"], "expires_at": "2099-01-01"});
+    let reply = client.post_json(admin, "/api/v1/admin/keys", &body).await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()["key"].as_str().expect("key").to_owned()
+}
+
+async fn pre_check_as(client: &Client, key: &str, user: &str) -> serde_json::Value {
+    let body = json!({"query": "What is the weather in Paris?", "user_token": user, "context": {"user_role": "analyst"}});
+    let reply = client.post_json(key, "/api/policy/pre-check", &body).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    reply.json()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn gdpr_rights_work_over_https_and_erasure_leaves_no_plaintext_trace_while_the_trail_verifies() {
+    let mut server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    for _ in 0..2 {
+        assert_eq!(pre_check_as(&client, &key, USER).await["approved"], true);
+    }
+    let tool = json!({"tool_name": "ehr_lookup", "user_id": USER, "success": true});
+    assert_eq!(client.post_json(&key, "/api/v1/audit/tool-call", &tool).await.status, 201);
+
+    // Only auditors exercise subjects' rights.
+    let subject = json!({"user": USER});
+    assert_eq!(client.post_json(&key, "/api/v1/gdpr/subjects/export", &subject).await.status, 403);
+    let missing = client.post_json(&admin, "/api/v1/gdpr/subjects/export", &json!({"user": "nobody"})).await;
+    assert_eq!((missing.status, missing.json()["error"]["message"].is_string()), (404, true));
+    let bad = client.post_json(&admin, "/api/v1/gdpr/subjects/export", &json!({"user": ""})).await;
+    assert_eq!((bad.status, bad.json()["error"]["field"].as_str()), (400, Some("user")));
+
+    let rectify = json!({"user": USER, "profile": {"email": "alice@wonderland.example"}});
+    let rectified = client.post_json(&admin, "/api/v1/gdpr/subjects/rectify", &rectify).await;
+    assert_eq!(rectified.status, 200, "{}", String::from_utf8_lossy(&rectified.body));
+    let export = client.post_json(&admin, "/api/v1/gdpr/subjects/export", &subject).await;
+    assert_eq!(export.status, 200);
+    let export = export.json();
+    assert_eq!(export["profile"]["user_id"], USER);
+    assert_eq!(export["profile"]["email"], "alice@wonderland.example");
+    let kinds: Vec<&str> =
+        export["records"].as_array().expect("records").iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "pre_check").count(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"tool_call") && kinds.contains(&"gdpr.rectification"), "{kinds:?}");
+
+    // Restriction: the user's requests are refused (and still audited) until it is lifted.
+    let restrict = |on: bool| json!({"user": USER, "restricted": on});
+    assert_eq!(client.post_json(&admin, "/api/v1/gdpr/subjects/restrict", &restrict(true)).await.status, 200);
+    let refused = pre_check_as(&client, &key, USER).await;
+    assert_eq!(refused["approved"], false);
+    assert!(refused["block_reason"].as_str().expect("reason").contains("restricted"), "{refused}");
+    assert_eq!(pre_check_as(&client, &key, "someone-else").await["approved"], true, "only that user");
+    assert_eq!(
+        client.post_json(&admin, "/api/v1/gdpr/subjects/restrict", &restrict(false)).await.status,
+        200
+    );
+    assert_eq!(pre_check_as(&client, &key, USER).await["approved"], true);
+
+    // Auditors see who made a request until the user is erased.
+    let search = json!({"limit": 100, "request_type": "pre_check"});
+    let before = client.post_json(&admin, "/api/v1/audit/search", &search).await.json();
+    assert!(before.to_string().contains(USER));
+
+    let erased = client.post_json(&admin, "/api/v1/gdpr/subjects/erase", &subject).await;
+    assert_eq!(erased.status, 200, "{}", String::from_utf8_lossy(&erased.body));
+    let erasure = erased.json();
+    assert!(erasure["subject_id"].as_str().expect("id").starts_with("sub_"));
+    assert!(erasure["purge_after"].is_string());
+    assert_eq!(client.post_json(&admin, "/api/v1/gdpr/subjects/erase", &subject).await.status, 404, "once");
+    assert_eq!(client.post_json(&admin, "/api/v1/gdpr/subjects/export", &subject).await.status, 404);
+    let after = client.post_json(&admin, "/api/v1/audit/search", &search).await.json();
+    let text = after.to_string();
+    assert!(!text.contains(USER) && text.contains("DELETED_USER"), "{text}");
+    let all = client.post_json(&admin, "/api/v1/audit/search", &json!({"limit": 1000})).await.json();
+    assert!(all.to_string().contains("gdpr.erasure"), "the erasure request is audited");
+
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
+    let data = server.data();
+    let mut stored = std::fs::read(data.join("axonflow.db")).expect("db");
+    stored.extend(std::fs::read(data.join("axonflow.db-wal")).unwrap_or_default());
+    for needle in [USER, "wonderland"] {
+        assert!(!contains(&stored, needle), "`{needle}` is in the database file");
+        assert!(!server.stderr().contains(needle), "`{needle}` is in the logs");
+    }
+    let exported = server.cli(&["audit", "export", "--format", "jsonl"], None);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert!(!contains(&exported.stdout, USER), "the export holds no trace of the user");
+    let verify = server.cli(&["audit", "verify", "--json"], None);
+    assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+#[tokio::test]
+async fn connector_credentials_are_sealed_never_returned_and_survive_a_key_rotation_made_while_serving() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    let _ = pre_check_as(&client, &key, USER).await;
+
+    let install = json!({"name": "Snowflake EU", "options": {"account": "acme-eu"},
+                         "credentials": {"password": "sf-pass-98765"}});
+    assert_eq!(client.post_json(&key, "/api/v1/connectors/snowflake/install", &install).await.status, 403);
+    let installed = client.post_json(&admin, "/api/v1/connectors/snowflake/install", &install).await;
+    assert_eq!(installed.status, 201, "{}", String::from_utf8_lossy(&installed.body));
+    let first_key = installed.json()["data_key_id"].as_str().expect("key id").to_owned();
+    let bad = client.post_json(&admin, "/api/v1/connectors/bad%20name/install", &install).await;
+    assert_eq!(bad.status, 400);
+    let listed = client.get_as(&key, "/api/v1/connectors").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["total"], 1);
+    for field in ["id", "name", "type"] {
+        assert_eq!(listed.json()["connectors"][0][field], "snowflake", "{field}");
+    }
+    assert_eq!(client.get_as(&admin, "/api/v1/connectors/snowflake").await.status, 200);
+    assert_eq!(client.get_as(&admin, "/api/v1/connectors/nope").await.status, 404);
+
+    let rotated = server.cli(&["keys", "rotate", "--json"], None);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let rotation: serde_json::Value = serde_json::from_slice(&rotated.stdout).expect("json");
+    let new_master = rotation["added_master_key"].as_str().expect("added").to_owned();
+    assert_eq!(rotation["rotation"]["master_key_id"], new_master.as_str());
+    assert_eq!(rotation["rotation"]["rewrapped"], 1);
+    let new_data_key = rotation["rotation"]["data_key_id"].as_str().expect("new").to_owned();
+    assert_ne!(new_data_key, first_key);
+
+    // The running server keeps working: old data opens, new data is sealed under the new data key.
+    let again = json!({"credentials": {"token": "xoxb-slack-123"}});
+    let slack = client.post_json(&admin, "/api/v1/connectors/slack/install", &again).await;
+    assert_eq!(slack.status, 201);
+    assert_eq!(slack.json()["data_key_id"], new_data_key.as_str());
+    let export = client.post_json(&admin, "/api/v1/gdpr/subjects/export", &json!({"user": USER})).await;
+    assert_eq!(export.status, 200, "a subject sealed before the rotation still opens");
+    assert_eq!(pre_check_as(&client, &key, "new-user-after-rotation").await["approved"], true);
+
+    let status = server.cli(&["keys", "status", "--json"], None);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["master_key_id"], new_master.as_str());
+    let data_keys = status["data_keys"].as_array().expect("keys");
+    assert_eq!(data_keys.len(), 2);
+    assert!(data_keys.iter().all(|k| k["master_key_id"] == new_master.as_str()), "{status}");
+    let old_master = server.cli(&["keys", "retire-master", "nope"], None);
+    assert!(!old_master.status.success());
+
+    assert_eq!(
+        client
+            .send("DELETE", "/api/v1/connectors/slack", &[("X-License-Key", &admin)], Vec::new())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(client.get_as(&admin, "/api/v1/connectors").await.json()["total"], 1);
+
+    let mut stored = std::fs::read(server.data().join("axonflow.db")).expect("db");
+    stored.extend(std::fs::read(server.data().join("axonflow.db-wal")).unwrap_or_default());
+    for secret in ["sf-pass-98765", "xoxb-slack-123", "acme-eu"] {
+        assert!(!contains(&stored, secret), "`{secret}` is in the database file");
+        assert!(!listed.body.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(!server.stderr().contains(secret), "`{secret}` is in the logs");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode =
+            std::fs::metadata(server.data().join("keys/master.keys")).expect("ring").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn retention_refuses_to_delete_across_a_tampered_record_and_reports_it() {
+    let mut server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    let _ = pre_check_as(&client, &key, USER).await;
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
+
+    let nothing = server.cli(&["retention", "run", "--json"], None);
+    assert!(nothing.status.success(), "{}", String::from_utf8_lossy(&nothing.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&nothing.stdout).expect("json");
+    assert_eq!((report["audit_records_deleted"].as_u64(), report["batches"].as_u64()), (Some(0), Some(0)));
+
+    // Backdating a record changes it: retention must not delete it quietly behind a signed horizon.
+    store::testing::execute_raw_sqlite(
+        &server.data().join("axonflow.db"),
+        "UPDATE audit_records SET ts_ms = ts_ms - 400 * 86400000 WHERE seq = 1",
+    )
+    .await;
+    let refused = server.cli(&["retention", "run"], None);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("not intact") && message.contains("audit verify"), "{message}");
+}
