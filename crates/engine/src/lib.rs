@@ -10,6 +10,9 @@ pub mod keys;
 pub mod limits;
 pub mod policies;
 pub mod sessions;
+pub mod shared;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod user_tokens;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
@@ -19,7 +22,8 @@ pub use control::{
     ProxyResponse, StageTimings, ToolCall,
 };
 pub use keys::{KeyError, KeyService, NewKey};
-pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
+pub use limits::{FailureLimiter, LimitError, RateLimitStatus, RequestLimiter};
 pub use policies::{LifecycleError, PolicyLifecycle};
 pub use sessions::{NewSession, SessionError, Sessions};
+pub use shared::{InvalidRedisUrl, RedisOptions, RedisState, SharedStateUnavailable, StateBackend};
 pub use user_tokens::{EndUser, UserTokenError, UserTokens};

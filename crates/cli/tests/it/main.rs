@@ -10,6 +10,7 @@ mod openapi;
 mod policy_cli;
 mod policy_lifecycle;
 mod proxy;
+mod redis;
 mod sdk;
 mod support;
 mod tls;
