@@ -326,6 +326,25 @@ pub static KEYS: &[Key] = &[
         Kind::Integer,
         "time limit for one provider call (default 60000)",
     ),
+    key(
+        "redis.url",
+        "AXONFLOW_REDIS_URL",
+        Kind::Text,
+        "redis:// or rediss:// URL: rate limits, lockouts and admin sessions are shared by every node using it (default: per process); secret: prefer url_file or the variable",
+    ),
+    key("redis.url_file", "AXONFLOW_REDIS_URL_FILE", Kind::Text, "file holding the Redis URL"),
+    key(
+        "redis.key_prefix",
+        "AXONFLOW_REDIS_KEY_PREFIX",
+        Kind::Text,
+        "first part of every Redis key; the same on every node of a deployment (default axonflow)",
+    ),
+    key(
+        "redis.timeout_ms",
+        "AXONFLOW_REDIS_TIMEOUT_MS",
+        Kind::Integer,
+        "longest one Redis call may take before the request is refused with 503 (default 500)",
+    ),
     key("log.format", "AXONFLOW_LOG_FORMAT", Kind::Text, "\"logfmt\" (default) or \"json\""),
     key(
         "log.level",
@@ -630,20 +649,22 @@ impl Layers {
                 "is a secret: set AXONFLOW_LLM_API_KEY or llm.api_key_file instead".to_owned(),
             );
         }
-        let llm_api_key = match (v.text("llm.api_key_file"), v.text("llm.api_key")) {
-            (Some(_), Some(_)) => {
-                v.at("llm.api_key_file", "and `llm.api_key` are both set: give one".to_owned());
-                None
-            }
-            (Some(file), None) => match std::fs::read_to_string(&file) {
-                Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim().to_owned())),
-                _ => {
-                    v.at("llm.api_key_file", "names a file that cannot be read or is empty".to_owned());
-                    None
-                }
-            },
-            (None, key) => key.map(Secret::new),
-        };
+        let llm_api_key = v.secret_text("llm.api_key", "llm.api_key_file");
+        let redis_url = v.checked_secret("redis.url", "redis.url_file", |url| {
+            (url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://"))
+                .then_some(())
+                .ok_or("must be a redis://, rediss:// or redis+unix:// URL")
+        });
+        let redis_key_prefix = v
+            .checked_text("redis.key_prefix", |s| {
+                (!s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)))
+                .then_some(())
+                .ok_or("must be 1-64 of A-Z a-z 0-9 . _ : -")
+            })
+            .unwrap_or_else(|| "axonflow".to_owned());
+        let redis_timeout = v.integer("redis.timeout_ms", 1..=60_000).unwrap_or(500);
         let llm_timeout = v.integer("llm.timeout_ms", 1..=600_000).unwrap_or(60_000);
         let protection = v.protection(&data_dir);
         if agent_listen.port() != 0 && agent_listen == orchestrator_listen {
@@ -700,6 +721,11 @@ impl Layers {
             request_timeout: Duration::from_millis(request_timeout.unsigned_abs()),
             drain_timeout: Duration::from_millis(drain_timeout.unsigned_abs()),
             database_url,
+            redis: redis_url.map(|url| RedisConfig {
+                url,
+                key_prefix: redis_key_prefix,
+                timeout: Duration::from_millis(redis_timeout.unsigned_abs()),
+            }),
             max_connections: u32::try_from(max_connections).unwrap_or(8),
             durability,
             log_format,
@@ -843,38 +869,60 @@ impl Validator {
         }
     }
 
-    /// The database URL: from `url_file` (a secret reference) or `url`, never both; SQLite in the data directory
-    /// by default. The URL is a secret from here on.
-    fn database_url(&mut self, data_dir: &Path) -> Secret<String> {
-        let from_file = self.text("database.url_file");
-        let inline = self.text("database.url");
-        match (from_file, inline) {
+    /// A secret given as `path` (environment preferred) or through the file `file_path` (for secrets managers),
+    /// not both; trimmed. The value is a secret from here on.
+    fn secret_text(&mut self, path: &str, file_path: &str) -> Option<Secret<String>> {
+        match (self.text(file_path), self.text(path)) {
             (Some(_), Some(_)) => {
-                self.at("database.url_file", "and `database.url` are both set: give one".to_owned());
-                Secret::new(String::new())
+                self.at(file_path, format!("and `{path}` are both set: give one"));
+                None
             }
             (Some(file), None) => match std::fs::read_to_string(&file) {
-                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim().to_owned()),
+                Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim().to_owned())),
                 Ok(_) => {
-                    self.at("database.url_file", "names an empty file".to_owned());
-                    Secret::new(String::new())
+                    self.at(file_path, "names an empty file".to_owned());
+                    None
                 }
                 Err(_) => {
-                    self.at("database.url_file", "names a file that cannot be read".to_owned());
-                    Secret::new(String::new())
+                    self.at(file_path, "names a file that cannot be read".to_owned());
+                    None
                 }
             },
-            (None, Some(url)) => {
-                if url.trim().is_empty() {
-                    self.at("database.url", "is empty".to_owned());
-                }
-                if !is_postgres_url(&url) && url.contains("://") && !url.starts_with("sqlite:") {
-                    self.at("database.url", "must be a postgres:// URL or a SQLite file path".to_owned());
-                }
-                Secret::new(url)
-            }
-            (None, None) => Secret::new(data_dir.join("axonflow.db").to_string_lossy().into_owned()),
+            (None, inline) => inline.map(Secret::new),
         }
+    }
+
+    /// [`Validator::secret_text`], then `check`; a problem never quotes the value.
+    fn checked_secret(
+        &mut self,
+        path: &str,
+        file_path: &str,
+        check: impl Fn(&str) -> Result<(), &'static str>,
+    ) -> Option<Secret<String>> {
+        let secret = self.secret_text(path, file_path)?;
+        match check(secret.expose()) {
+            Ok(()) => Some(secret),
+            Err(message) => {
+                let at = if self.values.contains_key(path) { path } else { file_path };
+                self.at(at, message.to_owned());
+                None
+            }
+        }
+    }
+
+    /// The database URL: from `url_file` (a secret reference) or `url`, never both; SQLite in the data directory
+    /// by default.
+    fn database_url(&mut self, data_dir: &Path) -> Secret<String> {
+        let url = self.checked_secret("database.url", "database.url_file", |url| {
+            if url.trim().is_empty() {
+                Err("is empty")
+            } else if !is_postgres_url(url) && url.contains("://") && !url.starts_with("sqlite:") {
+                Err("must be a postgres:// URL or a SQLite file path")
+            } else {
+                Ok(())
+            }
+        });
+        url.unwrap_or_else(|| Secret::new(data_dir.join("axonflow.db").to_string_lossy().into_owned()))
     }
 }
 
@@ -909,6 +957,15 @@ pub struct LicenseConfig {
 pub enum UserTokenKeys {
     Jwks(PathBuf),
     Secret(PathBuf),
+}
+
+/// Redis, when limits and sessions are shared by the nodes of a deployment.
+#[derive(Debug)]
+pub struct RedisConfig {
+    /// May hold a password.
+    pub url: Secret<String>,
+    pub key_prefix: String,
+    pub timeout: Duration,
 }
 
 /// The LLM provider of proxy mode.
@@ -950,7 +1007,7 @@ pub struct ProtectionConfig {
     pub erasure_grace: Duration,
 }
 
-/// A validated configuration. Its `Debug` shows no secret (the database URL is a [`Secret`]).
+/// A validated configuration. Its `Debug` shows no secret (the database and Redis URLs are [`Secret`]s).
 #[derive(Debug)]
 pub struct Config {
     pub protection: ProtectionConfig,
@@ -970,6 +1027,8 @@ pub struct Config {
     pub request_timeout: Duration,
     pub drain_timeout: Duration,
     pub database_url: Secret<String>,
+    /// `None`: limits and sessions are kept per process.
+    pub redis: Option<RedisConfig>,
     pub max_connections: u32,
     pub durability: Durability,
     pub log_format: LogFormat,
@@ -1010,6 +1069,13 @@ mod tests {
             for (index, _) in source.match_indices(call) {
                 let rest = &source[index + call.len()..];
                 read.push(rest[..rest.find('"').expect("closing quote")].to_owned());
+            }
+        }
+        for call in ["v.secret_text(\"", "v.checked_secret(\""] {
+            for (index, _) in source.match_indices(call) {
+                // From the opening quote: `"path", "file_path"`, both keys.
+                let args = &source[index + call.len() - 1..];
+                read.extend(args.split('"').skip(1).step_by(2).take(2).map(str::to_owned));
             }
         }
         assert!(read.len() > 20, "{read:?}");
@@ -1092,6 +1158,30 @@ mod tests {
             &[("AXONFLOW_DATABASE_URL_FILE", file.to_str().expect("utf-8"))],
         );
         assert_eq!(both.len(), 1, "{both:?}");
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_its_url_never_shows() {
+        assert!(layers("", &[]).validate().expect("valid").redis.is_none(), "per-process limits by default");
+        let config = layers(
+            "[redis]\nkey_prefix = \"prod-eu\"\ntimeout_ms = 200\n",
+            &[("AXONFLOW_REDIS_URL", "redis://:hunter2@redis.internal:6379/0")],
+        )
+        .validate()
+        .expect("valid");
+        let redis = config.redis.as_ref().expect("redis configured");
+        assert_eq!(redis.url.expose(), "redis://:hunter2@redis.internal:6379/0");
+        assert_eq!((redis.key_prefix.as_str(), redis.timeout), ("prod-eu", Duration::from_millis(200)));
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let found =
+            problems("[redis]\nkey_prefix = \"a b\"\n", &[("AXONFLOW_REDIS_URL", "http://:hunter2@r")]);
+        assert_eq!(
+            found,
+            [
+                "environment variable AXONFLOW_REDIS_URL: `redis.url` must be a redis://, rediss:// or redis+unix:// URL",
+                "axonflow.toml:2: `redis.key_prefix` must be 1-64 of A-Z a-z 0-9 . _ : -",
+            ]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crypto::{KeyRing, MasterKeyProvider};
 use detect::{DetectorConfig, DetectorSet};
 use engine::{
     AuditLog, AuditOptions, AuditWriter, Authenticator, AuthenticatorConfig, FailureLimiter, KeyService,
-    RequestLimiter,
+    RedisOptions, RedisState, RequestLimiter, StateBackend,
 };
 use engine::{ConnectorSecrets, ControlOptions, ControlPlane, Retention, SubjectOptions, Subjects, Vault};
 use license::Verifier;
@@ -94,6 +94,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         ),
         _ => None,
     };
+    let shared_state = shared_state(config.redis.as_ref())?;
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
     let maintenance_parts = MaintenanceParts { vault: services.vault, retention: services.retention };
@@ -112,12 +113,14 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
                 config.license.session_idle,
                 std::time::Duration::from_secs(12 * 3600),
                 services.clock.clone(),
+                &shared_state,
             ),
             user_tokens: user_tokens(&config.license)?,
             authenticator: services.authenticator,
             keys: services.keys,
-            requests: RequestLimiter::new(&config.license.rate_limits),
-            failures: FailureLimiter::new(config.license.max_failures_per_minute),
+            requests: RequestLimiter::new(&config.license.rate_limits, &shared_state),
+            failures: FailureLimiter::new(config.license.max_failures_per_minute, &shared_state),
+            shared_state,
         },
         clock: services.clock,
         remote_orchestrator,
@@ -337,6 +340,17 @@ async fn maintenance(
 struct MaintenanceParts {
     vault: Arc<Vault>,
     retention: Arc<Retention>,
+}
+
+/// Where rate limits, lockouts and admin sessions live: Redis when configured (shared by every node), else this
+/// process's memory. A Redis that is down at start is not an error: the node starts, answers 503 to requests
+/// that need it and reports not ready until it is back.
+fn shared_state(redis: Option<&crate::config::RedisConfig>) -> Result<StateBackend> {
+    let Some(redis) = redis else { return Ok(StateBackend::Memory) };
+    let options = RedisOptions { key_prefix: redis.key_prefix.clone(), timeout: redis.timeout };
+    let state = RedisState::connect(&redis.url, options)?;
+    tracing::info!(key_prefix = %redis.key_prefix, "rate limits, lockouts and sessions are shared through redis");
+    Ok(StateBackend::Redis(state))
 }
 
 /// How end-user tokens are checked: against the configured issuer's keys, or as opaque ids.

@@ -12,7 +12,10 @@ pub mod policies;
 pub mod retention;
 pub mod secrets;
 pub mod sessions;
+pub mod shared;
 pub mod subjects;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod user_tokens;
 pub mod vault;
 
@@ -23,11 +26,12 @@ pub use control::{
     ProxyResponse, StageTimings, ToolCall,
 };
 pub use keys::{KeyError, KeyService, NewKey};
-pub use limits::{FailureLimiter, RateLimitStatus, RequestLimiter};
+pub use limits::{FailureLimiter, LimitError, RateLimitStatus, RequestLimiter};
 pub use policies::{LifecycleError, PolicyLifecycle};
 pub use retention::{Retention, RetentionError, RetentionPolicy, RetentionProfile, RetentionReport};
 pub use secrets::{ConnectorSecrets, SecretError, SecretInfo};
 pub use sessions::{NewSession, SessionError, Sessions};
+pub use shared::{InvalidRedisUrl, RedisOptions, RedisState, SharedStateUnavailable, StateBackend};
 pub use subjects::{DELETED_USER, Erasure, SubjectError, SubjectExport, SubjectOptions, Subjects};
 pub use user_tokens::{EndUser, UserTokenError, UserTokens};
 pub use vault::{Rotation, Vault, VaultError};

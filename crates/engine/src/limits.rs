@@ -1,13 +1,15 @@
 //! Rate limits: requests per client per minute (from the key's tier), and failed authentications per source
-//! address and per client id (brute-force protection). Fixed one-minute windows kept in memory per process.
+//! address and per client id (brute-force protection). Fixed one-minute windows, counted in this process's
+//! memory or, for a deployment of several nodes, in Redis (see [`crate::shared`]); both count the same way.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use license::Tier;
 use types::UnixMillis;
+
+use crate::shared::{RedisState, SharedStateUnavailable, StateBackend};
 
 const WINDOW_MS: i64 = 60_000;
 const MAX_TRACKED: usize = 200_000;
@@ -27,67 +29,142 @@ impl RateLimitStatus {
     }
 }
 
-#[derive(Debug)]
-struct Windows<K> {
-    counts: Mutex<HashMap<K, (i64, u32)>>,
+/// Why a request is not let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitError {
+    /// Over the limit until the window ends.
+    Limited(RateLimitStatus),
+    /// The shared counters cannot be read: the request is refused rather than let through uncounted.
+    Unavailable,
 }
 
-impl<K: Eq + Hash + Clone> Windows<K> {
-    fn new() -> Windows<K> {
-        Windows { counts: Mutex::new(HashMap::new()) }
+impl From<SharedStateUnavailable> for LimitError {
+    fn from(_: SharedStateUnavailable) -> Self {
+        LimitError::Unavailable
+    }
+}
+
+/// Counters in fixed one-minute windows, by key.
+#[derive(Debug)]
+enum Counters {
+    Memory(Mutex<HashMap<String, (i64, u32)>>),
+    /// `kind` keeps the counters of different limiters apart in Redis.
+    Redis {
+        redis: RedisState,
+        kind: &'static str,
+    },
+}
+
+impl Counters {
+    fn new(backend: &StateBackend, kind: &'static str) -> Counters {
+        match backend {
+            StateBackend::Memory => Counters::Memory(Mutex::new(HashMap::new())),
+            StateBackend::Redis(redis) => Counters::Redis { redis: redis.clone(), kind },
+        }
     }
 
-    /// Adds one to `key`'s count in the current window and returns the new count and the window's end.
-    fn hit(&self, key: &K, now: UnixMillis) -> (u32, UnixMillis) {
+    /// Adds one to each key's count in the current window and returns the new counts, one per key.
+    async fn hit(&self, keys: &[String], now: UnixMillis) -> Result<Vec<u32>, SharedStateUnavailable> {
         let window = now.0.div_euclid(WINDOW_MS);
-        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counts.len() >= MAX_TRACKED {
-            counts.retain(|_, (w, _)| *w == window);
+        match self {
+            Counters::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if counts.len() >= MAX_TRACKED {
+                    counts.retain(|_, (w, _)| *w == window);
+                }
+                Ok(keys
+                    .iter()
+                    .map(|key| {
+                        let entry = counts.entry(key.clone()).or_insert((window, 0));
+                        if entry.0 != window {
+                            *entry = (window, 0);
+                        }
+                        entry.1 = entry.1.saturating_add(1);
+                        entry.1
+                    })
+                    .collect())
+            }
+            Counters::Redis { redis, kind } => {
+                let ttl = window_end(now).0 - now.0 + WINDOW_MS;
+                let counts = redis.hit(&redis_keys(redis, kind, keys, window), ttl).await?;
+                same_length(counts, keys)
+            }
         }
-        let entry = counts.entry(key.clone()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        (entry.1, UnixMillis((window + 1) * WINDOW_MS))
     }
 
-    fn count(&self, key: &K, now: UnixMillis) -> u32 {
+    /// Each key's count in the current window.
+    async fn counts(&self, keys: &[String], now: UnixMillis) -> Result<Vec<u32>, SharedStateUnavailable> {
         let window = now.0.div_euclid(WINDOW_MS);
-        let counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        counts.get(key).filter(|(w, _)| *w == window).map_or(0, |(_, c)| *c)
+        match self {
+            Counters::Memory(counts) => {
+                let counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                Ok(keys
+                    .iter()
+                    .map(|key| counts.get(key).filter(|(w, _)| *w == window).map_or(0, |(_, c)| *c))
+                    .collect())
+            }
+            Counters::Redis { redis, kind } => {
+                let counts = redis.counts(&redis_keys(redis, kind, keys, window)).await?;
+                same_length(counts, keys)
+            }
+        }
     }
+}
+
+/// `{prefix}:{kind}:{sha256(key)}:{window}`: the window number in the name, so a new window is a new counter.
+fn redis_keys(redis: &RedisState, kind: &str, keys: &[String], window: i64) -> Vec<String> {
+    keys.iter().map(|key| format!("{}:{window}", redis.key(kind, key))).collect()
+}
+
+/// Redis answered with one count per key, or the answer is not trusted.
+fn same_length(counts: Vec<u32>, keys: &[String]) -> Result<Vec<u32>, SharedStateUnavailable> {
+    if counts.len() == keys.len() {
+        Ok(counts)
+    } else {
+        tracing::error!(
+            expected = keys.len(),
+            got = counts.len(),
+            "redis returned the wrong number of counters"
+        );
+        Err(SharedStateUnavailable)
+    }
+}
+
+fn window_end(now: UnixMillis) -> UnixMillis {
+    UnixMillis((now.0.div_euclid(WINDOW_MS) + 1) * WINDOW_MS)
 }
 
 /// Requests per minute per client, with limits by tier.
 #[derive(Debug)]
 pub struct RequestLimiter {
     limits: HashMap<Tier, u32>,
-    windows: Windows<String>,
+    counters: Counters,
 }
 
 impl RequestLimiter {
     /// `overrides` replace the tier defaults (PRO 100, ENT 500, PLUS 1000 per minute).
-    pub fn new(overrides: &[(Tier, u32)]) -> RequestLimiter {
+    pub fn new(overrides: &[(Tier, u32)], backend: &StateBackend) -> RequestLimiter {
         let mut limits: HashMap<Tier, u32> = [Tier::Pro, Tier::Ent, Tier::Plus]
             .into_iter()
             .map(|t| (t, t.default_rate_limit_per_minute()))
             .collect();
         limits.extend(overrides.iter().copied());
-        RequestLimiter { limits, windows: Windows::new() }
+        RequestLimiter { limits, counters: Counters::new(backend, "rl") }
     }
 
-    /// Counts one request of `client`; `Err` when it is over its limit.
-    pub fn check(
+    /// Counts one request of `client`; an error when it is over its limit or cannot be counted.
+    pub async fn check(
         &self,
         client: &str,
         tier: Tier,
         now: UnixMillis,
-    ) -> Result<RateLimitStatus, RateLimitStatus> {
+    ) -> Result<RateLimitStatus, LimitError> {
         let limit = self.limits.get(&tier).copied().unwrap_or_else(|| tier.default_rate_limit_per_minute());
-        let (count, reset_at) = self.windows.hit(&client.to_owned(), now);
-        let status = RateLimitStatus { limit, remaining: limit.saturating_sub(count), reset_at };
-        if count > limit { Err(status) } else { Ok(status) }
+        let counts = self.counters.hit(&[client.to_owned()], now).await?;
+        let count = counts.first().copied().ok_or(LimitError::Unavailable)?;
+        let status =
+            RateLimitStatus { limit, remaining: limit.saturating_sub(count), reset_at: window_end(now) };
+        if count > limit { Err(LimitError::Limited(status)) } else { Ok(status) }
     }
 }
 
@@ -96,83 +173,152 @@ impl RequestLimiter {
 #[derive(Debug)]
 pub struct FailureLimiter {
     max_per_window: u32,
-    by_address: Windows<IpAddr>,
-    by_client: Windows<String>,
+    counters: Counters,
 }
 
 impl FailureLimiter {
-    pub fn new(max_per_window: u32) -> FailureLimiter {
-        FailureLimiter { max_per_window, by_address: Windows::new(), by_client: Windows::new() }
+    pub fn new(max_per_window: u32, backend: &StateBackend) -> FailureLimiter {
+        FailureLimiter { max_per_window, counters: Counters::new(backend, "fail") }
     }
 
     /// When attempts from here are blocked: the time the block ends.
-    pub fn blocked_until(
+    pub async fn blocked_until(
         &self,
         address: IpAddr,
         client_id: Option<&str>,
         now: UnixMillis,
-    ) -> Option<UnixMillis> {
-        let window_end = UnixMillis((now.0.div_euclid(WINDOW_MS) + 1) * WINDOW_MS);
-        let over_address = self.by_address.count(&address, now) >= self.max_per_window;
-        let over_client =
-            client_id.is_some_and(|id| self.by_client.count(&id.to_owned(), now) >= self.max_per_window);
-        (over_address || over_client).then_some(window_end)
+    ) -> Result<Option<UnixMillis>, SharedStateUnavailable> {
+        let counts = self.counters.counts(&failure_keys(address, client_id), now).await?;
+        Ok(counts.iter().any(|&count| count >= self.max_per_window).then_some(window_end(now)))
     }
 
-    pub fn record_failure(&self, address: IpAddr, client_id: Option<&str>, now: UnixMillis) {
-        self.by_address.hit(&address, now);
-        if let Some(id) = client_id {
-            self.by_client.hit(&id.to_owned(), now);
-        }
+    pub async fn record_failure(
+        &self,
+        address: IpAddr,
+        client_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<(), SharedStateUnavailable> {
+        self.counters.hit(&failure_keys(address, client_id), now).await.map(drop)
     }
+}
+
+/// The counters a failure counts against. The prefixes keep an address and a client id spelled like one apart.
+fn failure_keys(address: IpAddr, client_id: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("addr:{address}")];
+    keys.extend(client_id.map(|id| format!("client:{id}")));
+    keys
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{redis_nodes, test_backends};
 
-    #[test]
-    fn requests_over_the_tier_limit_are_refused_until_the_window_ends() {
-        let limiter = RequestLimiter::new(&[(Tier::Pro, 3)]);
+    #[tokio::test]
+    async fn requests_over_the_tier_limit_are_refused_until_the_window_ends() {
+        for backend in test_backends() {
+            let limiter = RequestLimiter::new(&[(Tier::Pro, 3)], &backend);
+            let now = UnixMillis(120_500);
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                statuses.push(limiter.check("svc", Tier::Pro, now).await);
+            }
+            assert_eq!(statuses[0].map(|s| s.remaining), Ok(2), "{backend:?}");
+            assert_eq!(statuses[2].map(|s| s.remaining), Ok(0), "{backend:?}");
+            let Err(LimitError::Limited(refused)) = statuses[3] else {
+                panic!("fourth is over: {backend:?}")
+            };
+            assert_eq!((refused.limit, refused.remaining, refused.reset_at), (3, 0, UnixMillis(180_000)));
+            assert_eq!(refused.retry_after_seconds(now), 60);
+            assert!(limiter.check("other", Tier::Pro, now).await.is_ok(), "limits are per client");
+            assert!(
+                limiter.check("svc", Tier::Pro, UnixMillis(180_000)).await.is_ok(),
+                "a new window starts afresh"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn tier_defaults() {
+        for backend in test_backends() {
+            let limiter = RequestLimiter::new(&[], &backend);
+            let now = UnixMillis(0);
+            assert_eq!(limiter.check("a", Tier::Pro, now).await.map(|s| s.limit), Ok(100));
+            assert_eq!(limiter.check("b", Tier::Ent, now).await.map(|s| s.limit), Ok(500));
+            assert_eq!(limiter.check("c", Tier::Plus, now).await.map(|s| s.limit), Ok(1000));
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_block_the_address_and_the_client_id() {
+        for backend in test_backends() {
+            let limiter = FailureLimiter::new(2, &backend);
+            let (a, b) = ("10.0.0.1".parse().expect("ip"), "10.0.0.2".parse().expect("ip"));
+            let now = UnixMillis(1_000);
+            assert_eq!(limiter.blocked_until(a, Some("svc"), now).await, Ok(None));
+            limiter.record_failure(a, Some("svc"), now).await.expect("recorded");
+            limiter.record_failure(a, Some("svc"), now).await.expect("recorded");
+            assert_eq!(
+                limiter.blocked_until(a, None, now).await,
+                Ok(Some(UnixMillis(60_000))),
+                "{backend:?}"
+            );
+            assert_eq!(
+                limiter.blocked_until(b, Some("svc"), now).await,
+                Ok(Some(UnixMillis(60_000))),
+                "same client elsewhere"
+            );
+            assert_eq!(limiter.blocked_until(b, Some("other"), now).await, Ok(None));
+            assert_eq!(
+                limiter.blocked_until(b, Some("10.0.0.1"), now).await,
+                Ok(None),
+                "a client id spelled like a blocked address is another counter"
+            );
+            assert_eq!(
+                limiter.blocked_until(a, None, UnixMillis(60_000)).await,
+                Ok(None),
+                "the block ends with the window"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn nodes_on_one_redis_share_the_rate_limit() {
+        let Some((node_a, node_b)) = redis_nodes() else { return };
+        let (a, b) = (
+            RequestLimiter::new(&[(Tier::Pro, 3)], &node_a),
+            RequestLimiter::new(&[(Tier::Pro, 3)], &node_b),
+        );
         let now = UnixMillis(120_500);
-        let statuses: Vec<_> = (0..4).map(|_| limiter.check("svc", Tier::Pro, now)).collect();
-        assert_eq!(statuses[0].map(|s| s.remaining), Ok(2));
-        assert_eq!(statuses[2].map(|s| s.remaining), Ok(0));
-        let refused = statuses[3].expect_err("fourth is over");
-        assert_eq!((refused.limit, refused.remaining, refused.reset_at), (3, 0, UnixMillis(180_000)));
-        assert_eq!(refused.retry_after_seconds(now), 60);
-        assert!(limiter.check("other", Tier::Pro, now).is_ok(), "limits are per client");
-        assert!(limiter.check("svc", Tier::Pro, UnixMillis(180_000)).is_ok(), "a new window starts afresh");
+        assert_eq!(a.check("svc", Tier::Pro, now).await.map(|s| s.remaining), Ok(2));
+        assert_eq!(b.check("svc", Tier::Pro, now).await.map(|s| s.remaining), Ok(1));
+        assert_eq!(a.check("svc", Tier::Pro, now).await.map(|s| s.remaining), Ok(0));
+        assert!(
+            matches!(b.check("svc", Tier::Pro, now).await, Err(LimitError::Limited(_))),
+            "the fourth, on B"
+        );
+        assert!(matches!(a.check("svc", Tier::Pro, now).await, Err(LimitError::Limited(_))));
+        assert_eq!(
+            b.check("svc", Tier::Pro, UnixMillis(180_000)).await.map(|s| s.remaining),
+            Ok(2),
+            "the next window starts afresh on every node"
+        );
     }
 
-    #[test]
-    fn tier_defaults() {
-        let limiter = RequestLimiter::new(&[]);
-        let now = UnixMillis(0);
-        assert_eq!(limiter.check("a", Tier::Pro, now).map(|s| s.limit), Ok(100));
-        assert_eq!(limiter.check("b", Tier::Ent, now).map(|s| s.limit), Ok(500));
-        assert_eq!(limiter.check("c", Tier::Plus, now).map(|s| s.limit), Ok(1000));
-    }
-
-    #[test]
-    fn failures_block_the_address_and_the_client_id() {
-        let limiter = FailureLimiter::new(2);
-        let (a, b) = ("10.0.0.1".parse().expect("ip"), "10.0.0.2".parse().expect("ip"));
+    #[tokio::test]
+    async fn nodes_on_one_redis_share_the_lockout() {
+        let Some((node_a, node_b)) = redis_nodes() else { return };
+        let (a, b) = (FailureLimiter::new(2, &node_a), FailureLimiter::new(2, &node_b));
+        let address = "10.0.0.1".parse().expect("ip");
         let now = UnixMillis(1_000);
-        assert_eq!(limiter.blocked_until(a, Some("svc"), now), None);
-        limiter.record_failure(a, Some("svc"), now);
-        limiter.record_failure(a, Some("svc"), now);
-        assert_eq!(limiter.blocked_until(a, None, now), Some(UnixMillis(60_000)));
-        assert_eq!(
-            limiter.blocked_until(b, Some("svc"), now),
-            Some(UnixMillis(60_000)),
-            "same client elsewhere"
-        );
-        assert_eq!(limiter.blocked_until(b, Some("other"), now), None);
-        assert_eq!(
-            limiter.blocked_until(a, None, UnixMillis(60_000)),
-            None,
-            "the block ends with the window"
-        );
+        a.record_failure(address, Some("svc"), now).await.expect("recorded");
+        assert_eq!(b.blocked_until(address, None, now).await, Ok(None));
+        b.record_failure(address, None, now).await.expect("recorded");
+        assert_eq!(a.blocked_until(address, None, now).await, Ok(Some(UnixMillis(60_000))));
+        assert_eq!(b.blocked_until(address, None, now).await, Ok(Some(UnixMillis(60_000))));
+        let elsewhere = "10.0.0.2".parse().expect("ip");
+        assert_eq!(b.blocked_until(elsewhere, Some("svc"), now).await, Ok(None), "one failure of svc so far");
+        b.record_failure(elsewhere, Some("svc"), now).await.expect("recorded");
+        assert_eq!(a.blocked_until(elsewhere, Some("svc"), now).await, Ok(Some(UnixMillis(60_000))));
     }
 }

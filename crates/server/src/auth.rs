@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use engine::{AuthFailure, PresentedCredential, Principal, RateLimitStatus};
+use engine::{AuthFailure, LimitError, PresentedCredential, Principal, RateLimitStatus, SessionError};
 use license::Permission;
 
 use crate::AppState;
@@ -106,7 +106,11 @@ pub(crate) async fn authenticate(
             }
             (None, None) => (None, None),
         };
-        if let Some(until) = security.failures.blocked_until(peer, client_id, now) {
+        let blocked = match security.failures.blocked_until(peer, client_id, now).await {
+            Ok(blocked) => blocked,
+            Err(_) => return shared_state_unavailable(&state, "lockout"),
+        };
+        if let Some(until) = blocked {
             state.metrics().auth_failed("locked_out");
             let seconds =
                 RateLimitStatus { limit: 0, remaining: 0, reset_at: until }.retry_after_seconds(now);
@@ -122,7 +126,13 @@ pub(crate) async fn authenticate(
             Some(PresentedCredential::LicenseKey(token))
                 if token.starts_with(engine::sessions::SESSION_PREFIX) =>
             {
-                security.sessions.resume(token).map_err(|_| AuthFailure::Revoked)
+                security.sessions.resume(token).await.map_err(|error| match error {
+                    SessionError::Unavailable => {
+                        state.metrics().shared_state_unavailable("session");
+                        AuthFailure::Unavailable
+                    }
+                    _ => AuthFailure::Revoked,
+                })
             }
             Some(credential) => security.authenticator.authenticate(credential).await,
             None => Err(AuthFailure::Missing),
@@ -139,20 +149,21 @@ pub(crate) async fn authenticate(
                     ApiError::unavailable("credentials cannot be checked right now").into_response()
                 }
                 AuthFailure::DeprecatedFormat => {
-                    security.failures.record_failure(peer, client_id.as_deref(), now);
+                    record_failure(&state, peer, client_id.as_deref(), now).await;
                     ApiError::new(StatusCode::UNAUTHORIZED, "deprecated_license_key", failure.to_string())
                         .into_response()
                 }
                 _ => {
-                    security.failures.record_failure(peer, client_id.as_deref(), now);
+                    record_failure(&state, peer, client_id.as_deref(), now).await;
                     unauthorized().into_response()
                 }
             };
         }
     };
-    let rate = match security.requests.check(&principal.key_id, principal.tier, now) {
+    let rate = match security.requests.check(&principal.key_id, principal.tier, now).await {
         Ok(rate) => rate,
-        Err(rate) => {
+        Err(LimitError::Unavailable) => return shared_state_unavailable(&state, "rate_limit"),
+        Err(LimitError::Limited(rate)) => {
             state.metrics().rate_limited(principal.tier.as_str());
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -196,6 +207,20 @@ pub(crate) async fn authenticate(
         response.headers_mut().insert("x-axonflow-license-grace-seconds", HeaderValue::from(grace.as_secs()));
     }
     response
+}
+
+/// Counts a failed authentication towards the lockout. The request is refused either way; a failure that cannot
+/// be counted (Redis down) is logged where it happened and counted in metrics.
+async fn record_failure(state: &AppState, peer: IpAddr, client_id: Option<&str>, now: types::UnixMillis) {
+    if state.security().failures.record_failure(peer, client_id, now).await.is_err() {
+        state.metrics().shared_state_unavailable("lockout");
+    }
+}
+
+/// The shared limits (Redis) cannot be checked: refuse with 503 rather than let the request through unlimited.
+fn shared_state_unavailable(state: &AppState, operation: &'static str) -> Response {
+    state.metrics().shared_state_unavailable(operation);
+    ApiError::unavailable("limits cannot be checked right now").into_response()
 }
 
 fn rate_headers(headers: &mut HeaderMap, rate: &RateLimitStatus) {

@@ -22,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use engine::{
     AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, PolicyLifecycle, RequestLimiter,
-    Sessions, UserTokens,
+    Sessions, StateBackend, UserTokens,
 };
 use store::Store;
 use types::Clock;
@@ -81,6 +81,8 @@ pub struct Security {
     pub keys: Arc<KeyService>,
     pub requests: RequestLimiter,
     pub failures: FailureLimiter,
+    /// Where the limiters and sessions keep their state; Redis is part of readiness.
+    pub shared_state: StateBackend,
 }
 
 /// Everything the handlers need, built by the binary and injected.

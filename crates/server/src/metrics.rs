@@ -41,6 +41,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabels {
     tier: &'static str,
 }
@@ -60,6 +65,7 @@ pub struct Metrics {
     tls_handshake_failures: Family<ServiceLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
+    shared_state_unavailable: Family<OperationLabels, Counter>,
     license_grace: Family<TenantLabels, Counter>,
     emergency_uses: Counter,
     decisions: Family<DecisionLabels, Counter>,
@@ -103,6 +109,12 @@ impl Metrics {
             "Requests refused by the per-client rate limit",
             rate_limited.clone(),
         );
+        let shared_state_unavailable = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "shared_state_unavailable",
+            "Requests refused (503) because the shared limits or sessions (Redis) did not answer",
+            shared_state_unavailable.clone(),
+        );
         let license_grace = Family::<TenantLabels, Counter>::default();
         registry.register(
             "license_grace_requests",
@@ -132,6 +144,7 @@ impl Metrics {
             tls_handshake_failures,
             auth_failures,
             rate_limited,
+            shared_state_unavailable,
             license_grace,
             emergency_uses,
             decisions,
@@ -170,6 +183,11 @@ impl Metrics {
 
     pub fn rate_limited(&self, tier: &'static str) {
         self.rate_limited.get_or_create(&TierLabels { tier }).inc();
+    }
+
+    /// `operation`: `rate_limit`, `lockout` or `session`.
+    pub fn shared_state_unavailable(&self, operation: &'static str) {
+        self.shared_state_unavailable.get_or_create(&OperationLabels { operation }).inc();
     }
 
     pub fn license_in_grace(&self, tenant: &str) {

@@ -11,6 +11,7 @@ mod policy_cli;
 mod policy_lifecycle;
 mod protection;
 mod proxy;
+mod redis;
 mod sdk;
 mod support;
 mod tls;

@@ -34,7 +34,8 @@ struct Check {
     ok: bool,
 }
 
-/// Ready to take traffic: the store answers, and (for an Agent running apart) the Orchestrator does too.
+/// Ready to take traffic: the store answers, Redis too when limits and sessions are shared through it, and (for
+/// an Agent running apart) the Orchestrator.
 pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -> Response {
     let mut checks = Vec::new();
     let store_ok = match state.store().ping().await {
@@ -45,6 +46,10 @@ pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -
         }
     };
     checks.push(Check { name: "store", ok: store_ok });
+    let shared_state = &state.security().shared_state;
+    if let engine::StateBackend::Redis(_) = shared_state {
+        checks.push(Check { name: "redis", ok: shared_state.ping().await.is_ok() });
+    }
     if let (Service::Agent, Some(orchestrator)) = (service, state.remote_orchestrator()) {
         let ok = orchestrator.is_ready().await;
         checks.push(Check { name: "orchestrator", ok });

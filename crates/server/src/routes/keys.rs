@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use engine::{KeyError, NewKey, RateLimitStatus};
+use engine::{KeyError, NewKey, RateLimitStatus, SessionError};
 use license::{
     Environment, KeyKind, Permission, PermissionSet, ServiceIdentity, ServiceName, ServiceType, Tier,
 };
@@ -338,11 +338,13 @@ pub(crate) async fn open_session(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let session = state
-        .security()
-        .sessions
-        .create(&caller.0)
-        .map_err(|error| ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string()))?;
+    let session = state.security().sessions.create(&caller.0).await.map_err(|error| match error {
+        SessionError::Unavailable => {
+            state.metrics().shared_state_unavailable("session");
+            ApiError::unavailable("sessions cannot be opened right now")
+        }
+        _ => ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string()),
+    })?;
     tracing::info!(key_id = %caller.0.key_id, "admin session opened");
     let body = SessionOpened {
         session_token: session.token.expose().clone(),
@@ -365,6 +367,10 @@ pub(crate) async fn close_session(
         .map(str::trim)
         .filter(|t| t.starts_with(engine::sessions::SESSION_PREFIX))
         .ok_or_else(|| ApiError::bad_request("not_a_session", "present the session token to log it off"))?;
-    state.security().sessions.end(token);
+    // A log-off that did not reach the shared store must not look like a success.
+    state.security().sessions.end(token).await.map_err(|_| {
+        state.metrics().shared_state_unavailable("session");
+        ApiError::unavailable("the session cannot be logged off right now")
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
