@@ -146,6 +146,13 @@ pub static KEYS: &[Key] = &[
         "the master key ring itself (`<id> <base64>` entries separated by `;`); secret: environment only",
     ),
     key(
+        "audit.spool",
+        "AXONFLOW_AUDIT_SPOOL",
+        Kind::Text,
+        "\"off\" (default: a request whose record the store cannot take fails with 503) or \"on\" (records go to a \
+         local spool flushed to disk, DATA_DIR/audit-spool, and are replayed when the store is back)",
+    ),
+    key(
         "retention.profile",
         "AXONFLOW_RETENTION_PROFILE",
         Kind::Text,
@@ -791,8 +798,16 @@ impl Validator {
             }
         };
         let interval = self.integer("retention.interval_seconds", 0..=7 * 86_400).unwrap_or(3600);
+        let spool = self
+            .checked("audit.spool", |s| match s {
+                "off" => Ok(false),
+                "on" => Ok(true),
+                _ => Err("must be \"off\" or \"on\""),
+            })
+            .unwrap_or(false);
         let grace = self.integer("gdpr.erasure_grace_days", 0..=365).unwrap_or(30);
         Some(ProtectionConfig {
+            audit_spool: spool.then(|| data_dir.join("audit-spool")),
             master_keys,
             retention,
             retention_interval: (interval > 0).then(|| Duration::from_secs(interval.unsigned_abs())),
@@ -1000,6 +1015,8 @@ pub enum MasterKeys {
 /// Encryption at rest, retention and GDPR settings.
 #[derive(Debug)]
 pub struct ProtectionConfig {
+    /// Where audit records wait while the store cannot take them (opt-in); `None`: fail closed.
+    pub audit_spool: Option<PathBuf>,
     pub master_keys: MasterKeys,
     pub retention: engine::RetentionPolicy,
     /// `None`: no background retention job.
@@ -1050,6 +1067,30 @@ mod tests {
 
     fn problems(toml: &str, env: &[(&str, &str)]) -> Vec<String> {
         layers(toml, env).validate().expect_err("expected problems").iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn data_protection_settings_are_checked() {
+        let config = layers("", &[]).validate().expect("valid");
+        let protection = &config.protection;
+        assert_eq!(protection.retention.audit_days, 365);
+        assert_eq!(protection.audit_spool, None, "fail closed unless opted in");
+        assert_eq!(protection.erasure_grace, Duration::from_secs(30 * 86_400));
+        assert!(matches!(&protection.master_keys, MasterKeys::File(p) if p.ends_with("keys/master.keys")));
+
+        let toml = "[retention]\nprofile = \"hipaa\"\n[audit]\nspool = \"on\"\n";
+        let config = layers(toml, &[("AXONFLOW_MASTER_KEYS", "mk aGVsbG8=")]).validate().expect("valid");
+        assert_eq!(config.protection.retention.audit_days, 6 * 365 + 2);
+        assert!(config.protection.audit_spool.as_ref().is_some_and(|d| d.ends_with("audit-spool")));
+        assert!(!format!("{config:?}").contains("aGVsbG8"), "the key ring is a secret");
+
+        let found = problems("[retention]\naudit_days = 30\n", &[]);
+        assert!(found[0].contains("at least 90 days"), "{found:?}");
+        let found = problems("[retention]\nprofile = \"hipaa\"\naudit_days = 400\n", &[]);
+        assert!(found[0].contains("6 years"), "{found:?}");
+        let found = problems("[encryption]\nmaster_keys = \"mk abc\"\n", &[]);
+        assert!(found[0].contains("is a secret"), "{found:?}");
+        assert!(!found[0].contains("abc"), "{found:?}");
     }
 
     /// Tidy: every key the validator reads is declared in `KEYS` (else its variable would silently be ignored).

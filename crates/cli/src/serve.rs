@@ -227,7 +227,7 @@ impl Services {
         };
         let audit_key = identity::load_or_create_audit_key(&config.data_dir)?;
         let (audit, audit_writer) =
-            AuditLog::start(store.clone(), chain, audit_key, clock.clone(), AuditOptions::default())
+            AuditLog::start(store.clone(), chain, audit_key, clock.clone(), audit_options(config, writer))
                 .await
                 .context("cannot start the audit writer")?;
         let keys = Arc::new(
@@ -278,6 +278,15 @@ impl Services {
         self.audit_writer.finish().await;
         self.store.close().await;
     }
+}
+
+/// The server spools audit records when configured to; command-line tools never do (they fail instead).
+fn audit_options(config: &Config, writer: Writer) -> AuditOptions {
+    let spool_dir = match writer {
+        Writer::Server => config.protection.audit_spool.clone(),
+        Writer::Tool => None,
+    };
+    AuditOptions { spool_dir, ..AuditOptions::default() }
 }
 
 /// The master keys of envelope encryption: the key ring in the environment, or the key ring file (created with

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use license::{PublicKey, SigningKey};
 use sha2::{Digest, Sha256};
 use store::{AuditRow, CheckpointRow, HorizonRow, Store};
+
+use crate::spool::{Spool, SpoolError};
 use tokio::sync::{mpsc, oneshot};
 use types::{Clock, UnixMillis};
 
@@ -59,7 +61,7 @@ pub enum AuditError {
 }
 
 /// Settings of the writer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct AuditOptions {
     /// Most records committed in one transaction.
     pub max_batch: usize,
@@ -67,11 +69,19 @@ pub struct AuditOptions {
     pub queue: usize,
     /// Least time between two checkpoints.
     pub checkpoint_interval: Duration,
+    /// Opt-in: a directory where records go (flushed to disk) while the store cannot take them, replayed when
+    /// it can. `None` (the default): a record the store cannot take fails the request (fail closed).
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { max_batch: 1024, queue: 65_536, checkpoint_interval: Duration::from_secs(1) }
+        AuditOptions {
+            max_batch: 1024,
+            queue: 65_536,
+            checkpoint_interval: Duration::from_secs(1),
+            spool_dir: None,
+        }
     }
 }
 
@@ -117,7 +127,17 @@ impl AuditLog {
         signer: SigningKey,
         clock: Arc<dyn Clock>,
         options: AuditOptions,
-    ) -> Result<(AuditLog, AuditWriter), store::StoreError> {
+    ) -> Result<(AuditLog, AuditWriter), AuditStartError> {
+        let mut spool = match &options.spool_dir {
+            Some(dir) => Some(Spool::open(dir, &chain_id)?),
+            None => None,
+        };
+        if let Some(spool) = &mut spool {
+            let replayed = spool.replay(store.as_ref()).await?;
+            if replayed > 0 {
+                tracing::warn!(records = replayed, chain = %chain_id, "replayed spooled audit records into the store");
+            }
+        }
         let head = store.audit_chain_head(&chain_id).await?;
         let (seq, hash) = match head {
             Some(head) => (head.seq, to_hash(&head.hash)),
@@ -135,6 +155,7 @@ impl AuditLog {
             last_checkpoint: None,
             options,
             clock: clock.clone(),
+            spool,
         };
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(writer.run(receiver, stopped));
@@ -162,17 +183,32 @@ struct Writer {
     last_checkpoint: Option<UnixMillis>,
     options: AuditOptions,
     clock: Arc<dyn Clock>,
+    spool: Option<Spool>,
+}
+
+/// Why the audit writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditStartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Pending>, mut stopped: oneshot::Receiver<()>) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
         loop {
+            let spooling = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
             let received = tokio::select! {
                 received = receiver.recv_many(&mut batch, self.options.max_batch) => received,
                 _ = &mut stopped, if !receiver.is_closed() => {
                     // No new records; those already queued are still committed below.
                     receiver.close();
+                    continue;
+                }
+                () = tokio::time::sleep(Duration::from_secs(1)), if spooling => {
+                    self.replay_spool().await;
                     continue;
                 }
             };
@@ -190,7 +226,55 @@ impl Writer {
         }
     }
 
+    /// Tries to move spooled records into the store; true when the spool is empty afterwards.
+    async fn replay_spool(&mut self) -> bool {
+        let Some(spool) = &mut self.spool else { return true };
+        match spool.replay(self.store.as_ref()).await {
+            Ok(0) => true,
+            Ok(replayed) => {
+                tracing::warn!(records = replayed, "the audit store is back: spooled records replayed");
+                true
+            }
+            Err(SpoolError::StoreUnavailable) => false,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot replay the audit spool");
+                false
+            }
+        }
+    }
+
+    /// The store cannot take `rows`: with a spool, they are made durable there instead.
+    fn spool_rows(&mut self, rows: &[AuditRow]) -> bool {
+        let Some(spool) = &mut self.spool else { return false };
+        match spool.append(rows) {
+            Ok(()) => {
+                tracing::warn!(
+                    records = rows.len(),
+                    pending = spool.pending(),
+                    "audit store unavailable: records spooled"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot spool audit records");
+                false
+            }
+        }
+    }
+
     async fn commit(&mut self, batch: Vec<Pending>) {
+        if self.spool.as_ref().is_some_and(|s| s.pending() > 0) && !self.replay_spool().await {
+            // Still down: keep the order by spooling behind what is already there.
+            let (rows, seq, prev) = self.chain(&batch);
+            if self.spool_rows(&rows) {
+                self.acknowledge(batch, rows, seq, prev);
+            } else {
+                for pending in batch {
+                    let _ = pending.reply.send(Err(AuditError::Unavailable));
+                }
+            }
+            return;
+        }
         let (mut rows, mut seq, mut prev) = self.chain(&batch);
         let now = self.clock.now();
         let due = match self.last_checkpoint {
@@ -215,21 +299,15 @@ impl Writer {
         }
         match outcome {
             Ok(()) => {
-                self.head_seq = seq;
-                self.head_hash = prev;
                 if checkpoint.is_some() {
                     self.last_checkpoint = Some(now);
                     self.signed_seq = Some(seq);
                 }
-                for (pending, row) in batch.into_iter().zip(rows) {
-                    let receipt = AuditReceipt {
-                        id: row.id,
-                        chain_id: row.chain_id,
-                        seq: row.seq,
-                        hash: to_hash(&row.hash),
-                    };
-                    let _ = pending.reply.send(Ok(receipt));
-                }
+                self.acknowledge(batch, rows, seq, prev);
+            }
+            Err(error) if error.kind() != store::StoreErrorKind::Conflict && self.spool_rows(&rows) => {
+                tracing::error!(error = %error, "audit records could not be written to the store");
+                self.acknowledge(batch, rows, seq, prev);
             }
             Err(error) => {
                 tracing::error!(error = %error, records = batch.len(), "audit records could not be written");
@@ -242,6 +320,17 @@ impl Writer {
                         head.map_or((0, [0; 32]), |h| (h.seq, to_hash(&h.hash)));
                 }
             }
+        }
+    }
+
+    /// The records are durable: the head moves on and every request gets its receipt.
+    fn acknowledge(&mut self, batch: Vec<Pending>, rows: Vec<AuditRow>, seq: i64, prev: [u8; 32]) {
+        self.head_seq = seq;
+        self.head_hash = prev;
+        for (pending, row) in batch.into_iter().zip(rows) {
+            let receipt =
+                AuditReceipt { id: row.id, chain_id: row.chain_id, seq: row.seq, hash: to_hash(&row.hash) };
+            let _ = pending.reply.send(Ok(receipt));
         }
     }
 

@@ -13,13 +13,14 @@ pub mod retention;
 pub mod secrets;
 pub mod sessions;
 pub mod shared;
+pub mod spool;
 pub mod subjects;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod user_tokens;
 pub mod vault;
 
-pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditWriter};
+pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditStartError, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
 pub use control::{
     ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, LlmUsage, McpOutput,

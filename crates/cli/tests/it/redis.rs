@@ -29,15 +29,17 @@ async fn two_nodes_on_one_redis_share_limits_lockouts_and_sessions() {
     ];
     let a = Server::start_with_env(&[], &shared);
     // Node B has its own data directory (node id, TLS, audit chain) and shares A's database and license keys,
-    // as nodes of one deployment share PostgreSQL and the issuer's keys.
+    // as nodes of one deployment share PostgreSQL, the issuer's keys and the master key ring.
     let keys = a.data().join("keys");
     let (database, issuer, fingerprint) =
         (a.data().join("axonflow.db"), keys.join("issuer.key"), keys.join("fingerprint.key"));
+    let master_keys = keys.join("master.keys");
     let mut node_b = shared.to_vec();
     node_b.extend([
         ("AXONFLOW_DATABASE_URL", database.to_str().expect("utf-8")),
         ("AXONFLOW_LICENSE_SIGNING_KEY_FILE", issuer.to_str().expect("utf-8")),
         ("AXONFLOW_LICENSE_FINGERPRINT_KEY_FILE", fingerprint.to_str().expect("utf-8")),
+        ("AXONFLOW_MASTER_KEYS_FILE", master_keys.to_str().expect("utf-8")),
     ]);
     let b = Server::start_with_env(&[], &node_b);
     let (on_a, on_b) = (a.client(), b.client());

@@ -229,3 +229,77 @@ async fn a_writer_continues_after_records_another_process_appended_to_its_chain(
         database.cleanup().await;
     }
 }
+
+/// Makes the audit table unreachable (`down`) or reachable again, as an outage would.
+async fn outage(database: &TestDatabase, down: bool) {
+    let (from, to) =
+        if down { ("audit_records", "audit_records_away") } else { ("audit_records_away", "audit_records") };
+    database.execute_raw(&format!("ALTER TABLE {from} RENAME TO {to}")).await;
+}
+
+#[tokio::test]
+async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_replay() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let spool = tempfile::tempdir().expect("tempdir");
+        let signer = SigningKey::generate().expect("key");
+        let trusted = [signer.public_key()];
+        let pem = signer.to_pkcs8_pem().expect("pem");
+        let options = AuditOptions { spool_dir: Some(spool.path().to_owned()), ..AuditOptions::default() };
+        let (log, writer) = AuditLog::start(
+            store.clone(),
+            "node-1".to_owned(),
+            signer,
+            Arc::new(SystemClock),
+            options.clone(),
+        )
+        .await
+        .expect("start");
+        for n in 0..3 {
+            log.record(entry(n)).await.expect("stored");
+        }
+        outage(&database, true).await;
+        for n in 3..7 {
+            let receipt = log.record(entry(n)).await.expect("spooled, not refused");
+            assert_eq!(receipt.seq, n as i64 + 1, "the chain goes on in the spool");
+        }
+        let spooled = std::fs::read_to_string(spool.path().join("node-1.jsonl")).expect("spool file");
+        assert_eq!(spooled.lines().count(), 4);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode =
+                std::fs::metadata(spool.path().join("node-1.jsonl")).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // The store comes back: the writer replays the spool by itself while idle.
+        outage(&database, false).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.count_audit(&store::AuditQuery::default()).await.expect("count") < 7 {
+            assert!(std::time::Instant::now() < deadline, "the spool was not replayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(std::fs::read_to_string(spool.path().join("node-1.jsonl")).expect("spool"), "", "emptied");
+        log.record(entry(7)).await.expect("stored again");
+
+        // An outage that lasts past a restart: the next start replays before writing anything new.
+        outage(&database, true).await;
+        log.record(entry(8)).await.expect("spooled");
+        drop(log);
+        writer.finish().await;
+        outage(&database, false).await;
+        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let (log, writer) =
+            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options)
+                .await
+                .expect("restart");
+        assert_eq!(log.record(entry(9)).await.expect("after replay").seq, 10);
+        drop(log);
+        writer.finish().await;
+
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports[0].records, &reports[0].problem), (10, &None), "{reports:?}");
+        database.cleanup().await;
+    }
+}
