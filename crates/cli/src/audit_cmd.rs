@@ -119,35 +119,6 @@ impl Filter {
     }
 }
 
-fn row_json(row: &AuditRow) -> serde_json::Value {
-    json!({
-        "id": row.id,
-        "chain_id": row.chain_id,
-        "seq": row.seq,
-        "timestamp": row.ts.to_rfc3339(),
-        "tenant_id": row.tenant_id,
-        "actor": row.actor,
-        "kind": row.kind,
-        "verdict": row.verdict,
-        "details": serde_json::from_str::<serde_json::Value>(&row.body).unwrap_or(serde_json::Value::Null),
-        "prev_hash": hex(&row.prev_hash),
-        "hash": hex(&row.hash),
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A CSV field, quoted when it needs to be (RFC 4180).
-fn csv(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
-}
-
 async fn export(
     config: &crate::config::Config,
     filter: &AuditFilter,
@@ -174,7 +145,7 @@ async fn export(
     };
     let bar = progress_bar(total, output.is_none());
     if csv_format {
-        writeln!(out, "id,chain_id,seq,timestamp,tenant_id,actor,kind,verdict,details,prev_hash,hash")?;
+        writeln!(out, "{}", audit::EXPORT_CSV_HEADER)?;
     }
     let mut written = 0_u64;
     for chain in store.audit_chains().await.context("cannot list audit chains")? {
@@ -187,22 +158,9 @@ async fn export(
             bar.inc(page.len() as u64);
             for row in page.iter().filter(|row| filter.matches(row)) {
                 if csv_format {
-                    let fields = [
-                        row.id.clone(),
-                        row.chain_id.clone(),
-                        row.seq.to_string(),
-                        row.ts.to_rfc3339(),
-                        row.tenant_id.clone(),
-                        row.actor.clone(),
-                        row.kind.clone(),
-                        row.verdict.clone(),
-                        row.body.clone(),
-                        hex(&row.prev_hash),
-                        hex(&row.hash),
-                    ];
-                    writeln!(out, "{}", fields.iter().map(|f| csv(f)).collect::<Vec<_>>().join(","))?;
+                    writeln!(out, "{}", audit::export_csv(row))?;
                 } else {
-                    writeln!(out, "{}", row_json(row))?;
+                    writeln!(out, "{}", audit::export_json(row))?;
                 }
                 written += 1;
             }
@@ -238,7 +196,8 @@ async fn search(
     let rows = store.search_audit(&query).await.context("cannot search the audit trail")?;
     store.close().await;
     if json {
-        out(&json!({"total": total, "entries": rows.iter().map(row_json).collect::<Vec<_>>()}).to_string());
+        out(&json!({"total": total, "entries": rows.iter().map(audit::export_json).collect::<Vec<_>>()})
+            .to_string());
     } else {
         for row in &rows {
             out(&format!(

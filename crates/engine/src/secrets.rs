@@ -2,10 +2,11 @@
 //! key (bound to its tenant and connector, so a sealed value moved to another row does not open) and never
 //! returned by any API once stored. Setting and deleting are audited, without the value.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use store::{ConnectorSecretRow, Store};
-use types::{Clock, Secret};
+use types::{Clock, Secret, UnixMillis};
 
 use crate::audit::{AuditEntry, AuditError, AuditLog};
 use crate::auth::Principal;
@@ -52,6 +53,11 @@ pub struct SecretInfo {
     pub data_key_id: String,
 }
 
+/// How long an opened secret is kept in memory for the engine's own use.
+const CACHE_TTL_MS: i64 = 300_000;
+
+type Cached = HashMap<(String, String), (UnixMillis, Option<Arc<Secret<String>>>)>;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct ConnectorSecrets {
@@ -59,11 +65,13 @@ pub struct ConnectorSecrets {
     vault: Arc<Vault>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
+    /// Opened secrets (and known absences) for [`ConnectorSecrets::cached`], at most 5 minutes old.
+    cache: Mutex<Cached>,
 }
 
 impl ConnectorSecrets {
     pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, audit: AuditLog, clock: Arc<dyn Clock>) -> Self {
-        ConnectorSecrets { store, vault, audit, clock }
+        ConnectorSecrets { store, vault, audit, clock, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Stores (or replaces) the secret of `connector` for the actor's tenant.
@@ -93,6 +101,7 @@ impl ConnectorSecrets {
         };
         self.audited(actor, "connector.secret.set", connector).await?;
         self.store.put_connector_secret(&row).await?;
+        self.forget(tenant, connector);
         let stored = self.store.connector_secret(tenant, connector).await?.ok_or(SecretError::Unavailable)?;
         info(&stored)
     }
@@ -105,11 +114,44 @@ impl ConnectorSecrets {
     pub async fn delete(&self, actor: &Principal, connector: &str) -> Result<(), SecretError> {
         check_name(connector)?;
         self.audited(actor, "connector.secret.delete", connector).await?;
-        if self.store.delete_connector_secret(actor.tenant.as_str(), connector).await? {
-            Ok(())
-        } else {
-            Err(SecretError::Unknown)
+        let deleted = self.store.delete_connector_secret(actor.tenant.as_str(), connector).await?;
+        self.forget(actor.tenant.as_str(), connector);
+        if deleted { Ok(()) } else { Err(SecretError::Unknown) }
+    }
+
+    /// Like [`ConnectorSecrets::reveal`], but served from memory for up to 5 minutes (a change made on
+    /// another node reaches this one within that time; one made here, at once). `None`: nothing is stored.
+    pub async fn cached(
+        &self,
+        tenant: &str,
+        connector: &str,
+    ) -> Result<Option<Arc<Secret<String>>>, SecretError> {
+        let key = (tenant.to_owned(), connector.to_owned());
+        let now = self.clock.now();
+        if let Some((at, value)) = self.cache_lock().get(&key)
+            && now.0 - at.0 < CACHE_TTL_MS
+        {
+            return Ok(value.clone());
         }
+        let value = match self.reveal(tenant, connector).await {
+            Ok(secret) => Some(Arc::new(secret)),
+            Err(SecretError::Unknown) => None,
+            Err(other) => return Err(other),
+        };
+        let mut cache = self.cache_lock();
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (now, value.clone()));
+        Ok(value)
+    }
+
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn forget(&self, tenant: &str, connector: &str) {
+        self.cache_lock().remove(&(tenant.to_owned(), connector.to_owned()));
     }
 
     /// The secret itself, for the engine's own use when it calls the connector. No API returns it.

@@ -132,17 +132,35 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Calls the LLM: the local provider, or the remote Orchestrator with the caller's credential.
+    /// Calls the LLM: the local provider, or the remote Orchestrator with the caller's credential. The local
+    /// provider uses the tenant's own provider credential when its admin installed one (connector `llm`,
+    /// `credentials.api_key`), else the configured `llm.api_key`.
     pub(crate) async fn complete(
         &self,
         prompt: &str,
         caller_headers: &axum::http::HeaderMap,
+        tenant: &str,
     ) -> Result<Completion, LlmError> {
         match (&self.inner.llm, &self.inner.remote_orchestrator) {
-            (Some(provider), _) => provider.complete(prompt).await,
+            (Some(provider), _) => {
+                let own_key = self.provider_key(tenant).await?;
+                provider.complete(prompt, own_key.as_ref()).await
+            }
             (None, Some(remote)) => remote.complete(prompt, caller_headers).await,
             (None, None) => Err(LlmError::NotConfigured),
         }
+    }
+
+    /// The tenant's own LLM provider key, from its sealed `llm` connector.
+    async fn provider_key(&self, tenant: &str) -> Result<Option<types::Secret<String>>, LlmError> {
+        let document = self.inner.secrets.cached(tenant, PROVIDER_CONNECTOR).await.map_err(|error| {
+            tracing::error!(error = %error, "cannot read the tenant's provider credential");
+            LlmError::Unreachable
+        })?;
+        let Some(document) = document else { return Ok(None) };
+        let parsed: serde_json::Value =
+            serde_json::from_str(document.expose()).map_err(|_| LlmError::NotConfigured)?;
+        Ok(parsed["credentials"]["api_key"].as_str().map(|key| types::Secret::new(key.to_owned())))
     }
 
     pub(crate) fn llm_name(&self) -> &str {
@@ -173,6 +191,9 @@ impl AppState {
         self.inner.remote_orchestrator.as_ref()
     }
 }
+
+/// The connector whose sealed credentials hold a tenant's own LLM provider key.
+pub const PROVIDER_CONNECTOR: &str = "llm";
 
 /// The Agent's routes.
 pub fn agent_router(state: AppState) -> Router {
@@ -205,6 +226,7 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/decide", post(routes::gateway::decide))
             .route("/api/v1/audit/tool-call", post(routes::gateway::audit_tool_call))
             .route("/api/v1/audit/search", post(routes::audit::search))
+            .route("/api/v1/audit/export", get(routes::audit::export))
             .route("/api/v1/audit/tenant/{tenant_id}", get(routes::audit::tenant))
             .route("/api/v1/mcp/check-input", post(routes::mcp::check_input))
             .route("/api/v1/mcp/check-output", post(routes::mcp::check_output))

@@ -123,14 +123,19 @@ impl LlmProvider {
         &self.name
     }
 
-    /// Sends one user message and returns the first choice.
-    pub async fn complete(&self, prompt: &str) -> Result<Completion, LlmError> {
+    /// Sends one user message and returns the first choice. `api_key` (a tenant's own provider credential)
+    /// replaces the configured one.
+    pub async fn complete(
+        &self,
+        prompt: &str,
+        api_key: Option<&Secret<String>>,
+    ) -> Result<Completion, LlmError> {
         let started = Instant::now();
         let mut request = self
             .client
             .post(&self.endpoint)
             .json(&ChatRequest { model: &self.model, messages: [Message { role: "user", content: prompt }] });
-        if let Some(key) = &self.api_key {
+        if let Some(key) = api_key.or(self.api_key.as_ref()) {
             request = request.bearer_auth(key.expose());
         }
         let response = request.send().await.map_err(|error| {

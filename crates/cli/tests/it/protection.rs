@@ -211,3 +211,51 @@ async fn retention_refuses_to_delete_across_a_tampered_record_and_reports_it() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("not intact") && message.contains("audit verify"), "{message}");
 }
+
+#[tokio::test]
+async fn auditors_export_their_tenants_trail_through_the_api_as_jsonl_or_csv() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    for _ in 0..3 {
+        let _ = pre_check_as(&client, &key, USER).await;
+    }
+    assert_eq!(client.get_as(&key, "/api/v1/audit/export").await.status, 403);
+    let bad = client.get_as(&admin, "/api/v1/audit/export?format=xml").await;
+    assert_eq!((bad.status, bad.json()["error"]["field"].as_str()), (400, Some("format")));
+    let bad_time = client.get_as(&admin, "/api/v1/audit/export?since=yesterday").await;
+    assert_eq!((bad_time.status, bad_time.json()["error"]["field"].as_str()), (400, Some("since")));
+
+    let total = client.post_json(&admin, "/api/v1/audit/search", &json!({"limit": 1})).await.json()["total"]
+        .as_u64()
+        .expect("total");
+    let jsonl = client.get_as(&admin, "/api/v1/audit/export").await;
+    assert_eq!(jsonl.status, 200);
+    assert_eq!(
+        jsonl.headers.get("content-type").map(|v| v.to_str().unwrap_or("")),
+        Some("application/x-ndjson")
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(jsonl.body.clone())
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(lines.len() as u64 >= total, "{} lines, {total} records before the export", lines.len());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["tenant_id"] == "default" && l["hash"].as_str().is_some_and(|h| h.len() == 64))
+    );
+    assert!(!contains(&jsonl.body, USER), "end users stay sealed in exports");
+
+    let csv = client.get_as(&admin, "/api/v1/audit/export?format=csv&kind=pre_check").await;
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8(csv.body).expect("utf-8");
+    let mut rows = text.lines();
+    assert_eq!(
+        rows.next(),
+        Some("id,chain_id,seq,timestamp,tenant_id,actor,kind,verdict,details,prev_hash,hash")
+    );
+    assert_eq!(rows.count(), 3, "{text}");
+}

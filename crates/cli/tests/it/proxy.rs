@@ -85,3 +85,37 @@ async fn without_a_provider_proxy_mode_says_so() {
         client.post_json(&key, "/api/request", &json!({"query": "hello", "request_type": "chat"})).await;
     assert_eq!((reply.status, reply.json()["error"]["code"].as_str()), (503, Some("llm_not_configured")));
 }
+
+#[tokio::test]
+async fn a_tenant_can_bring_its_own_provider_key_sealed_as_its_llm_connector() {
+    let upstream = Upstream::start().await;
+    // The deployment's key is wrong for this provider; the tenant installs the right one.
+    let url = upstream.url();
+    let env = [("AXONFLOW_LLM_URL", url.as_str()), ("AXONFLOW_LLM_API_KEY", "sk-deployment-wrong")];
+    let server = Server::start_with_env(&[], &env);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = key(&client, &admin).await;
+    let request = json!({"query": "hello there", "request_type": "chat"});
+    let refused = client.post_json(&key, "/api/request", &request).await;
+    assert_eq!(refused.status, 502, "{}", String::from_utf8_lossy(&refused.body));
+
+    let install = json!({"credentials": {"api_key": "sk-test-upstream"}});
+    let installed = client.post_json(&admin, "/api/v1/connectors/llm/install", &install).await;
+    assert_eq!(installed.status, 201);
+    assert!(!String::from_utf8_lossy(&installed.body).contains("sk-test-upstream"), "never returned");
+    let reply = client.post_json(&key, "/api/request", &request).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["success"], true);
+    let removed =
+        client.send("DELETE", "/api/v1/connectors/llm", &[("X-License-Key", &admin)], Vec::new()).await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(
+        client.post_json(&key, "/api/request", &request).await.status,
+        502,
+        "back to the deployment's key"
+    );
+    let mut stored = std::fs::read(server.data().join("axonflow.db")).expect("db");
+    stored.extend(std::fs::read(server.data().join("axonflow.db-wal")).unwrap_or_default());
+    assert!(!stored.windows(16).any(|w| w == b"sk-test-upstream"), "sealed at rest");
+}

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use futures_util::StreamExt as _;
 use license::Permission;
 use serde::{Deserialize, Serialize};
 use store::{AuditQuery, AuditRow};
@@ -154,4 +155,84 @@ pub(crate) async fn tenant(
         ..AuditQuery::default()
     };
     Ok(Json(page(&state, query).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExportParams {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+/// Streams the caller's tenant's audit records, newest first, as JSON lines (default) or CSV, exactly as stored
+/// (with hashes; end users stay sealed), for auditors (`admin:audit`).
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ExportParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require(&Permission::AdminAudit)?;
+    let csv = match params.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => false,
+        "csv" => true,
+        _ => return Err(ApiError::bad_request("invalid_field", "must be jsonl or csv").with_field("format")),
+    };
+    let query = AuditQuery {
+        tenant_id: Some(caller.0.tenant.as_str().to_owned()),
+        kind: params.kind,
+        verdict: params.verdict,
+        since: time(params.since.as_deref(), "since")?,
+        until: time(params.until.as_deref(), "until")?,
+        limit: 1000,
+        ..AuditQuery::default()
+    };
+    // The first page is read before answering, so an unavailable store is a 503, not a cut-off 200.
+    let store = state.store().clone();
+    let first = store.search_audit(&query).await.map_err(|error| {
+        tracing::error!(error = %error, "audit export failed");
+        ApiError::unavailable("the audit store is unavailable")
+    })?;
+    let header = csv.then(|| format!("{}\n", engine::audit::EXPORT_CSV_HEADER));
+    let pages = futures_util::stream::unfold(Some((query, first)), move |state| {
+        let store = store.clone();
+        async move {
+            let (mut query, page) = state?;
+            let mut chunk = String::new();
+            for row in &page {
+                let line = if csv {
+                    engine::audit::export_csv(row)
+                } else {
+                    engine::audit::export_json(row).to_string()
+                };
+                chunk.push_str(&line);
+                chunk.push('\n');
+            }
+            let next = if page.len() < query.limit as usize {
+                None
+            } else {
+                query.offset += query.limit;
+                match store.search_audit(&query).await {
+                    Ok(next) => Some((query, next)),
+                    Err(error) => {
+                        // Headers are sent: end the body early, and say so in the log.
+                        tracing::error!(error = %error, "audit export cut short");
+                        return Some((Err(std::io::Error::other("audit store unavailable")), None));
+                    }
+                }
+            };
+            Some((Ok::<_, std::io::Error>(chunk), next))
+        }
+    });
+    let body = futures_util::stream::iter(header.map(Ok)).chain(pages);
+    let content_type = if csv { "text/csv; charset=utf-8" } else { "application/x-ndjson" };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], axum::body::Body::from_stream(body))
+        .into_response())
 }

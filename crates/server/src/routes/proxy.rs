@@ -144,7 +144,8 @@ pub(crate) async fn request(
         engine: "axonflow-rs",
     };
     if body.skip_llm != Some(true) {
-        let completion = state.complete(&prompt, &headers).await.map_err(llm_error)?;
+        let completion =
+            state.complete(&prompt, &headers, caller.0.tenant.as_str()).await.map_err(llm_error)?;
         let (text, receipt) = state
             .control()
             .record_proxy_response(&ProxyResponse {
@@ -215,8 +216,10 @@ pub(crate) async fn complete(
     ApiJson(body): ApiJson<CompleteRequest>,
 ) -> Result<Json<CompleteReply>, ApiError> {
     caller.require(&Permission::Query)?;
-    let completion =
-        state.complete(require_text(&body.prompt, "prompt")?, &headers).await.map_err(llm_error)?;
+    let completion = state
+        .complete(require_text(&body.prompt, "prompt")?, &headers, caller.0.tenant.as_str())
+        .await
+        .map_err(llm_error)?;
     Ok(Json(CompleteReply {
         text: completion.text,
         model: completion.model,
