@@ -97,11 +97,13 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     let shared_state = shared_state(config.redis.as_ref())?;
     let store = services.store.clone();
     let audit_writer = services.audit_writer;
-    let maintenance_parts = MaintenanceParts { vault: services.vault, retention: services.retention };
+    let maintenance_parts =
+        MaintenanceParts { vault: services.vault, retention: services.retention, policies: policies.clone() };
     let state = AppState::new(AppParts {
         policies,
         llm,
         control,
+        operator_tenant: config.license.bootstrap_tenant.clone(),
         subjects: services.subjects,
         secrets: services.secrets,
         audit: services.audit,
@@ -304,8 +306,12 @@ pub fn master_key_provider(keys: &MasterKeys) -> Result<Arc<dyn MasterKeyProvide
     Ok(Arc::new(ring))
 }
 
-/// Applies retention every `interval` and re-reads the data keys every minute (a rotation made by another
-/// process reaches this one), until `shutdown`.
+/// How often a node looks for policy versions promoted on another node.
+const POLICY_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Applies retention every `interval`, re-reads the data keys every minute (a rotation made by another process
+/// reaches this one) and the active policy versions every few seconds (a promotion on another node), until
+/// `shutdown`.
 async fn maintenance(
     services: MaintenanceParts,
     interval: Option<std::time::Duration>,
@@ -316,6 +322,8 @@ async fn maintenance(
         interval.map(|i| tokio::time::Instant::now() + i.min(std::time::Duration::from_secs(60)));
     let mut refresh = tokio::time::interval(refresh_every);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut policy_sync = tokio::time::interval(POLICY_SYNC_EVERY);
+    policy_sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let retention_due = async {
             match next_retention {
@@ -325,6 +333,15 @@ async fn maintenance(
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
+            _ = policy_sync.tick() => {
+                match services.policies.sync().await {
+                    Ok(changed) if !changed.is_empty() => {
+                        tracing::info!(scopes = ?changed, "policy versions promoted elsewhere are now live here");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(error = %error, "cannot read the active policy versions"),
+                }
+            }
             _ = refresh.tick() => {
                 if let Err(error) = services.vault.refresh().await {
                     tracing::error!(error = %error, "cannot re-read the data keys");
@@ -349,6 +366,7 @@ async fn maintenance(
 struct MaintenanceParts {
     vault: Arc<Vault>,
     retention: Arc<Retention>,
+    policies: Arc<engine::PolicyLifecycle>,
 }
 
 /// Where rate limits, lockouts and admin sessions live: Redis when configured (shared by every node), else this
@@ -438,13 +456,19 @@ async fn governance(
             pricing: std::collections::HashMap::new(),
         },
     ));
-    let lifecycle = Arc::new(engine::PolicyLifecycle::new(
+    let mut lifecycle = engine::PolicyLifecycle::new(
         services.store.clone(),
         control.clone(),
         options,
         services.audit.clone(),
         services.clock.clone(),
-    ));
+    );
+    if config.policy.bundle_dir.is_some() {
+        lifecycle = lifecycle.with_system_bundle_from_files();
+    }
+    let lifecycle = Arc::new(lifecycle);
+    // Tenants' own bundles (and the system version's id) come from the store.
+    lifecycle.sync().await.context("cannot load the stored policy versions")?;
     Ok((control, lifecycle))
 }
 

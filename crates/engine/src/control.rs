@@ -176,6 +176,8 @@ pub struct ControlPlane {
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     contexts: Mutex<HashMap<String, ContextRecord>>,
+    /// Tenants' own bundles, evaluated on top of the system bundle (see [`ControlPlane::evaluate`]).
+    tenant_policies: ArcSwap<HashMap<String, Arc<CompiledPolicy>>>,
     subjects: Arc<Subjects>,
     options: ControlOptions,
 }
@@ -197,6 +199,7 @@ impl ControlPlane {
             audit,
             clock,
             contexts: Mutex::new(HashMap::new()),
+            tenant_policies: ArcSwap::from_pointee(HashMap::new()),
             subjects,
             options,
         }
@@ -210,6 +213,23 @@ impl ControlPlane {
 
     pub fn policy(&self) -> Arc<CompiledPolicy> {
         self.policy.load_full()
+    }
+
+    /// Sets (or with `None` removes) a tenant's own bundle, atomically for requests that start from now on.
+    pub fn replace_tenant_policy(&self, tenant: &str, policy: Option<Arc<CompiledPolicy>>) {
+        self.tenant_policies.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            match &policy {
+                Some(policy) => next.insert(tenant.to_owned(), policy.clone()),
+                None => next.remove(tenant),
+            };
+            next
+        });
+    }
+
+    /// A tenant's own bundle, if it has one.
+    pub fn tenant_policy(&self, tenant: &str) -> Option<Arc<CompiledPolicy>> {
+        self.tenant_policies.load().get(tenant).cloned()
     }
 
     pub fn detectors(&self) -> &DetectorSet {
@@ -496,18 +516,12 @@ impl ControlPlane {
             request_type: check.request_type.to_owned(),
             context: check.context.clone(),
             principal: Some(policy_principal(check.principal)),
-            detections: findings
-                .iter()
-                .map(|f| policy::Detection {
-                    kind: f.kind.as_str().to_owned(),
-                    category: f.category().as_str().to_owned(),
-                    start: f.start,
-                    end: f.end,
-                    confidence: f.confidence,
-                })
-                .collect(),
+            detections: findings.iter().map(policy_detection).collect(),
         };
         let mut decision = self.policy.load().evaluate(&input, self.options.policy_budget);
+        if let Some(tenant_policy) = self.tenant_policy(check.principal.tenant.as_str()) {
+            decision = self.layer(decision, &tenant_policy, input);
+        }
         if restricted {
             decision.outcome = Outcome::Deny { reasons: vec![RESTRICTED_REASON.to_owned()] };
         }
@@ -549,6 +563,29 @@ impl ControlPlane {
             receipt,
             timings: StageTimings { detection, policy: policy_time, audit: audit_started.elapsed() },
         })
+    }
+
+    /// Evaluates a tenant's bundle on top of the system decision. The tenant sees the system's redaction (the
+    /// query as it would go out, scanned again) and can only make the outcome stricter: deny beats approval
+    /// beats redaction beats allow, and reasons, warnings, matches and log events add up.
+    fn layer(&self, system: Decision, tenant_policy: &CompiledPolicy, mut input: Input) -> Decision {
+        if let Outcome::Redact { text } = &system.outcome {
+            input.detections = self.detectors.scan(text).iter().map(policy_detection).collect();
+            input.query.clone_from(text);
+        }
+        let tenant = tenant_policy.evaluate(&input, self.options.policy_budget);
+        let outcome = stricter(system.outcome, tenant.outcome);
+        Decision {
+            outcome,
+            warnings: system.warnings.into_iter().chain(tenant.warnings).collect(),
+            matched: system.matched.into_iter().chain(tenant.matched).collect(),
+            logs: system.logs.into_iter().chain(tenant.logs).collect(),
+            timings: policy::Timings {
+                input: system.timings.input + tenant.timings.input,
+                evaluation: system.timings.evaluation + tenant.timings.evaluation,
+                total: system.timings.total + tenant.timings.total,
+            },
+        }
     }
 
     /// The end user's subject and the audit field naming them (sealed), when a user was given.
@@ -620,6 +657,52 @@ fn policy_principal(principal: &Principal) -> policy::Principal {
     }
 }
 
+/// The outcome of a tenant's bundle layered on the system's: the stricter one (deny, then approval, then
+/// redaction, then allow), with the reasons of both when both deny or both hold for approval. A tenant's
+/// redaction was made on the system's redacted text, so it replaces it.
+fn stricter(system: Outcome, tenant: Outcome) -> Outcome {
+    let rank = |outcome: &Outcome| match outcome {
+        Outcome::Allow => 0,
+        Outcome::Redact { .. } => 1,
+        Outcome::RequireApproval { .. } => 2,
+        Outcome::Deny { .. } => 3,
+    };
+    match (system, tenant) {
+        (Outcome::Deny { mut reasons }, Outcome::Deny { reasons: more }) => {
+            reasons.extend(more);
+            Outcome::Deny { reasons }
+        }
+        (
+            Outcome::RequireApproval { mut reasons, redacted },
+            Outcome::RequireApproval { reasons: more, redacted: further },
+        ) => {
+            reasons.extend(more);
+            Outcome::RequireApproval { reasons, redacted: further.or(redacted) }
+        }
+        // The tenant holds for approval what the system redacted: the redaction stays with it.
+        (Outcome::Redact { text }, Outcome::RequireApproval { reasons, redacted: None }) => {
+            Outcome::RequireApproval { reasons, redacted: Some(text) }
+        }
+        (system, tenant) => {
+            if rank(&tenant) >= rank(&system) && rank(&tenant) > 0 {
+                tenant
+            } else {
+                system
+            }
+        }
+    }
+}
+
+fn policy_detection(finding: &Finding) -> policy::Detection {
+    policy::Detection {
+        kind: finding.kind.as_str().to_owned(),
+        category: finding.category().as_str().to_owned(),
+        start: finding.start,
+        end: finding.end,
+        confidence: finding.confidence,
+    }
+}
+
 /// Detection counts by kind, for audit records (never the matched text).
 pub fn counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
@@ -645,4 +728,41 @@ pub fn risk_level(findings: &[Finding]) -> &'static str {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deny(reason: &str) -> Outcome {
+        Outcome::Deny { reasons: vec![reason.to_owned()] }
+    }
+
+    fn approval(reason: &str, redacted: Option<&str>) -> Outcome {
+        Outcome::RequireApproval { reasons: vec![reason.to_owned()], redacted: redacted.map(str::to_owned) }
+    }
+
+    fn redact(text: &str) -> Outcome {
+        Outcome::Redact { text: text.to_owned() }
+    }
+
+    #[test]
+    fn a_tenant_layer_only_makes_outcomes_stricter() {
+        assert_eq!(stricter(Outcome::Allow, Outcome::Allow), Outcome::Allow);
+        assert_eq!(stricter(deny("system"), Outcome::Allow), deny("system"), "a tenant cannot loosen");
+        assert_eq!(stricter(redact("a ***"), Outcome::Allow), redact("a ***"));
+        assert_eq!(stricter(Outcome::Allow, deny("tenant")), deny("tenant"));
+        assert_eq!(stricter(redact("a ***"), redact("a *** ###")), redact("a *** ###"), "redactions compose");
+        assert_eq!(
+            stricter(deny("system"), deny("tenant")),
+            Outcome::Deny { reasons: vec!["system".into(), "tenant".into()] }
+        );
+        assert_eq!(stricter(redact("a ***"), approval("review", None)), approval("review", Some("a ***")));
+        assert_eq!(
+            stricter(approval("s", Some("x")), approval("t", None)),
+            Outcome::RequireApproval { reasons: vec!["s".into(), "t".into()], redacted: Some("x".into()) }
+        );
+        assert_eq!(stricter(approval("s", None), redact("b")), approval("s", None));
+        assert_eq!(stricter(approval("s", None), deny("t")), deny("t"));
+    }
 }

@@ -2,9 +2,14 @@
 //! pass), versions with author, time, content hash and a change summary, promotion and rollback, and hot
 //! reload: a promoted bundle replaces the live one atomically, and requests in flight finish with the policy
 //! they started with.
+//!
+//! There is one *system* bundle (kept under [`SYSTEM_TENANT`]) and, optionally, one bundle per tenant that is
+//! evaluated on top of it and can only make decisions stricter (see `ControlPlane`). Each has its own versions.
+//! A promotion made on one node reaches the others through [`PolicyLifecycle::sync`], which the server runs
+//! every few seconds.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use policy::{Bundle, CompileOptions, CompiledPolicy, Limits, Stage};
 use sha2::{Digest, Sha256};
@@ -31,7 +36,7 @@ pub enum LifecycleError {
     Corrupt,
 }
 
-/// Policy versions and the live policy of a [`ControlPlane`].
+/// Policy versions and the live policies of a [`ControlPlane`].
 #[derive(Debug)]
 pub struct PolicyLifecycle {
     store: Arc<dyn Store>,
@@ -39,6 +44,10 @@ pub struct PolicyLifecycle {
     options: CompileOptions,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
+    /// Whether the system bundle follows the store (false when the node was started on a bundle directory).
+    system_from_store: bool,
+    /// The version live on this node, by scope (tenant id or [`SYSTEM_TENANT`]).
+    live: Mutex<HashMap<String, String>>,
 }
 
 impl PolicyLifecycle {
@@ -49,7 +58,66 @@ impl PolicyLifecycle {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> PolicyLifecycle {
-        PolicyLifecycle { store, control, options, audit, clock }
+        PolicyLifecycle {
+            store,
+            control,
+            options,
+            audit,
+            clock,
+            system_from_store: true,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The system bundle comes from files, not from the store: [`PolicyLifecycle::sync`] leaves it alone.
+    pub fn with_system_bundle_from_files(mut self) -> PolicyLifecycle {
+        self.system_from_store = false;
+        self
+    }
+
+    /// Brings this node's live policies in line with the active versions in the store: the system bundle
+    /// (unless it comes from files) and every tenant's. Returns the scopes that changed. A stored version that
+    /// no longer compiles (it did when it was uploaded) keeps the previous one live and is logged.
+    pub async fn sync(&self) -> Result<Vec<String>, LifecycleError> {
+        let active = self.store.active_policy_versions().await?;
+        let mut changed = Vec::new();
+        let live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for row in &active {
+            let scope = row.tenant_id.as_str();
+            if (scope == SYSTEM_TENANT && !self.system_from_store) || live.get(scope) == Some(&row.id) {
+                continue;
+            }
+            let bundle = Bundle::from_layout(files_of(row)?, Stage::Production);
+            match CompiledPolicy::compile(&bundle, &self.options) {
+                Ok(compiled) => {
+                    self.make_live(scope, &row.id, Arc::new(compiled));
+                    changed.push(scope.to_owned());
+                }
+                Err(error) => {
+                    tracing::error!(scope, version = %row.id, error = %error, "a stored policy version does not compile");
+                }
+            }
+        }
+        for scope in live.keys() {
+            if scope != SYSTEM_TENANT && !active.iter().any(|r| &r.tenant_id == scope) {
+                self.control.replace_tenant_policy(scope, None);
+                self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(scope);
+                changed.push(scope.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    fn make_live(&self, scope: &str, version: &str, compiled: Arc<CompiledPolicy>) {
+        if scope == SYSTEM_TENANT {
+            self.control.replace_policy(compiled);
+        } else {
+            self.control.replace_tenant_policy(scope, Some(compiled));
+        }
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(scope.to_owned(), version.to_owned());
     }
 
     /// The sources the node should start with: the active stored version, or `built_in` (stored as the first
@@ -63,16 +131,23 @@ impl PolicyLifecycle {
         if let Some(active) = versions.iter().find(|v| v.active) {
             return files_of(active);
         }
-        let row = version_row(&built_in, "built-in", "the bundle built into this binary".to_owned(), now)?;
+        let row = version_row(
+            SYSTEM_TENANT,
+            &built_in,
+            "built-in",
+            "the bundle built into this binary".to_owned(),
+            now,
+        )?;
         store.insert_policy_version(&row).await?;
         store.activate_policy_version(SYSTEM_TENANT, &row.id).await?;
         Ok(built_in)
     }
 
-    /// Validates and stores a new version (not yet active). `files` are paths in the guide's layout.
-    /// `author` and `tenant` say who did it, for the version and the audit trail.
+    /// Validates and stores a new version of `scope`'s bundle (not yet active). `files` are paths in the guide's
+    /// layout. `author` and `tenant` say who did it, for the version and the audit trail.
     pub async fn upload(
         &self,
+        scope: &str,
         files: Vec<(String, String)>,
         author: &str,
         tenant: &str,
@@ -87,55 +162,50 @@ impl PolicyLifecycle {
                     .collect(),
             ));
         }
-        let active = self.active().await?;
+        let active = self.active(scope).await?;
         let summary = match &active {
             Some(active) => diff_summary(&files_of(active)?, &files),
             None => format!("{} files", files.len()),
         };
-        let row = version_row(&files, author, summary, self.clock.now())?;
+        let row = version_row(scope, &files, author, summary, self.clock.now())?;
         self.store.insert_policy_version(&row).await?;
         self.record("uploaded", author, tenant, &row).await?;
         Ok(row)
     }
 
-    /// Makes a stored version live (promotion, or rollback to an older one).
+    /// Makes a stored version of `scope`'s bundle live (promotion, or rollback to an older one).
     pub async fn promote(
         &self,
+        scope: &str,
         id: &str,
         author: &str,
         tenant: &str,
     ) -> Result<PolicyVersionRow, LifecycleError> {
-        let row = self
-            .store
-            .policy_version(id)
-            .await?
-            .filter(|r| r.tenant_id == SYSTEM_TENANT)
-            .ok_or(LifecycleError::NotFound)?;
+        let row = self.get(scope, id).await?;
         let bundle = Bundle::from_layout(files_of(&row)?, Stage::Production);
         let compiled = CompiledPolicy::compile(&bundle, &self.options)
             .map_err(|error| LifecycleError::Refused(vec![error.to_string()]))?;
-        if !self.store.activate_policy_version(SYSTEM_TENANT, id).await? {
+        if !self.store.activate_policy_version(scope, id).await? {
             return Err(LifecycleError::NotFound);
         }
-        self.control.replace_policy(Arc::new(compiled));
+        if scope != SYSTEM_TENANT || self.system_from_store {
+            self.make_live(scope, id, Arc::new(compiled));
+        }
         self.record("promoted", author, tenant, &row).await?;
         Ok(PolicyVersionRow { active: true, ..row })
     }
 
-    pub async fn list(&self) -> Result<Vec<PolicyVersionRow>, LifecycleError> {
-        Ok(self.store.list_policy_versions(SYSTEM_TENANT).await?)
+    /// `scope`'s versions, newest first.
+    pub async fn list(&self, scope: &str) -> Result<Vec<PolicyVersionRow>, LifecycleError> {
+        Ok(self.store.list_policy_versions(scope).await?)
     }
 
-    pub async fn get(&self, id: &str) -> Result<PolicyVersionRow, LifecycleError> {
-        self.store
-            .policy_version(id)
-            .await?
-            .filter(|r| r.tenant_id == SYSTEM_TENANT)
-            .ok_or(LifecycleError::NotFound)
+    pub async fn get(&self, scope: &str, id: &str) -> Result<PolicyVersionRow, LifecycleError> {
+        self.store.policy_version(id).await?.filter(|r| r.tenant_id == scope).ok_or(LifecycleError::NotFound)
     }
 
-    async fn active(&self) -> Result<Option<PolicyVersionRow>, LifecycleError> {
-        Ok(self.list().await?.into_iter().find(|v| v.active))
+    async fn active(&self, scope: &str) -> Result<Option<PolicyVersionRow>, LifecycleError> {
+        Ok(self.list(scope).await?.into_iter().find(|v| v.active))
     }
 
     async fn record(
@@ -158,6 +228,7 @@ impl PolicyLifecycle {
 }
 
 fn version_row(
+    scope: &str,
     files: &[(String, String)],
     author: &str,
     summary: String,
@@ -174,7 +245,7 @@ fn version_row(
     let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(PolicyVersionRow {
         id: format!("pv_{}", uuid::Uuid::now_v7().simple()),
-        tenant_id: SYSTEM_TENANT.to_owned(),
+        tenant_id: scope.to_owned(),
         author: author.to_owned(),
         created_at: now,
         content_hash: hash,

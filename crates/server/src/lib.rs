@@ -98,6 +98,8 @@ pub struct AppParts {
     /// The LLM provider this process calls (the Orchestrator's); `None` when none is configured.
     pub llm: Option<LlmProvider>,
     pub control: Arc<ControlPlane>,
+    /// The tenant whose admins manage the system policy bundle (the bootstrap tenant).
+    pub operator_tenant: String,
     pub subjects: Arc<engine::Subjects>,
     pub secrets: Arc<engine::ConnectorSecrets>,
     pub audit: AuditLog,
@@ -118,6 +120,10 @@ impl AppState {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn operator_tenant(&self) -> &str {
+        &self.inner.operator_tenant
     }
 
     pub(crate) fn subjects(&self) -> &engine::Subjects {
@@ -243,6 +249,12 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/policies/versions", get(routes::policies::list).post(routes::policies::upload))
             .route("/api/v1/policies/versions/{id}", get(routes::policies::get))
             .route("/api/v1/policies/versions/{id}/promote", post(routes::policies::promote))
+            .route(
+                "/api/v1/policies/system/versions",
+                get(routes::policies::system_list).post(routes::policies::system_upload),
+            )
+            .route("/api/v1/policies/system/versions/{id}", get(routes::policies::system_get))
+            .route("/api/v1/policies/system/versions/{id}/promote", post(routes::policies::system_promote))
             .route("/api/v1/admin/sessions", post(routes::keys::open_session))
             .route("/api/v1/admin/sessions/current", axum::routing::delete(routes::keys::close_session))
             .route("/api/v1/admin/keys", get(routes::keys::list).post(routes::keys::issue))

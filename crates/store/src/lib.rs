@@ -226,6 +226,8 @@ pub trait PolicyStore: Send + Sync {
     async fn policy_version(&self, id: &str) -> Result<Option<PolicyVersionRow>, StoreError>;
     /// Makes `id` the tenant's only active version, atomically. Returns whether it exists for that tenant.
     async fn activate_policy_version(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// The active version of every tenant (and of the system bundle), by tenant.
+    async fn active_policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError>;
 }
 
 /// A data key in its stored form: sealed by master key `master_key_id` (see the `crypto` crate).

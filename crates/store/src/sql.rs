@@ -531,6 +531,17 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(|e| from_sqlx("cannot commit the policy change", e))?;
                 Ok(true)
             }
+
+            async fn active_policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError> {
+                let mut sql = QueryBuilder::<$db>::new(POLICY_COLUMNS);
+                sql.push(" WHERE active = 1 ORDER BY tenant_id");
+                let rows = sql
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx("cannot list active policy versions", e))?;
+                rows.iter().map(policy_row).collect()
+            }
         }
 
         const POLICY_COLUMNS: &str = "SELECT id, tenant_id, author, created_at_ms, content_hash, files, summary, active \

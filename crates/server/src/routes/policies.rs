@@ -60,24 +60,44 @@ fn lifecycle_error(error: LifecycleError) -> Response {
     }
 }
 
-pub(crate) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+/// Whose bundle a request is about: the caller's tenant's own (on top of the system bundle), or the system
+/// bundle itself, which only admins of the deployment's operator tenant may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Tenant,
+    System,
+}
+
+fn scope_of(state: &AppState, caller: &Caller, scope: Scope) -> Result<String, ApiError> {
     caller.require(&Permission::AdminPolicies)?;
-    Ok(match state.policies().list().await {
+    match scope {
+        Scope::Tenant => Ok(caller.0.tenant.as_str().to_owned()),
+        Scope::System if caller.0.tenant.as_str() == state.operator_tenant() => {
+            Ok(engine::policies::SYSTEM_TENANT.to_owned())
+        }
+        Scope::System => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only admins of the operator tenant manage the system bundle; use /api/v1/policies/versions for yours",
+        )),
+    }
+}
+
+async fn list_in(state: AppState, caller: Caller, scope: Scope) -> Result<Response, ApiError> {
+    let scope = scope_of(&state, &caller, scope)?;
+    Ok(match state.policies().list(&scope).await {
         Ok(rows) => {
             let versions: Vec<Version> = rows.into_iter().map(|r| version(r, false)).collect();
-            Json(serde_json::json!({"total": versions.len(), "versions": versions})).into_response()
+            Json(serde_json::json!({"scope": scope, "total": versions.len(), "versions": versions}))
+                .into_response()
         }
         Err(error) => lifecycle_error(error),
     })
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    caller.require(&Permission::AdminPolicies)?;
-    Ok(match state.policies().get(&id).await {
+async fn get_in(state: AppState, caller: Caller, scope: Scope, id: String) -> Result<Response, ApiError> {
+    let scope = scope_of(&state, &caller, scope)?;
+    Ok(match state.policies().get(&scope, &id).await {
         Ok(row) => Json(version(row, true)).into_response(),
         Err(error) => lifecycle_error(error),
     })
@@ -86,16 +106,16 @@ pub(crate) async fn get(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Upload {
-    /// Path (in the guide's layout: `production/main.rego`, `tests/main_test.rego`, …) → Rego text.
     files: BTreeMap<String, String>,
 }
 
-pub(crate) async fn upload(
-    State(state): State<AppState>,
+async fn upload_in(
+    state: AppState,
     caller: Caller,
-    ApiJson(body): ApiJson<Upload>,
+    scope: Scope,
+    body: Upload,
 ) -> Result<Response, ApiError> {
-    caller.require(&Permission::AdminPolicies)?;
+    let scope = scope_of(&state, &caller, scope)?;
     if body.files.is_empty()
         || body.files.keys().any(|p| !p.ends_with(".rego") || p.contains("..") || p.len() > 256)
     {
@@ -105,11 +125,9 @@ pub(crate) async fn upload(
         )
         .with_field("files"));
     }
+    let files = body.files.into_iter().collect();
     Ok(
-        match state
-            .policies()
-            .upload(body.files.into_iter().collect(), caller.0.display_name(), caller.0.tenant.as_str())
-            .await
+        match state.policies().upload(&scope, files, caller.0.display_name(), caller.0.tenant.as_str()).await
         {
             Ok(row) => (StatusCode::CREATED, Json(version(row, false))).into_response(),
             Err(error) => lifecycle_error(error),
@@ -117,17 +135,69 @@ pub(crate) async fn upload(
     )
 }
 
+async fn promote_in(state: AppState, caller: Caller, scope: Scope, id: String) -> Result<Response, ApiError> {
+    let scope = scope_of(&state, &caller, scope)?;
+    Ok(match state.policies().promote(&scope, &id, caller.0.display_name(), caller.0.tenant.as_str()).await {
+        Ok(row) => {
+            tracing::warn!(scope = %scope, version = %row.id, by = caller.0.display_name(), "policy version promoted");
+            Json(version(row, false)).into_response()
+        }
+        Err(error) => lifecycle_error(error),
+    })
+}
+
+pub(crate) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    list_in(state, caller, Scope::Tenant).await
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    get_in(state, caller, Scope::Tenant, id).await
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Upload>,
+) -> Result<Response, ApiError> {
+    upload_in(state, caller, Scope::Tenant, body).await
+}
+
 pub(crate) async fn promote(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&Permission::AdminPolicies)?;
-    Ok(match state.policies().promote(&id, caller.0.display_name(), caller.0.tenant.as_str()).await {
-        Ok(row) => {
-            tracing::warn!(version = %row.id, by = caller.0.display_name(), "policy version promoted");
-            Json(version(row, false)).into_response()
-        }
-        Err(error) => lifecycle_error(error),
-    })
+    promote_in(state, caller, Scope::Tenant, id).await
+}
+
+pub(crate) async fn system_list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    list_in(state, caller, Scope::System).await
+}
+
+pub(crate) async fn system_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    get_in(state, caller, Scope::System, id).await
+}
+
+pub(crate) async fn system_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Upload>,
+) -> Result<Response, ApiError> {
+    upload_in(state, caller, Scope::System, body).await
+}
+
+pub(crate) async fn system_promote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    promote_in(state, caller, Scope::System, id).await
 }

@@ -46,3 +46,35 @@ async fn one_version_per_tenant_is_active_and_activation_moves_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_active_version_of_every_tenant_is_listed() {
+    with_each_backend(|store| async move {
+        for (id, tenant) in [("v1", "system"), ("v2", "system"), ("a1", "acme"), ("g1", "globex")] {
+            let row = store::PolicyVersionRow {
+                id: id.to_owned(),
+                tenant_id: tenant.to_owned(),
+                author: "admin".to_owned(),
+                created_at: types::UnixMillis(1),
+                content_hash: "h".to_owned(),
+                files: "{}".to_owned(),
+                summary: "s".to_owned(),
+                active: false,
+            };
+            store.insert_policy_version(&row).await.expect("insert");
+        }
+        assert!(store.active_policy_versions().await.expect("list").is_empty());
+        for (tenant, id) in [("system", "v1"), ("acme", "a1"), ("system", "v2")] {
+            assert!(store.activate_policy_version(tenant, id).await.expect("activate"));
+        }
+        let active: Vec<(String, String)> = store
+            .active_policy_versions()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|r| (r.tenant_id, r.id))
+            .collect();
+        assert_eq!(active, [("acme".to_owned(), "a1".to_owned()), ("system".to_owned(), "v2".to_owned())]);
+    })
+    .await;
+}
