@@ -14,6 +14,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod shared;
 pub mod spool;
+pub mod static_policies;
 pub mod subjects;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -18,6 +18,7 @@ use types::Clock;
 
 use crate::audit::{AuditEntry, AuditError, AuditLog};
 use crate::control::ControlPlane;
+use crate::static_policies::{self, StaticPolicy};
 
 /// The tenant the deployment-wide bundle is kept under.
 pub const SYSTEM_TENANT: &str = "system";
@@ -48,6 +49,7 @@ pub struct PolicyLifecycle {
     system_from_store: bool,
     /// The version live on this node, by scope (tenant id or [`SYSTEM_TENANT`]).
     live: Mutex<HashMap<String, String>>,
+    static_changes: tokio::sync::Mutex<()>,
 }
 
 impl PolicyLifecycle {
@@ -66,6 +68,7 @@ impl PolicyLifecycle {
             clock,
             system_from_store: true,
             live: Mutex::new(HashMap::new()),
+            static_changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -193,6 +196,37 @@ impl PolicyLifecycle {
         }
         self.record("promoted", author, tenant, &row).await?;
         Ok(PolicyVersionRow { active: true, ..row })
+    }
+
+    /// The tenant's static policies, from its active bundle version.
+    pub async fn static_policies(&self, tenant: &str) -> Result<Vec<StaticPolicy>, LifecycleError> {
+        let Some(active) = self.active(tenant).await? else { return Ok(Vec::new()) };
+        static_policies::read(&files_of(&active)?).map_err(|message| {
+            tracing::error!(tenant, version = %active.id, message, "unreadable static policies");
+            LifecycleError::Corrupt
+        })
+    }
+
+    /// Changes the tenant's static policies with `change` and makes the result live: a new version of the
+    /// tenant's bundle, validated (its tests run) and promoted, both audited. Changes on this node are made one
+    /// at a time.
+    pub async fn change_static_policies<T>(
+        &self,
+        tenant: &str,
+        author: &str,
+        change: impl FnOnce(&mut Vec<StaticPolicy>) -> Result<T, LifecycleError>,
+    ) -> Result<T, LifecycleError> {
+        let _one_at_a_time = self.static_changes.lock().await;
+        let files = match self.active(tenant).await? {
+            Some(active) => files_of(&active)?,
+            None => Vec::new(),
+        };
+        let mut policies = static_policies::read(&files).map_err(|_| LifecycleError::Corrupt)?;
+        let outcome = change(&mut policies)?;
+        let files = static_policies::write(files, &policies);
+        let row = self.upload(tenant, files, author, tenant).await?;
+        self.promote(tenant, &row.id, author, tenant).await?;
+        Ok(outcome)
     }
 
     /// `scope`'s versions, newest first.

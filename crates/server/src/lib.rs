@@ -250,6 +250,17 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/policies/versions/{id}", get(routes::policies::get))
             .route("/api/v1/policies/versions/{id}/promote", post(routes::policies::promote))
             .route(
+                "/api/v1/static-policies",
+                get(routes::static_policies::list).post(routes::static_policies::create),
+            )
+            .route(
+                "/api/v1/static-policies/{id}",
+                get(routes::static_policies::get)
+                    .put(routes::static_policies::update)
+                    .patch(routes::static_policies::toggle)
+                    .delete(routes::static_policies::delete),
+            )
+            .route(
                 "/api/v1/policies/system/versions",
                 get(routes::policies::system_list).post(routes::policies::system_upload),
             )

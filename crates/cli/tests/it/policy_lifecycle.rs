@@ -211,3 +211,74 @@ async fn a_tenants_own_bundle_applies_on_top_of_the_system_one_to_that_tenant_on
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn static_policies_are_validated_versioned_and_kept_per_tenant() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let acme_admin = issue(&server, "acme", "admin", &["admin:policies", "policy:evaluate"]);
+    let app = issue(&server, "default", "service", &["policy:evaluate"]);
+    assert_eq!(client.get_as(&app, "/api/v1/static-policies").await.status, 403);
+
+    let bad = |body: Value, field: &'static str| (body, field);
+    for (body, field) in [
+        bad(json!({"name": "x", "pattern": "(unclosed"}), "pattern"),
+        bad(json!({"name": "x", "pattern": "ok", "action": "redact"}), "action"),
+        bad(json!({"name": "x", "pattern": "ok", "severity": "extreme"}), "severity"),
+        bad(json!({"pattern": "ok"}), "name"),
+        bad(json!({"name": "x", "pattern": "ok", "tier": "system"}), "tier"),
+    ] {
+        let reply = client.post_json(&admin, "/api/v1/static-policies", &body).await;
+        assert_eq!((reply.status, reply.json()["error"]["field"].as_str()), (400, Some(field)), "{body}");
+    }
+    let created = client
+        .post_json(
+            &admin,
+            "/api/v1/static-policies",
+            &json!({"name": "no wires", "pattern": "(?i)wire transfer",
+                                                              "action": "require_approval", "priority": 5}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json());
+    let policy = created.json();
+    let id = policy["id"].as_str().expect("id").to_owned();
+    assert_eq!((policy["tier"].as_str(), policy["version"].as_u64()), (Some("tenant"), Some(1)));
+    assert_eq!(decide(&client, &app, "Make a wire transfer").await, "require_approval");
+
+    let updated = client
+        .send(
+            "PUT",
+            &format!("/api/v1/static-policies/{id}"),
+            &[("X-License-Key", &admin), ("content-type", "application/json")],
+            json!({"action": "block"}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!((updated.status, updated.json()["version"].as_u64()), (200, Some(2)));
+    assert_eq!(decide(&client, &app, "Make a wire transfer").await, "deny");
+
+    // Another tenant sees none of it and is not affected by it.
+    assert_eq!(client.get_as(&acme_admin, "/api/v1/static-policies").await.json()["total"], 0);
+    assert_eq!(client.get_as(&acme_admin, &format!("/api/v1/static-policies/{id}")).await.status, 404);
+    let acme_app = issue(&server, "acme", "service", &["policy:evaluate"]);
+    assert_eq!(decide(&client, &acme_app, "Make a wire transfer").await, "allow");
+
+    // Every change is a version of the tenant's bundle, so it can be rolled back like any other.
+    let versions = client.get_as(&admin, "/api/v1/policies/versions").await.json();
+    assert_eq!(versions["total"], 2, "{versions}");
+    let first = versions["versions"][1]["id"].as_str().expect("id").to_owned();
+    let rolled =
+        client.post_json(&admin, &format!("/api/v1/policies/versions/{first}/promote"), &json!({})).await;
+    assert_eq!(rolled.status, 200);
+    assert_eq!(decide(&client, &app, "Make a wire transfer").await, "require_approval");
+
+    let deleted = client
+        .send("DELETE", &format!("/api/v1/static-policies/{id}"), &[("X-License-Key", &admin)], Vec::new())
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(decide(&client, &app, "Make a wire transfer").await, "allow");
+    let gone = client
+        .send("DELETE", &format!("/api/v1/static-policies/{id}"), &[("X-License-Key", &admin)], Vec::new())
+        .await;
+    assert_eq!(gone.status, 404);
+}

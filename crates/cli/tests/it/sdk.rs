@@ -54,5 +54,5 @@ async fn the_official_python_sdk_works_unchanged() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}\nserver log:\n{}", server.stderr());
-    assert!(stdout.contains("sdk: 10 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("sdk: 12 passed, 0 failed"), "{stdout}");
 }

@@ -134,6 +134,40 @@ def _():
     assert service.list_connectors() == []
 
 
+@check("static policies: create, list, toggle, decide, delete (the tenant's bundle)")
+def _():
+    from axonflow.policies import CreateStaticPolicyRequest, PolicyAction, PolicyCategory, PolicySeverity
+
+    admin = AxonFlow.sync(**ADMIN)
+    created = admin.create_static_policy(CreateStaticPolicyRequest(
+        name="falcon is confidential", category=PolicyCategory.SECURITY_ADMIN, pattern=r"(?i)\bfalcon\b",
+        severity=PolicySeverity.HIGH, action=PolicyAction.BLOCK, tags=["sdk"]))
+    assert created.id and created.tier.value == "tenant" and created.enabled, created
+    assert [p.id for p in admin.list_static_policies()] == [created.id]
+    blocked = service.get_policy_approved_context(user_token="user-17", query="Status of project Falcon?")
+    assert not blocked.approved and "falcon is confidential" in (blocked.block_reason or ""), blocked
+    assert not admin.toggle_static_policy(created.id, False).enabled
+    allowed = service.get_policy_approved_context(user_token="user-17", query="Status of project Falcon?")
+    assert allowed.approved, allowed
+    admin.delete_static_policy(created.id)
+    assert admin.list_static_policies() == []
+
+
+@check("connectors: install with sealed credentials, list, uninstall")
+def _():
+    from axonflow.types import ConnectorInstallRequest
+
+    admin = AxonFlow.sync(**ADMIN)
+    admin.install_connector(ConnectorInstallRequest(
+        connector_id="snowflake", name="Snowflake", tenant_id="default",
+        options={"account": "acme"}, credentials={"password": "sdk-secret-1"}))
+    listed = service.list_connectors()
+    assert [c.id for c in listed] == ["snowflake"] and listed[0].installed, listed
+    assert "sdk-secret-1" not in repr(admin.get_connector("snowflake"))
+    admin.uninstall_connector("snowflake")
+    assert service.list_connectors() == []
+
+
 failed = 0
 for name, error in results:
     if error is None:

@@ -8,3 +8,4 @@ pub(crate) mod mcp;
 pub(crate) mod policies;
 pub(crate) mod protection;
 pub(crate) mod proxy;
+pub(crate) mod static_policies;
