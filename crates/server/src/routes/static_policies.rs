@@ -216,24 +216,34 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(wire(&created))).into_response())
 }
 
-pub(crate) async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    ApiJson(fields): ApiJson<PolicyFields>,
+/// Changes policy `id` with `edit`, stamping the change; returns the policy as changed.
+async fn edit(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    edit: impl FnOnce(&mut StaticPolicy) -> Result<(), ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let updated = change(&state, &caller, move |policies, now| {
+    let updated = change(state, caller, move |policies, now| {
         let policy = policies
             .iter_mut()
             .find(|p| p.id == id)
             .ok_or_else(|| lifecycle_error(LifecycleError::NotFound))?;
-        fields.apply(policy)?;
+        edit(policy)?;
         policy.updated_at = now.to_owned();
         policy.version += 1;
         Ok(policy.clone())
     })
     .await?;
     Ok(Json(wire(&updated)))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(fields): ApiJson<PolicyFields>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    edit(&state, &caller, id, |policy| fields.apply(policy)).await
 }
 
 #[derive(Deserialize)]
@@ -248,18 +258,11 @@ pub(crate) async fn toggle(
     Path(id): Path<String>,
     ApiJson(toggle): ApiJson<Toggle>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let updated = change(&state, &caller, move |policies, now| {
-        let policy = policies
-            .iter_mut()
-            .find(|p| p.id == id)
-            .ok_or_else(|| lifecycle_error(LifecycleError::NotFound))?;
+    edit(&state, &caller, id, |policy| {
         policy.enabled = toggle.enabled;
-        policy.updated_at = now.to_owned();
-        policy.version += 1;
-        Ok(policy.clone())
+        Ok(())
     })
-    .await?;
-    Ok(Json(wire(&updated)))
+    .await
 }
 
 pub(crate) async fn delete(
