@@ -146,6 +146,13 @@ pub static KEYS: &[Key] = &[
         "the master key ring itself (`<id> <base64>` entries separated by `;`); secret: environment only",
     ),
     key(
+        "encryption.kms_command",
+        "AXONFLOW_KMS_COMMAND",
+        Kind::Text,
+        "program that wraps and unwraps data keys with a KMS (`current`, `wrap`, `unwrap`; see README) instead \
+         of a local key ring",
+    ),
+    key(
         "audit.spool",
         "AXONFLOW_AUDIT_SPOOL",
         Kind::Text,
@@ -767,8 +774,18 @@ impl Validator {
                 "is a secret: set AXONFLOW_MASTER_KEYS or encryption.master_keys_file instead".to_owned(),
             );
         }
+        let kms = self.text("encryption.kms_command");
+        let ring_given = self.values.keys().any(|k| k.starts_with("encryption.master_keys"));
         let master_keys =
             match (self.text("encryption.master_keys"), self.text("encryption.master_keys_file")) {
+                _ if kms.is_some() && ring_given => {
+                    self.at(
+                        "encryption.kms_command",
+                        "excludes encryption.master_keys(_file): give one".to_owned(),
+                    );
+                    return None;
+                }
+                _ if kms.is_some() => MasterKeys::Command(PathBuf::from(kms.unwrap_or_default())),
                 (Some(_), Some(_)) => {
                     self.at(
                         "encryption.master_keys_file",
@@ -1010,6 +1027,8 @@ pub enum MasterKeys {
     File(PathBuf),
     /// The key ring given in `AXONFLOW_MASTER_KEYS`.
     Text(Secret<String>),
+    /// A KMS reached through a program (see `crypto::CommandProvider`).
+    Command(PathBuf),
 }
 
 /// Encryption at rest, retention and GDPR settings.

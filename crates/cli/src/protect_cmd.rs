@@ -76,6 +76,10 @@ pub fn keys(command: KeysCommand) -> ExitCode {
                         note("the key ring comes from AXONFLOW_MASTER_KEYS: re-wrapping under its last key");
                         None
                     }
+                    (MasterKeys::Command(_), false) => {
+                        note("master keys live in the KMS: re-wrapping under the key it names as current");
+                        None
+                    }
                     (_, true) => None,
                 };
                 let rotation = services.vault.rotate().await.context("cannot rotate the keys")?;
@@ -93,7 +97,7 @@ pub fn keys(command: KeysCommand) -> ExitCode {
         KeysCommand::RetireMaster { store, id } => with_services(&store, async |services, config, json| {
             let MasterKeys::File(path) = &config.protection.master_keys else {
                 bail!(
-                    "the key ring comes from AXONFLOW_MASTER_KEYS: remove the key from the variable instead"
+                    "the master keys are not in a key ring file: retire them where they are (variable or KMS)"
                 );
             };
             let data_keys = services.store.data_keys().await.context("cannot read the data keys")?;

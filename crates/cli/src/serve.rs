@@ -295,6 +295,10 @@ fn audit_options(config: &Config, writer: Writer) -> AuditOptions {
 /// one key on first use).
 pub fn master_key_provider(keys: &MasterKeys) -> Result<Arc<dyn MasterKeyProvider>> {
     let ring = match keys {
+        MasterKeys::Command(program) => {
+            let timeout = std::time::Duration::from_secs(30);
+            return Ok(Arc::new(crypto::CommandProvider::new(program.clone(), timeout)));
+        }
         MasterKeys::Text(text) => KeyRing::from_text(text, "AXONFLOW_MASTER_KEYS")?,
         MasterKeys::File(path) => {
             if let Some(dir) = path.parent() {

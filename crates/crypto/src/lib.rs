@@ -12,6 +12,7 @@
 //! Nonces are 96 random bits per seal. That is safe for well over 2^32 seals per key; data keys rotate long
 //! before that.
 
+mod command;
 mod keyring;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use types::Secret;
 
+pub use command::CommandProvider;
 pub use keyring::{KeyRing, KeyRingError};
 
 /// Length of every key: AES-256.

@@ -259,3 +259,80 @@ async fn auditors_export_their_tenants_trail_through_the_api_as_jsonl_or_csv() {
     );
     assert_eq!(rows.count(), 3, "{text}");
 }
+
+/// A stand-in KMS for the test (a fixture): it keeps each data key under a random handle, returns the handle
+/// as the wrapped key, and refuses to unwrap under another key id or context.
+#[cfg(unix)]
+fn fake_kms(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = dir.join("fake-kms.py");
+    let text = format!(
+        r#"#!/usr/bin/env python3
+import base64, json, os, secrets, sys
+store = {store:?}
+verb = sys.argv[1]
+if verb == "current":
+    print("kms-1")
+elif verb == "wrap":
+    handle = secrets.token_hex(8)
+    with open(os.path.join(store, handle), "w") as f:
+        json.dump({{"key": sys.stdin.read().strip(), "context": sys.argv[2]}}, f)
+    print("kms-1", base64.b64encode(handle.encode()).decode())
+elif verb == "unwrap":
+    handle = base64.b64decode(sys.stdin.read().strip()).decode()
+    with open(os.path.join(store, handle)) as f:
+        entry = json.load(f)
+    if sys.argv[2] != "kms-1" or sys.argv[3] != entry["context"]:
+        sys.exit(3)
+    print(entry["key"])
+else:
+    sys.exit(2)
+"#,
+        store = dir.to_str().expect("utf-8"),
+    );
+    std::fs::write(&script, text).expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    script
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn master_keys_can_live_in_a_kms_reached_through_a_program() {
+    let kms_dir = tempfile::tempdir().expect("tempdir");
+    let kms = fake_kms(kms_dir.path());
+    let env = [("AXONFLOW_KMS_COMMAND", kms.to_str().expect("utf-8"))];
+    let server = Server::start_with_env(&[], &env);
+    let client = server.client();
+    let admin = server.admin_key();
+    let install = json!({"credentials": {"password": "kms-guarded-secret"}});
+    assert_eq!(client.post_json(&admin, "/api/v1/connectors/warehouse/install", &install).await.status, 201);
+    assert!(!server.data().join("keys/master.keys").exists(), "no local key ring when a KMS is configured");
+    let keys = |with_kms: bool| {
+        let mut command = crate::support::binary();
+        command.args(["keys", "status", "--json", "--data-dir"]).arg(server.data());
+        if with_kms {
+            command.envs(env);
+        }
+        command.output().expect("keys status")
+    };
+    let status = keys(true);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["master_key_id"], "kms-1");
+    assert!(status["data_keys"].as_array().expect("keys").iter().all(|k| k["master_key_id"] == "kms-1"));
+    // Without the KMS the data keys do not open: the database alone is not enough.
+    let refused = keys(false);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("kms-1"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // Restarted, the node unwraps its data keys through the KMS again and its secrets still open.
+    let restarted = Server::spawn_command("serve", server.into_data_dir(), &[], &env);
+    let client = restarted.client();
+    assert_eq!(client.get_as(&admin, "/api/v1/connectors/warehouse").await.status, 200);
+    let rotated = client.post_json(&admin, "/api/v1/connectors/warehouse/install", &install).await;
+    assert_eq!(rotated.status, 201, "sealing again works after the restart");
+}
