@@ -1,8 +1,8 @@
 //! End-user identity. Where a deployment configures a user-token issuer, a `user_token` is a JWT that must
 //! verify (EdDSA, RS256, ES256 or HS256; keys from a JWKS file or a shared secret) and carries the user's id,
 //! role and tenant; a user of another tenant than the calling client is refused. Where none is configured, a
-//! `user_token` is an opaque end-user id asserted by the authenticated service: recorded (as a pseudonym),
-//! never trusted for roles.
+//! `user_token` is an opaque end-user id asserted by the authenticated service: recorded (sealed, as a data
+//! subject: see `subjects`), never trusted for roles.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
