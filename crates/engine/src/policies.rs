@@ -198,6 +198,13 @@ impl PolicyLifecycle {
         Ok(PolicyVersionRow { active: true, ..row })
     }
 
+    /// Runs the tests of `files` (a bundle in the guide's layout) with this node's builtins, with line coverage,
+    /// without storing anything.
+    pub fn test(&self, files: Vec<(String, String)>) -> policy::TestReport {
+        let bundle = Bundle::from_layout(files, Stage::Production);
+        policy::run_tests(&bundle, &self.options, &policy::TestOptions { coverage: true, fail_under: None })
+    }
+
     /// The tenant's static policies, from its active bundle version.
     pub async fn static_policies(&self, tenant: &str) -> Result<Vec<StaticPolicy>, LifecycleError> {
         let Some(active) = self.active(tenant).await? else { return Ok(Vec::new()) };

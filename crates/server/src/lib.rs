@@ -173,6 +173,10 @@ impl AppState {
         self.inner.llm.as_ref().map_or("orchestrator", LlmProvider::name)
     }
 
+    pub(crate) fn inner_policies(&self) -> Arc<PolicyLifecycle> {
+        self.inner.policies.clone()
+    }
+
     pub(crate) fn policies(&self) -> &PolicyLifecycle {
         &self.inner.policies
     }
@@ -249,6 +253,7 @@ fn service_router(state: AppState, service: Service) -> Router {
             .route("/api/v1/policies/versions", get(routes::policies::list).post(routes::policies::upload))
             .route("/api/v1/policies/versions/{id}", get(routes::policies::get))
             .route("/api/v1/policies/versions/{id}/promote", post(routes::policies::promote))
+            .route("/api/v1/policies/test", post(routes::policies::test))
             .route(
                 "/api/v1/static-policies",
                 get(routes::static_policies::list).post(routes::static_policies::create),

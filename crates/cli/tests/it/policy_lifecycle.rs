@@ -282,3 +282,37 @@ async fn static_policies_are_validated_versioned_and_kept_per_tenant() {
         .await;
     assert_eq!(gone.status, 404);
 }
+
+#[tokio::test]
+async fn a_bundles_tests_run_through_the_api_with_coverage_and_nothing_is_stored() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let app = issue(&server, "default", "service", &["policy:evaluate"]);
+    let bundle = json!({"files": {"production/main.rego": TENANT_MAIN, "tests/main_test.rego": TENANT_TEST}});
+    assert_eq!(client.post_json(&app, "/api/v1/policies/test", &bundle).await.status, 403);
+
+    let report = client.post_json(&admin, "/api/v1/policies/test", &bundle).await;
+    assert_eq!(report.status, 200);
+    let report = report.json();
+    assert_eq!(
+        (report["success"].as_bool(), report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(true), Some(2), Some(0))
+    );
+    assert_eq!(report["coverage"]["files"][0]["file"], "production/main.rego");
+    // The tests never read `allow`: its line is reported as not covered.
+    assert_eq!(report["coverage"]["files"][0]["not_covered_lines"], json!([5]), "{report}");
+    assert_eq!(report["coverage"]["total_percent"].as_f64(), Some(50.0), "{report}");
+
+    let failing = TENANT_TEST.replace("Falcon roadmap", "Eagle roadmap");
+    let bundle = json!({"files": {"production/main.rego": TENANT_MAIN, "tests/main_test.rego": failing}});
+    let report = client.post_json(&admin, "/api/v1/policies/test", &bundle).await.json();
+    assert_eq!((report["success"].as_bool(), report["failed"].as_u64()), (Some(false), Some(1)));
+    let failed: Vec<&Value> =
+        report["tests"].as_array().expect("tests").iter().filter(|t| t["status"] != "pass").collect();
+    assert!(failed[0]["name"].as_str().expect("name").ends_with("test_falcon"), "{report}");
+
+    let bad = client.post_json(&admin, "/api/v1/policies/test", &json!({"files": {"x.txt": "hi"}})).await;
+    assert_eq!((bad.status, bad.json()["error"]["field"].as_str()), (400, Some("files")));
+    assert_eq!(client.get_as(&admin, "/api/v1/policies/versions").await.json()["total"], 0, "nothing stored");
+}

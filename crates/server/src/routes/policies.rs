@@ -109,6 +109,18 @@ pub(crate) struct Upload {
     files: BTreeMap<String, String>,
 }
 
+/// The files of an upload or test request, checked: `.rego` paths without `..`.
+fn checked_files(files: BTreeMap<String, String>) -> Result<Vec<(String, String)>, ApiError> {
+    if files.is_empty() || files.keys().any(|p| !p.ends_with(".rego") || p.contains("..") || p.len() > 256) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "`files` maps .rego paths (no `..`) to their text",
+        )
+        .with_field("files"));
+    }
+    Ok(files.into_iter().collect())
+}
+
 async fn upload_in(
     state: AppState,
     caller: Caller,
@@ -116,16 +128,7 @@ async fn upload_in(
     body: Upload,
 ) -> Result<Response, ApiError> {
     let scope = scope_of(&state, &caller, scope)?;
-    if body.files.is_empty()
-        || body.files.keys().any(|p| !p.ends_with(".rego") || p.contains("..") || p.len() > 256)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "`files` maps .rego paths (no `..`) to their text",
-        )
-        .with_field("files"));
-    }
-    let files = body.files.into_iter().collect();
+    let files = checked_files(body.files)?;
     Ok(
         match state.policies().upload(&scope, files, caller.0.display_name(), caller.0.tenant.as_str()).await
         {
@@ -200,4 +203,50 @@ pub(crate) async fn system_promote(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     promote_in(state, caller, Scope::System, id).await
+}
+
+/// Runs a bundle's tests (like `axonflow policy test --coverage`) without storing it: one entry per test, the
+/// counts, and line coverage per policy file.
+pub(crate) async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Upload>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&Permission::AdminPolicies)?;
+    let files = checked_files(body.files)?;
+    let policies = state.inner_policies();
+    // Tests run the interpreter: off the async workers.
+    let report =
+        tokio::task::spawn_blocking(move || policies.test(files)).await.map_err(|_| ApiError::internal())?;
+    let tests: Vec<serde_json::Value> = report
+        .tests
+        .iter()
+        .map(|t| {
+            let (status, error) = match &t.status {
+                policy::TestStatus::Pass => ("pass", None),
+                policy::TestStatus::Fail => ("fail", None),
+                policy::TestStatus::Error(message) => ("error", Some(message.clone())),
+            };
+            serde_json::json!({
+                "name": t.name, "file": t.path, "status": status, "error": error,
+                "duration_us": t.duration.as_micros() as u64,
+            })
+        })
+        .collect();
+    let coverage = report.coverage.as_ref().map(|c| {
+        let files: Vec<serde_json::Value> = c
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"file": f.path, "percent": f.percent(), "not_covered_lines": f.not_covered}))
+            .collect();
+        serde_json::json!({ "total_percent": c.percent(), "files": files })
+    });
+    Ok(Json(serde_json::json!({
+        "success": report.success(),
+        "passed": report.passed(),
+        "failed": report.failed(),
+        "error": report.error,
+        "tests": tests,
+        "coverage": coverage,
+    })))
 }
