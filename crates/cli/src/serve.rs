@@ -237,6 +237,19 @@ impl Services {
                 .with_authenticator(authenticator.clone())
                 .with_audit(audit.clone()),
         );
+        if let MasterKeys::File(path) = &config.protection.master_keys
+            && !path.exists()
+            && let Some(key) = store.data_keys().await.context("cannot read the data keys")?.first()
+        {
+            // A new key ring would open nothing already sealed: say so instead of creating one.
+            anyhow::bail!(
+                "the master key ring {} is missing, but the database holds data keys wrapped by master key {}: \
+                 restore the key ring from its backup (or set encryption.kms_command / AXONFLOW_MASTER_KEYS as \
+                 this deployment does)",
+                path.display(),
+                key.master_key_id
+            );
+        }
         let provider = master_key_provider(&config.protection.master_keys)?;
         let vault = Arc::new(
             Vault::load(store.clone(), provider, clock.clone()).await.context("cannot load the data keys")?,
