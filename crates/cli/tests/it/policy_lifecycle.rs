@@ -123,26 +123,12 @@ const TENANT_TEST: &str = "package axonflow.policy\n\nimport rego.v1\n\n\
 test_falcon if \"acme: codename falcon is confidential\" in deny with input as {\"query\": \"Falcon roadmap\"}\n\
 test_other if count(deny) == 0 with input as {\"query\": \"hello\"}\n";
 
-/// A key of tenant `tenant` with `permissions`, issued with the operator CLI.
-fn issue(server: &Server, tenant: &str, kind: &str, permissions: &[&str]) -> String {
-    let mut args = vec!["license", "issue", "--tenant", tenant, "--kind", kind, "--expires", "2099-01-01"];
-    if kind == "service" {
-        args.extend(["--service", "app", "--type", "backend-service"]);
-    }
-    for permission in permissions {
-        args.extend(["--permission", permission]);
-    }
-    let out = server.cli(&args, None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
-}
-
 #[tokio::test]
 async fn a_tenants_own_bundle_applies_on_top_of_the_system_one_to_that_tenant_only_and_reaches_other_nodes() {
     let a = Server::start(&[]);
     let client = a.client();
-    let acme_admin = issue(&a, "acme", "admin", &["admin:policies", "policy:evaluate"]);
-    let acme_app = issue(&a, "acme", "service", &["policy:evaluate"]);
+    let acme_admin = a.issue("acme", "admin", &["admin:policies", "policy:evaluate"]);
+    let acme_app = a.issue("acme", "service", &["policy:evaluate"]);
     let default_admin = a.admin_key();
 
     // A second node on the same database and keys, as in a scaled deployment.
@@ -217,8 +203,8 @@ async fn static_policies_are_validated_versioned_and_kept_per_tenant() {
     let server = Server::start(&[]);
     let client = server.client();
     let admin = server.admin_key();
-    let acme_admin = issue(&server, "acme", "admin", &["admin:policies", "policy:evaluate"]);
-    let app = issue(&server, "default", "service", &["policy:evaluate"]);
+    let acme_admin = server.issue("acme", "admin", &["admin:policies", "policy:evaluate"]);
+    let app = server.issue("default", "service", &["policy:evaluate"]);
     assert_eq!(client.get_as(&app, "/api/v1/static-policies").await.status, 403);
 
     let bad = |body: Value, field: &'static str| (body, field);
@@ -260,7 +246,7 @@ async fn static_policies_are_validated_versioned_and_kept_per_tenant() {
     // Another tenant sees none of it and is not affected by it.
     assert_eq!(client.get_as(&acme_admin, "/api/v1/static-policies").await.json()["total"], 0);
     assert_eq!(client.get_as(&acme_admin, &format!("/api/v1/static-policies/{id}")).await.status, 404);
-    let acme_app = issue(&server, "acme", "service", &["policy:evaluate"]);
+    let acme_app = server.issue("acme", "service", &["policy:evaluate"]);
     assert_eq!(decide(&client, &acme_app, "Make a wire transfer").await, "allow");
 
     // Every change is a version of the tenant's bundle, so it can be rolled back like any other.
@@ -288,7 +274,7 @@ async fn a_bundles_tests_run_through_the_api_with_coverage_and_nothing_is_stored
     let server = Server::start(&[]);
     let client = server.client();
     let admin = server.admin_key();
-    let app = issue(&server, "default", "service", &["policy:evaluate"]);
+    let app = server.issue("default", "service", &["policy:evaluate"]);
     let bundle = json!({"files": {"production/main.rego": TENANT_MAIN, "tests/main_test.rego": TENANT_TEST}});
     assert_eq!(client.post_json(&app, "/api/v1/policies/test", &bundle).await.status, 403);
 

@@ -335,3 +335,42 @@ async fn master_keys_can_live_in_a_kms_reached_through_a_program() {
     let rotated = client.post_json(&admin, "/api/v1/connectors/warehouse/install", &install).await;
     assert_eq!(rotated.status, 201, "sealing again works after the restart");
 }
+
+#[tokio::test]
+async fn no_data_protection_route_lets_one_tenant_see_or_change_anothers_data() {
+    let server = Server::start(&[]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    let _ = pre_check_as(&client, &key, USER).await;
+    let install = json!({"credentials": {"password": "default-tenant-secret"}});
+    assert_eq!(client.post_json(&admin, "/api/v1/connectors/snowflake/install", &install).await.status, 201);
+
+    let other = server.issue("acme", "admin", &["admin:audit", "admin:connectors", "policy:evaluate"]);
+    for route in ["export", "erase", "rectify", "restrict"] {
+        let body = json!({"user": USER, "profile": {"email": "x@y.example"}, "restricted": true});
+        let reply = client.post_json(&other, &format!("/api/v1/gdpr/subjects/{route}"), &body).await;
+        assert_eq!(reply.status, 404, "{route}: another tenant's user is not found");
+    }
+    assert_eq!(client.get_as(&other, "/api/v1/connectors/snowflake").await.status, 404);
+    assert_eq!(client.get_as(&other, "/api/v1/connectors").await.json()["total"], 0);
+    let deleted =
+        client.send("DELETE", "/api/v1/connectors/snowflake", &[("X-License-Key", &other)], Vec::new()).await;
+    assert_eq!(deleted.status, 404);
+    let foreign_tenant = json!({"tenant_id": "default", "credentials": {"password": "x"}});
+    let reply = client.post_json(&other, "/api/v1/connectors/snowflake/install", &foreign_tenant).await;
+    assert_eq!(reply.status, 403, "cannot install into another tenant");
+    let export = client.get_as(&other, "/api/v1/audit/export").await;
+    assert_eq!(export.status, 200);
+    assert!(String::from_utf8_lossy(&export.body).lines().all(|l| l.contains("\"tenant_id\":\"acme\"")));
+    let search = client.post_json(&other, "/api/v1/audit/search", &json!({"limit": 1000})).await.json();
+    assert!(
+        search["entries"].as_array().expect("entries").iter().all(|e| e["tenant_id"] == "acme"),
+        "{search}"
+    );
+
+    // The default tenant's data is untouched by all of that.
+    let export = client.post_json(&admin, "/api/v1/gdpr/subjects/export", &json!({"user": USER})).await;
+    assert_eq!((export.status, export.json()["restricted"].as_bool()), (200, Some(false)));
+    assert_eq!(client.get_as(&admin, "/api/v1/connectors/snowflake").await.status, 200);
+}

@@ -144,6 +144,21 @@ impl Server {
         child.wait_with_output().expect("cli output")
     }
 
+    /// A license key of `tenant` (`kind` service or admin) with `permissions`, issued with the operator CLI.
+    pub fn issue(&self, tenant: &str, kind: &str, permissions: &[&str]) -> String {
+        let mut args =
+            vec!["license", "issue", "--tenant", tenant, "--kind", kind, "--expires", "2099-01-01"];
+        if kind == "service" {
+            args.extend(["--service", "app", "--type", "backend-service"]);
+        }
+        for permission in permissions {
+            args.extend(["--permission", permission]);
+        }
+        let out = self.cli(&args, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
