@@ -178,6 +178,13 @@ pub static KEYS: &[Key] = &[
         "how often `serve` applies retention (default 3600; 0 turns the background job off)",
     ),
     key(
+        "gdpr.subject_cache_seconds",
+        "AXONFLOW_GDPR_SUBJECT_CACHE_SECONDS",
+        Kind::Integer,
+        "how long a node caches a resolved end user, so how soon a restriction or erasure made elsewhere applies \
+         here (default 30, at most 300; 0: no cache)",
+    ),
+    key(
         "gdpr.erasure_grace_days",
         "AXONFLOW_GDPR_ERASURE_GRACE_DAYS",
         Kind::Integer,
@@ -823,12 +830,14 @@ impl Validator {
             })
             .unwrap_or(false);
         let grace = self.integer("gdpr.erasure_grace_days", 0..=365).unwrap_or(30);
+        let subject_cache = self.integer("gdpr.subject_cache_seconds", 0..=300).unwrap_or(30);
         Some(ProtectionConfig {
             audit_spool: spool.then(|| data_dir.join("audit-spool")),
             master_keys,
             retention,
             retention_interval: (interval > 0).then(|| Duration::from_secs(interval.unsigned_abs())),
             erasure_grace: Duration::from_secs(grace.unsigned_abs() * 86_400),
+            subject_cache: Duration::from_secs(subject_cache.unsigned_abs()),
         })
     }
 
@@ -1041,6 +1050,8 @@ pub struct ProtectionConfig {
     /// `None`: no background retention job.
     pub retention_interval: Option<Duration>,
     pub erasure_grace: Duration,
+    /// How long a resolved end user is cached.
+    pub subject_cache: Duration,
 }
 
 /// A validated configuration. Its `Debug` shows no secret (the database and Redis URLs are [`Secret`]s).

@@ -254,8 +254,10 @@ impl Services {
         let vault = Arc::new(
             Vault::load(store.clone(), provider, clock.clone()).await.context("cannot load the data keys")?,
         );
-        let subject_options =
-            SubjectOptions { erasure_grace: config.protection.erasure_grace, ..SubjectOptions::default() };
+        let subject_options = SubjectOptions {
+            erasure_grace: config.protection.erasure_grace,
+            cache_ttl: config.protection.subject_cache,
+        };
         let subjects = Arc::new(Subjects::new(
             store.clone(),
             vault.clone(),

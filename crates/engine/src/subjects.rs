@@ -10,8 +10,8 @@
 //! random id and the erasure time, nothing personal) is deleted for good after a grace period (30 days). Every
 //! request about a subject's rights is itself audited, by subject id only.
 //!
-//! Resolved subjects are cached in memory for at most five minutes; a restriction or erasure made on another
-//! node reaches this one within that time.
+//! Resolved subjects are cached in memory (30 seconds by default, at most five minutes); a restriction or
+//! erasure made on another node or by the command line reaches this one within that time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,7 @@ impl From<VaultError> for SubjectError {
 /// Settings of [`Subjects`].
 #[derive(Debug, Clone, Copy)]
 pub struct SubjectOptions {
-    /// How long a resolved subject is cached (at most 5 minutes).
+    /// How long a resolved subject is cached (at most 5 minutes; zero: not cached).
     pub cache_ttl: Duration,
     /// How long an erased subject's tombstone is kept before it is deleted for good.
     pub erasure_grace: Duration,
@@ -72,7 +72,7 @@ pub struct SubjectOptions {
 impl Default for SubjectOptions {
     fn default() -> Self {
         SubjectOptions {
-            cache_ttl: Duration::from_secs(300),
+            cache_ttl: Duration::from_secs(30),
             erasure_grace: Duration::from_secs(30 * 24 * 3600),
         }
     }

@@ -374,3 +374,61 @@ async fn no_data_protection_route_lets_one_tenant_see_or_change_anothers_data() 
     assert_eq!((export.status, export.json()["restricted"].as_bool()), (200, Some(false)));
     assert_eq!(client.get_as(&admin, "/api/v1/connectors/snowflake").await.status, 200);
 }
+
+#[tokio::test]
+async fn operators_exercise_subjects_rights_and_retire_old_master_keys_from_the_command_line() {
+    // No subject cache: a restriction made by another process applies to the next request.
+    let server = Server::start_with_env(&[], &[("AXONFLOW_GDPR_SUBJECT_CACHE_SECONDS", "0")]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin).await;
+    let _ = pre_check_as(&client, &key, USER).await;
+    let subject = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["subject"];
+        all.extend_from_slice(args);
+        all.extend(["--tenant", "default", "--json"]);
+        let out = server.cli(&all, stdin);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // The user id can come from standard input, to keep it out of shell history.
+    let (ok, out, err) = subject(&["export", "--user", "-"], Some(USER));
+    assert!(ok, "{err}");
+    let export: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(export["profile"]["user_id"], USER);
+    assert!(export["records"].as_array().expect("records").iter().any(|r| r["kind"] == "pre_check"));
+    let (ok, _, err) = subject(&["rectify", "--user", USER, "--set", "email=alice@wonderland.example"], None);
+    assert!(ok, "{err}");
+    let (ok, out, _) = subject(&["restrict", "--user", USER], None);
+    assert!(ok && out.contains("\"restricted\":true"), "{out}");
+    assert_eq!(pre_check_as(&client, &key, USER).await["approved"], false, "the server sees the restriction");
+    let (ok, out, err) = subject(&["erase", "--user", USER], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"subject_id\":\"sub_"), "{out}");
+    let (ok, _, err) = subject(&["export", "--user", USER], None);
+    assert!(!ok && err.contains("no data is held"), "{err}");
+    let (ok, _, err) = subject(&["rectify", "--user", USER, "--set", "nonsense"], None);
+    assert!(!ok && err.contains("FIELD=VALUE"), "{err}");
+
+    // Rotate, then retire the old master key: refused while a data key is wrapped by it, fine afterwards.
+    let before: serde_json::Value =
+        serde_json::from_slice(&server.cli(&["keys", "status", "--json"], None).stdout).expect("json");
+    let old_master = before["master_key_id"].as_str().expect("id").to_owned();
+    assert!(!server.cli(&["keys", "retire-master", &old_master], None).status.success(), "still in use");
+    assert!(server.cli(&["keys", "rotate"], None).status.success());
+    let retired = server.cli(&["keys", "retire-master", &old_master, "--json"], None);
+    assert!(retired.status.success(), "{}", String::from_utf8_lossy(&retired.stderr));
+    let ring = std::fs::read_to_string(server.data().join("keys/master.keys")).expect("ring");
+    assert!(!ring.contains(&old_master), "the retired key is gone from the ring");
+    let install = json!({"credentials": {"password": "after-retirement"}});
+    assert_eq!(client.post_json(&admin, "/api/v1/connectors/db/install", &install).await.status, 201);
+    assert_eq!(
+        pre_check_as(&client, &key, "someone-new").await["approved"],
+        true,
+        "the server keeps working"
+    );
+}
