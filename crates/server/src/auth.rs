@@ -95,6 +95,7 @@ pub(crate) async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let started = std::time::Instant::now();
     let basic = basic(request.headers());
     let now = state.clock().now();
     let security = state.security();
@@ -201,6 +202,7 @@ pub(crate) async fn authenticate(
     }
     request.extensions_mut().insert(rate);
     request.extensions_mut().insert(principal);
+    state.metrics().observe_stage("auth", started.elapsed());
     let mut response = next.run(request).await;
     rate_headers(response.headers_mut(), &rate);
     if let Some(grace) = grace {

@@ -133,7 +133,7 @@ impl Metrics {
             Family::<StageLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register(
             "decision_stage_duration_seconds",
-            "Time per stage of a decision: detection, policy, audit",
+            "Time per stage of a request: auth (credential, lockout and rate limit), detection, policy, audit",
             stages.clone(),
         );
         Arc::new(Metrics {
@@ -198,6 +198,11 @@ impl Metrics {
         self.emergency_uses.inc();
     }
 
+    /// Time spent in one stage outside the engine (e.g. `auth`).
+    pub fn observe_stage(&self, stage: &'static str, duration: std::time::Duration) {
+        self.stages.get_or_create(&StageLabels { stage }).observe(duration.as_secs_f64());
+    }
+
     pub fn observe_decision(
         &self,
         kind: &'static str,
@@ -208,7 +213,7 @@ impl Metrics {
         for (stage, duration) in
             [("detection", timings.detection), ("policy", timings.policy), ("audit", timings.audit)]
         {
-            self.stages.get_or_create(&StageLabels { stage }).observe(duration.as_secs_f64());
+            self.observe_stage(stage, duration);
         }
     }
 

@@ -46,6 +46,20 @@ async fn pre_check_allows_redacts_and_blocks_with_transparency_headers() {
 
     let broad = pre_check(&client, &key, "Get all customer data", "user").await.json();
     assert_eq!(broad["approved"], false, "the guide's RBAC test: {broad}");
+
+    // The per-stage breakdown the benchmarks report: every stage observed for each of those decisions.
+    let metrics = client.get_as(&server.admin_key(), "/metrics").await;
+    let text = String::from_utf8(metrics.body).expect("utf-8");
+    for stage in ["auth", "detection", "policy", "audit"] {
+        let count = text
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("axonflow_decision_stage_duration_seconds_count{{stage=\"{stage}\"}}"))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<f64>().ok());
+        assert!(count.is_some_and(|c| c >= 4.0), "{stage}: {count:?}");
+    }
 }
 
 #[tokio::test]
