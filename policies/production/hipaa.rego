@@ -2,8 +2,10 @@
 #
 # Changes from the guide, marked below: the `import future.keywords` that its use of `in` needs; the PHI audit
 # log fires for PHI requests only and tolerates missing context fields (the guide's version silently logs
-# nothing when `access_reason` is absent); and the two functions the guide calls but never defines,
-# `is_patient_assigned_to_user` and `extract_patient_id`, are defined at the end.
+# nothing when `access_reason` is absent); and the two functions the guide calls but never defines are
+# defined at the end: `extract_patient_id`, and the guide's `is_patient_assigned_to_user(input.query, user_id)`
+# as `assigned_patients(user_id)` with the patient id computed once per request (`request_patient_id`,
+# shared with the audit log, rather than extracted once for `allow` and again for the log).
 package axonflow.policy.hipaa
 
 import future.keywords
@@ -22,7 +24,7 @@ phi_request {
 # HIPAA minimum necessary rule
 allow {
 	input.context.user_role in ["doctor", "nurse"]
-	is_patient_assigned_to_user(input.query, input.context.user_id)
+	request_patient_id in assigned_patients(input.context.user_id)
 }
 
 # Deny broad queries
@@ -46,16 +48,14 @@ log_phi_access := metadata {
 
 default patient_id := null
 
-patient_id := extract_patient_id(input.query)
+patient_id := request_patient_id
+
+# The patient this request is about (undefined when none is named).
+request_patient_id := extract_patient_id(input.query)
 
 # Not in the guide: a doctor or nurse is assigned to a patient when the caller's context lists the patient
 # (the guide's section 4.3: "cache permissions in context") or the data document does
 # (`data.axonflow.hipaa.assignments[user_id]`, a list of patient ids).
-is_patient_assigned_to_user(query, user_id) {
-	patient_id := extract_patient_id(query)
-	patient_id in assigned_patients(user_id)
-}
-
 assigned_patients(user_id) := ids {
 	ids := {id | some id in input.context.assigned_patients} | {id | some id in data.axonflow.hipaa.assignments[user_id]}
 }

@@ -33,11 +33,13 @@ permissions := role_permissions[role]
 
 known_role if role_permissions[role]
 
-broad_query if {
-	query := lower(input.query)
-	some phrase in broad_phrases
-	contains(query, phrase)
-}
+# One regex over the phrases rather than a `contains` per phrase: the interpreter spends about a microsecond
+# resolving each builtin call, and the regex (compiled once, cached) finds any of them in one pass. The
+# phrases are plain words and spaces (rbac_test.rego checks it), so the alternation matches exactly the
+# queries that contain one of them.
+broad_pattern := concat("|", broad_phrases)
+
+broad_query if regex.match(broad_pattern, lower(input.query))
 
 default allow := false
 

@@ -22,3 +22,13 @@ test_permissions if {
 	permissions == {"query:read", "phi:read"} with input as {"context": {"user_role": "doctor"}, "query": ""}
 	permissions == set() with input as {"context": {"user_role": "nobody"}, "query": ""}
 }
+
+# `broad_query` joins the phrases into one regex: it matches exactly the queries containing a phrase only
+# while there is at least one phrase (an empty pattern matches everything) and every phrase is plain
+# lowercase words (no regex syntax).
+test_broad_phrases_are_plain_words if {
+	count(broad_phrases) > 0
+	every phrase in broad_phrases {
+		regex.match(`^[a-z ]+$`, phrase)
+	}
+}
