@@ -216,24 +216,27 @@ impl PolicyLifecycle {
 
     /// Changes the tenant's static policies with `change` and makes the result live: a new version of the
     /// tenant's bundle, validated (its tests run) and promoted, both audited. Changes on this node are made one
-    /// at a time.
-    pub async fn change_static_policies<T>(
+    /// at a time. When `change` refuses (the inner `Err`), nothing is stored.
+    pub async fn change_static_policies<T, E>(
         &self,
         tenant: &str,
         author: &str,
-        change: impl FnOnce(&mut Vec<StaticPolicy>) -> Result<T, LifecycleError>,
-    ) -> Result<T, LifecycleError> {
+        change: impl FnOnce(&mut Vec<StaticPolicy>) -> Result<T, E>,
+    ) -> Result<Result<T, E>, LifecycleError> {
         let _one_at_a_time = self.static_changes.lock().await;
         let files = match self.active(tenant).await? {
             Some(active) => files_of(&active)?,
             None => Vec::new(),
         };
         let mut policies = static_policies::read(&files).map_err(|_| LifecycleError::Corrupt)?;
-        let outcome = change(&mut policies)?;
+        let outcome = match change(&mut policies) {
+            Ok(outcome) => outcome,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let files = static_policies::write(files, &policies);
         let row = self.upload(tenant, files, author, tenant).await?;
         self.promote(tenant, &row.id, author, tenant).await?;
-        Ok(outcome)
+        Ok(Ok(outcome))
     }
 
     /// `scope`'s versions, newest first.

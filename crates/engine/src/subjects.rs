@@ -243,21 +243,30 @@ impl Subjects {
     /// Replaces a record's sealed `subject` field with the user id in the clear, or [`DELETED_USER`] once the
     /// subject was erased. For auditors' exports and searches.
     pub async fn reveal(&self, details: &mut serde_json::Value) {
-        let Some(field) = details.get_mut("subject") else { return };
-        let (Some(id), Some(sealed)) = (
-            field.get("id").and_then(|v| v.as_str()).map(str::to_owned),
-            field.get("user").and_then(|v| v.as_str()).and_then(|s| STANDARD.decode(s).ok()),
-        ) else {
-            return;
-        };
-        let user = match self.key_by_id(&id).await {
-            Ok(Some(key)) => key
-                .open(&sealed, &context(FIELD_CONTEXT, &id))
-                .ok()
-                .and_then(|plain| String::from_utf8(plain.expose().clone()).ok()),
-            _ => None,
-        };
-        *field = serde_json::json!({ "id": id, "user": user.as_deref().unwrap_or(DELETED_USER) });
+        self.reveal_all(vec![details]).await;
+    }
+
+    /// [`Subjects::reveal`] for many records, reading and unsealing each subject's key once.
+    pub async fn reveal_all(&self, records: Vec<&mut serde_json::Value>) {
+        let mut keys: HashMap<String, Option<DataKey>> = HashMap::new();
+        for details in records {
+            let Some(field) = details.get_mut("subject") else { continue };
+            let (Some(id), Some(sealed)) = (
+                field.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+                field.get("user").and_then(|v| v.as_str()).and_then(|s| STANDARD.decode(s).ok()),
+            ) else {
+                continue;
+            };
+            if !keys.contains_key(&id) {
+                let key = self.key_by_id(&id).await.ok().flatten();
+                keys.insert(id.clone(), key);
+            }
+            let user = keys.get(&id).and_then(Option::as_ref).and_then(|key| {
+                let plain = key.open(&sealed, &context(FIELD_CONTEXT, &id)).ok()?;
+                String::from_utf8(plain.expose().clone()).ok()
+            });
+            *field = serde_json::json!({ "id": id, "user": user.as_deref().unwrap_or(DELETED_USER) });
+        }
     }
 
     async fn key_by_id(&self, subject_id: &str) -> Result<Option<DataKey>, SubjectError> {
@@ -301,9 +310,8 @@ impl Subjects {
             let page = self.store.search_audit(&query).await?;
             let done = page.len() < query.limit as usize;
             for record in page {
-                let mut details: serde_json::Value =
+                let details: serde_json::Value =
                     serde_json::from_str(&record.body).unwrap_or(serde_json::Value::Null);
-                self.reveal(&mut details).await;
                 records.push(serde_json::json!({
                     "id": record.id,
                     "timestamp": record.ts.to_rfc3339(),
@@ -318,6 +326,7 @@ impl Subjects {
             }
             query.offset += query.limit;
         }
+        self.reveal_all(records.iter_mut().map(|r| &mut r["details"]).collect()).await;
         self.audited(
             actor,
             tenant,

@@ -51,6 +51,29 @@ async fn fixture(store: Arc<dyn Store>) -> Fixture {
     Fixture { store, ring_path, vault, subjects, audit, writer, signer, clock, _dir: dir }
 }
 
+impl Fixture {
+    /// Retention on this fixture's store, audit trail, subjects and clock, signing with its audit key.
+    fn retention(&self, policy: RetentionPolicy) -> Retention {
+        let signer =
+            SigningKey::from_pkcs8_pem(self.signer.to_pkcs8_pem().expect("pem").expose()).expect("key");
+        Retention::new(
+            self.store.clone(),
+            self.audit.clone(),
+            signer,
+            self.subjects.clone(),
+            self.clock.clone(),
+            policy,
+        )
+    }
+
+    /// Stops the audit writer (signing the final head) and closes the store.
+    async fn finish(self) {
+        drop(self.audit);
+        self.writer.finish().await;
+        self.store.close().await;
+    }
+}
+
 fn admin(tenant: &str) -> Principal {
     Principal {
         key_id: "admin-key".to_owned(),
@@ -108,9 +131,7 @@ async fn rotation_keeps_old_data_readable_and_seals_new_data_under_the_new_keys(
         let error = Vault::load(fx.store.clone(), stranger, fx.clock.clone()).await.expect_err("refused");
         assert!(error.to_string().contains("not have"), "{error}");
 
-        drop(fx.audit);
-        fx.writer.finish().await;
-        fx.store.close().await;
+        fx.finish().await;
         database.cleanup().await;
     }
 }
@@ -236,9 +257,7 @@ async fn connector_secrets_are_sealed_never_listed_and_survive_rotation() {
         assert!(secrets.reveal("acme", "snowflake").await.is_err());
         assert!(!everything_stored(&fx.store).await.contains("sf-password"), "audited without the value");
 
-        drop(fx.audit);
-        fx.writer.finish().await;
-        fx.store.close().await;
+        fx.finish().await;
         database.cleanup().await;
     }
 }
@@ -261,19 +280,10 @@ async fn retention_deletes_old_records_audits_it_and_the_trail_still_verifies() 
         for n in 5..8 {
             fx.audit.record(record(n)).await.expect("young");
         }
-        let signer =
-            SigningKey::from_pkcs8_pem(fx.signer.to_pkcs8_pem().expect("pem").expose()).expect("key");
         let policy = RetentionPolicy::new(RetentionProfile::Default, Some(90)).expect("policy");
         assert!(RetentionPolicy::new(RetentionProfile::Default, Some(89)).is_err(), "never below 90 days");
         assert!(RetentionPolicy::new(RetentionProfile::Hipaa, Some(365)).is_err(), "HIPAA keeps 6 years");
-        let retention = Retention::new(
-            fx.store.clone(),
-            fx.audit.clone(),
-            signer,
-            fx.subjects.clone(),
-            fx.clock.clone(),
-            policy,
-        );
+        let retention = fx.retention(policy);
 
         let report = retention.run().await.expect("run");
         assert_eq!((report.audit_records_deleted, report.batches), (5, 1));
@@ -331,23 +341,12 @@ async fn retention_refuses_to_delete_across_a_tampered_record() {
         }
         database.execute_raw("UPDATE audit_records SET verdict = 'deny' WHERE seq = 2").await;
         fx.clock.advance_millis(400 * DAY_MS);
-        let signer =
-            SigningKey::from_pkcs8_pem(fx.signer.to_pkcs8_pem().expect("pem").expose()).expect("key");
         let policy = RetentionPolicy::new(RetentionProfile::Default, None).expect("policy");
-        let retention = Retention::new(
-            fx.store.clone(),
-            fx.audit.clone(),
-            signer,
-            fx.subjects.clone(),
-            fx.clock.clone(),
-            policy,
-        );
+        let retention = fx.retention(policy);
         let error = retention.run().await.expect_err("refused");
         assert!(error.to_string().contains("record 2"), "{error}");
         assert_eq!(fx.store.audit_horizon("node-1").await.expect("horizon"), None, "nothing was deleted");
-        drop(fx.audit);
-        fx.writer.finish().await;
-        fx.store.close().await;
+        fx.finish().await;
         database.cleanup().await;
     }
 }

@@ -99,9 +99,8 @@ async fn page(state: &AppState, query: AuditQuery) -> Result<Page, ApiError> {
     let total = store.count_audit(&query).await.map_err(unavailable)?;
     let rows = store.search_audit(&query).await.map_err(unavailable)?;
     let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
-    for entry in &mut entries {
-        state.subjects().reveal(&mut entry.details).await;
-    }
+    let details: Vec<&mut serde_json::Value> = entries.iter_mut().map(|e| &mut e.details).collect();
+    state.subjects().reveal_all(details).await;
     Ok(Page { entries, total, limit: query.limit, offset: query.offset })
 }
 

@@ -159,22 +159,13 @@ async fn change<T>(
 ) -> Result<T, ApiError> {
     caller.require(&Permission::AdminPolicies)?;
     let now = state.clock().now().to_rfc3339();
-    let mut refused: Option<ApiError> = None;
-    let outcome = state
+    state
         .policies()
         .change_static_policies(caller.0.tenant.as_str(), caller.0.display_name(), |policies| {
-            // Any error stops the change; the API error itself is kept aside.
-            change(policies, &now).map_err(|error| {
-                refused = Some(error);
-                LifecycleError::NotFound
-            })
+            change(policies, &now)
         })
-        .await;
-    match (outcome, refused) {
-        (_, Some(error)) => Err(error),
-        (Ok(value), None) => Ok(value),
-        (Err(error), None) => Err(lifecycle_error(error)),
-    }
+        .await
+        .map_err(lifecycle_error)?
 }
 
 pub(crate) async fn create(
