@@ -584,6 +584,7 @@ impl ControlPlane {
                 input: system.timings.input + tenant.timings.input,
                 evaluation: system.timings.evaluation + tenant.timings.evaluation,
                 total: system.timings.total + tenant.timings.total,
+                compiled: system.timings.compiled && tenant.timings.compiled,
             },
         }
     }

@@ -100,19 +100,36 @@ fn compile(bundle: &Bundle) -> CompiledPolicy {
     CompiledPolicy::compile(bundle, &CompileOptions::default()).unwrap_or_else(|e| panic!("compile: {e}"))
 }
 
+/// The same bundle with every decision in regorus' interpreter (the compiled evaluator turned off).
+fn compile_interpreted(bundle: &Bundle) -> CompiledPolicy {
+    let options = CompileOptions { compiled_evaluator: false, ..CompileOptions::default() };
+    CompiledPolicy::compile(bundle, &options).unwrap_or_else(|e| panic!("compile: {e}"))
+}
+
 fn benches(c: &mut Criterion) {
     let default = compile(&default_bundle());
+    let interpreted = compile_interpreted(&default_bundle());
     let guide = compile(&guide_bundle());
+    let guide_interpreted = compile_interpreted(&guide_bundle());
     let native = input(true);
     let regex = input(false);
-    assert!(matches!(default.evaluate(&native, BUDGET).outcome, Outcome::Redact { .. }));
-    assert!(matches!(guide.evaluate(&regex, BUDGET).outcome, Outcome::Redact { .. }));
+    let decision = default.evaluate(&native, BUDGET);
+    assert!(matches!(decision.outcome, Outcome::Redact { .. }) && decision.timings.compiled);
+    assert_eq!(interpreted.evaluate(&native, BUDGET).outcome, decision.outcome);
+    let decision = guide.evaluate(&regex, BUDGET);
+    assert!(matches!(decision.outcome, Outcome::Redact { .. }) && decision.timings.compiled);
 
     c.bench_function("decision/default_bundle_native_detections_1KiB", |b| {
         b.iter(|| black_box(default.evaluate(black_box(&native), BUDGET)))
     });
+    c.bench_function("decision/default_bundle_native_detections_1KiB_interpreter", |b| {
+        b.iter(|| black_box(interpreted.evaluate(black_box(&native), BUDGET)))
+    });
     c.bench_function("decision/guide_pii_example_regex_1KiB", |b| {
         b.iter(|| black_box(guide.evaluate(black_box(&regex), BUDGET)))
+    });
+    c.bench_function("decision/guide_pii_example_regex_1KiB_interpreter", |b| {
+        b.iter(|| black_box(guide_interpreted.evaluate(black_box(&regex), BUDGET)))
     });
     let bundle = default_bundle();
     c.bench_function("compile/default_bundle", |b| b.iter(|| black_box(compile(black_box(&bundle)))));
@@ -179,7 +196,17 @@ fn main() {
     let default = Arc::new(compile(&default_bundle()));
     let guide = compile(&guide_bundle());
     percentiles("default bundle, native detections", &default, &input(true));
+    percentiles(
+        "default bundle, native detections, interpreter",
+        &compile_interpreted(&default_bundle()),
+        &input(true),
+    );
     percentiles("guide PII example, regex builtins", &guide, &input(false));
+    percentiles(
+        "guide PII example, regex builtins, interpreter",
+        &compile_interpreted(&guide_bundle()),
+        &input(false),
+    );
     let started = Instant::now();
     let compiled = compile(&default_bundle());
     eprintln!("compile default bundle: {:?} (stats: {:?})", started.elapsed(), compiled.stats());

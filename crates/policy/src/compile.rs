@@ -47,6 +47,9 @@ pub struct CompileOptions {
     pub extensions: Vec<Extension>,
     /// The base data document (`data.*` besides the policies), e.g. `{"axonflow": {"hipaa": {...}}}`.
     pub data: serde_json::Value,
+    /// Evaluate decisions with the compiled evaluator when the bundle allows it (default true); false keeps
+    /// every decision in regorus' interpreter.
+    pub compiled_evaluator: bool,
 }
 
 impl Default for CompileOptions {
@@ -55,6 +58,7 @@ impl Default for CompileOptions {
             entry_package: "axonflow.policy".to_owned(),
             extensions: Vec::new(),
             data: serde_json::Value::Object(serde_json::Map::new()),
+            compiled_evaluator: true,
         }
     }
 }
@@ -130,6 +134,18 @@ impl CompiledPolicy {
 
     pub fn stats(&self) -> CompileStats {
         self.stats
+    }
+
+    /// Whether decisions run on the compiled evaluator (`Ok`), or why they run on the interpreter (`Err`, e.g.
+    /// "with" or "every" in a rule the decision needs).
+    pub fn evaluator(&self) -> Result<(), String> {
+        match &self.plan {
+            None => Err("the decision rules could not be gathered into a plan".to_owned()),
+            Some(plan) => match &plan.program {
+                Ok(_) => Ok(()),
+                Err(reason) => Err(reason.clone()),
+            },
+        }
     }
 
     /// The package the decision is read from.

@@ -11,6 +11,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use crate::compile::{CompiledPolicy, tidy, to_json};
 use crate::input::Input;
 use crate::plan::Plan;
+use crate::program::Stop;
 
 /// What happens to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub struct Timings {
     pub evaluation: Duration,
     /// Everything, including reading the results.
     pub total: Duration,
+    /// The compiled evaluator decided (false: regorus' interpreter did, see [`CompiledPolicy::evaluator`]).
+    pub compiled: bool,
 }
 
 /// The result of evaluating a request.
@@ -110,18 +113,21 @@ impl CompiledPolicy {
 
     fn evaluate_value(&self, input: Value, query: &str, budget: Duration, started: Instant) -> Decision {
         let mut timings = Timings { input: started.elapsed(), ..Timings::default() };
-        let (rules, evaluation) = match &self.plan {
+        let (rules, evaluation, compiled) = match &self.plan {
             Some(plan) => self.evaluate_plan(plan, input, budget),
-            None => self.evaluate_package(input, budget),
+            None => {
+                let (rules, evaluation) = self.evaluate_package(input, budget);
+                (rules, evaluation, false)
+            }
         };
         timings.evaluation = evaluation;
+        timings.compiled = compiled;
         let finish = |mut decision: Decision| {
             decision.timings.total = started.elapsed();
             decision
         };
         if timings.evaluation > budget {
-            let reason = format!("policy evaluation exceeded its time budget of {budget:?}");
-            return finish(Decision::fail_closed(reason, timings));
+            return finish(Decision::fail_closed(over_budget(budget), timings));
         }
         match rules {
             Ok(rules) => finish(self.read_decision(&rules, query, timings)),
@@ -135,7 +141,18 @@ impl CompiledPolicy {
         plan: &'p Plan,
         input: Value,
         budget: Duration,
-    ) -> (Result<Vec<Fired<'p>>, String>, Duration) {
+    ) -> (Result<Vec<Fired<'p>>, String>, Duration, bool) {
+        if let Ok(program) = &plan.program {
+            let evaluating = Instant::now();
+            let result = program.evaluate(&input, budget);
+            let evaluation = evaluating.elapsed();
+            match result {
+                Ok(values) => return (Ok(plan.fired(values)), evaluation, true),
+                Err(Stop::Timeout) => return (Err(over_budget(budget)), evaluation, true),
+                // Anything the program does not decide, the interpreter evaluates from the start.
+                Err(Stop::Interpreter) => {}
+            }
+        }
         // The clock starts once the thread has its engine (the first evaluation on a thread builds it).
         let mut evaluation = Duration::ZERO;
         let result = plan.with_engine(|engine| {
@@ -151,28 +168,19 @@ impl CompiledPolicy {
         });
         let value = match interpreted(result) {
             Ok(value) => value,
-            Err(reason) => return (Err(reason), evaluation),
+            Err(reason) => return (Err(reason), evaluation, false),
         };
         let Value::Array(results) = &value else {
-            return (Err(format!("policy package {} is not defined", self.entry_package)), evaluation);
+            return (Err(format!("policy package {} is not defined", self.entry_package)), evaluation, false);
         };
-        let fired = plan
-            .slots
+        let values = results
             .iter()
-            .zip(results.iter())
-            .filter_map(|(slot, result)| {
-                let value = match result {
-                    Value::Array(values) => values.first()?,
-                    _ => return None,
-                };
-                defined(value).then(|| Fired {
-                    package: &slot.package,
-                    rule: Cow::Borrowed(&slot.rule),
-                    value: value.clone(),
-                })
+            .map(|result| match result {
+                Value::Array(values) => values.first().cloned().unwrap_or(Value::Undefined),
+                _ => Value::Undefined,
             })
             .collect();
-        (Ok(fired), evaluation)
+        (Ok(plan.fired(values)), evaluation, false)
     }
 
     /// The whole entry package in the interpreter (when the bundle has no [`Plan`]).
@@ -260,6 +268,22 @@ struct Fired<'p> {
     package: &'p str,
     rule: Cow<'p, str>,
     value: Value,
+}
+
+impl Plan {
+    /// The slots' rules that are defined and not `false` or `null`, from their values in slot order.
+    fn fired(&self, values: Vec<Value>) -> Vec<Fired<'_>> {
+        self.slots
+            .iter()
+            .zip(values)
+            .filter(|(_, value)| defined(value))
+            .map(|(slot, value)| Fired { package: &slot.package, rule: Cow::Borrowed(&slot.rule), value })
+            .collect()
+    }
+}
+
+fn over_budget(budget: Duration) -> String {
+    format!("policy evaluation exceeded its time budget of {budget:?}")
 }
 
 fn timer(budget: Duration) -> ExecutionTimerConfig {

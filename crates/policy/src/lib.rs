@@ -14,6 +14,7 @@ mod compile;
 mod decision;
 mod input;
 mod plan;
+mod program;
 mod report;
 mod testing;
 mod validate;

@@ -28,6 +28,7 @@ use thread_local::ThreadLocal;
 
 use crate::bundle::PolicyFile;
 use crate::compile::{CompileOptions, PolicyError, prepare_files};
+use crate::program::Program;
 
 /// The decision contract's rule names, besides `log_*`.
 const DECISION_RULES: [&str; 4] = ["deny", "warn", "require_approval", "redacted_query"];
@@ -52,6 +53,8 @@ pub(crate) struct Plan {
     engine: Engine,
     /// One engine per thread that evaluated this policy.
     engines: ThreadLocal<RefCell<Option<Engine>>>,
+    /// The slots' rules compiled (see [`crate::program`]), or why they are not.
+    pub(crate) program: Result<Program, String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -81,6 +84,12 @@ impl Plan {
         );
         let mut engine = engine.clone();
         add_module(&mut engine, &module).ok()?;
+        let program = if options.compiled_evaluator {
+            let modules = engine.clone().get_modules().clone();
+            Program::build(&modules, &slots, &options.data, &options.extensions)
+        } else {
+            Err("the compiled evaluator is turned off".to_owned())
+        };
         Some(Plan {
             slots,
             rule: format!("data.{synthetic}.result"),
@@ -89,6 +98,7 @@ impl Plan {
             module,
             engine,
             engines: ThreadLocal::new(),
+            program,
         })
     }
 

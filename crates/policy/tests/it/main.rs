@@ -4,4 +4,5 @@ mod bundle;
 mod decisions;
 mod fail_closed;
 mod guide;
+mod program;
 mod support;

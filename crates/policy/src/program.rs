@@ -1,0 +1,1235 @@
+//! The compiled evaluator: the decision plan's rules translated once, at compile time, from regorus' syntax tree
+//! into a small program that a decision runs directly.
+//!
+//! regorus' interpreter walks the syntax tree on every request: it rebuilds path strings, resolves every rule
+//! and builtin by name and schedules each body, which costs about a microsecond per statement. Here all of that
+//! is done once: variables become slots in a frame, rule references become indices into a per-decision memo,
+//! builtin names become function pointers, and constant parts of `data` are looked up ahead of time. Values,
+//! builtins, comparisons, arithmetic and set operators are regorus' own (`regorus::Value`,
+//! `regorus::unstable::BUILTINS`, `builtins::comparison`, `builtins::numbers`, `builtins::sets`), so the
+//! program computes what the interpreter computes.
+//!
+//! It covers the Rego the decision path needs, not all of Rego. Compilation declines a bundle whose
+//! reachable rules use anything else (`with`, `every`, `else`, unification against patterns, iteration over
+//! unbound reference indices, `print`, partial objects, rule references with dots in the head, ...), and the
+//! bundle is then evaluated by the interpreter alone. At run time the program only ever answers when it is
+//! sure: any error (a builtin's, a conflict between rule values, a recursion) hands the decision to the
+//! interpreter, which evaluates it from the start and reports the error its own way (fail closed). Only the
+//! time budget is enforced here directly. `tests/it/program.rs` evaluates the shipped bundle and a set of edge
+//! cases both ways and requires identical decisions.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use regorus::Value;
+use regorus::unstable::{
+    ArithOp, AssignOp, BUILTINS, BinOp, BoolOp, BuiltinFcn, Expr, ExprRef, Literal, LiteralStmt, Module,
+    Query, Ref, Rule as AstRule, RuleHead, must_cache,
+};
+
+use crate::compile::{Extension, ExtensionFn, to_json};
+use crate::plan::Slot;
+
+/// Builtins the program does not call: they depend on interpreter state (prints, traces).
+const INTERPRETER_ONLY: [&str; 2] = ["print", "trace"];
+
+/// How many statements run between two looks at the clock.
+const CLOCK_EVERY: u32 = 64;
+
+/// Why a decision left the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// An error or a case the program does not decide: the interpreter evaluates the request instead.
+    Interpreter,
+    /// The time budget ran out.
+    Timeout,
+}
+
+type Slotted = u16;
+type RuleId = usize;
+
+/// The compiled decision.
+pub(crate) struct Program {
+    rules: Vec<RuleCode>,
+    /// The plan's slots, in order.
+    outputs: Vec<RuleId>,
+    /// Every other rule (not function) of a package the outputs reach. The interpreter evaluates a package's
+    /// rules when it enters the package, so an error in a rule the decision does not need still fails it
+    /// there; the program evaluates them too, so that such an error reaches the interpreter.
+    others: Vec<RuleId>,
+    extensions: Vec<(String, ExtensionFn)>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program").field("rules", &self.rules.len()).finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Complete,
+    Set,
+    Function(usize),
+}
+
+struct RuleCode {
+    kind: Kind,
+    defs: Vec<Def>,
+    default: Option<Code>,
+    /// Every definition yields the same constant: the first solution decides the rule.
+    uniform: bool,
+}
+
+struct Def {
+    /// Functions: the slot of each argument (`None` for `_`).
+    params: Vec<Option<Slotted>>,
+    query: Vec<Step>,
+    /// The head's value (complete rules and functions: `true` when absent; sets: the element).
+    value: Option<Code>,
+    slots: usize,
+}
+
+enum Step {
+    /// The expression must be defined and not `false`.
+    Test(Code),
+    /// The expression must be undefined or `false`.
+    Not(Code),
+    /// Bind a fresh variable; an undefined value fails the body.
+    Bind(Slotted, Code),
+    /// `some key, value in collection`.
+    SomeIn { key: Option<Slotted>, value: Option<Slotted>, collection: Code },
+}
+
+enum Code {
+    Const(Value),
+    Var(Slotted),
+    Input,
+    Rule(RuleId),
+    Index { base: Box<Code>, index: Box<Code>, data: bool },
+    Array(Vec<Code>),
+    Set(Vec<Code>),
+    Object(Vec<(Code, Code)>),
+    ArrayCompr { term: Box<Code>, query: Vec<Step> },
+    SetCompr { term: Box<Code>, query: Vec<Step> },
+    ObjectCompr { key: Box<Code>, value: Box<Code>, query: Vec<Step> },
+    Builtin { name: &'static str, fcn: BuiltinFcn, call: ExprRef, params: Vec<ExprRef>, args: Vec<Code> },
+    Extension { index: usize, args: Vec<Code> },
+    Function { rule: RuleId, args: Vec<Code> },
+    Compare { op: BoolOp, lhs: Box<Code>, rhs: Box<Code> },
+    Arith { op: ArithOp, call: ExprRef, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
+    SetOp { op: BinOp, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
+    Member { key: Option<Box<Code>>, value: Box<Code>, collection: Box<Code> },
+}
+
+impl Program {
+    /// Compile the rules the plan's slots need. `Err` names the first construct the program does not cover.
+    pub(crate) fn build(
+        modules: &[Ref<Module>],
+        slots: &[Slot],
+        data: &serde_json::Value,
+        extensions: &[Extension],
+    ) -> Result<Program, String> {
+        let mut compiler = Compiler::new(modules, data, extensions)?;
+        let mut outputs = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let path = format!("{}.{}", slot.package, slot.rule);
+            let id = compiler.rule_id(&path).ok_or_else(|| format!("{path} is not a rule"))?;
+            outputs.push(id);
+        }
+        let mut packages_seen = std::collections::HashSet::new();
+        while let Some(id) = compiler.pending.pop() {
+            let code = compiler.compile_rule(id)?;
+            compiler.compiled[id] = Some(code);
+            let module = compiler.sources[&compiler.paths[id]].module;
+            if packages_seen.insert(compiler.packages[module].clone()) {
+                compiler.enqueue_package(module);
+            }
+        }
+        let others = (0..compiler.paths.len()).filter(|id| !outputs.contains(id)).collect();
+        let mut rules = Vec::with_capacity(compiler.compiled.len());
+        for code in compiler.compiled {
+            // A rule that no output reaches is never evaluated; an empty one stands in for it.
+            rules.push(code.unwrap_or(RuleCode {
+                kind: Kind::Set,
+                defs: Vec::new(),
+                default: None,
+                uniform: false,
+            }));
+        }
+        let extensions = extensions.iter().map(|e| (e.name.clone(), e.function.clone())).collect();
+        Ok(Program { rules, outputs, others, extensions })
+    }
+
+    /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order.
+    pub(crate) fn evaluate(&self, input: &Value, budget: Duration) -> Result<Vec<Value>, Stop> {
+        let started = Instant::now();
+        let mut run = Run {
+            program: self,
+            input,
+            memo: vec![Memo::Unknown; self.rules.len()],
+            cached: Vec::new(),
+            deadline: started.checked_add(budget).unwrap_or(started),
+            ticks: 0,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let outputs = self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()?;
+            for id in &self.others {
+                if !matches!(self.rules[*id].kind, Kind::Function(_)) {
+                    run.rule(*id)?;
+                }
+            }
+            Ok(outputs)
+        }));
+        result.unwrap_or(Err(Stop::Interpreter))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Compilation.
+
+struct RuleSource {
+    module: usize,
+    rules: Vec<Ref<AstRule>>,
+}
+
+struct Compiler {
+    /// Each module's package path (without `data.`) and import aliases (alias -> path from `data`/`input`).
+    packages: Vec<String>,
+    aliases: Vec<HashMap<String, Vec<String>>>,
+    /// Full rule path (`a.b.rule`) -> its definitions.
+    sources: HashMap<String, RuleSource>,
+    ids: HashMap<String, RuleId>,
+    paths: Vec<String>,
+    compiled: Vec<Option<RuleCode>>,
+    pending: Vec<RuleId>,
+    data: Value,
+    extensions: HashMap<String, usize>,
+}
+
+/// Variables of the body being compiled: name -> slot, scoped.
+struct Scope {
+    names: Vec<(String, Slotted)>,
+    slots: usize,
+}
+
+impl Scope {
+    fn lookup(&self, name: &str) -> Option<Slotted> {
+        self.names.iter().rev().find(|(n, _)| n == name).map(|(_, s)| *s)
+    }
+
+    fn fresh(&mut self, name: &str) -> Result<Slotted, String> {
+        let slot = Slotted::try_from(self.slots).map_err(|_| "too many variables".to_owned())?;
+        self.slots += 1;
+        self.names.push((name.to_owned(), slot));
+        Ok(slot)
+    }
+}
+
+impl Compiler {
+    fn new(
+        modules: &[Ref<Module>],
+        data: &serde_json::Value,
+        extensions: &[Extension],
+    ) -> Result<Compiler, String> {
+        let mut packages = Vec::new();
+        let mut aliases = Vec::new();
+        let mut sources: HashMap<String, RuleSource> = HashMap::new();
+        for (index, module) in modules.iter().enumerate() {
+            let mut package = path_of(&module.package.refr).ok_or("package path")?;
+            if package.first().map(String::as_str) == Some("data") {
+                package.remove(0);
+            }
+            let package = package.join(".");
+            let mut module_aliases = HashMap::new();
+            for import in &module.imports {
+                let path = path_of(&import.refr).ok_or("import path")?;
+                match path.first().map(String::as_str) {
+                    Some("future" | "rego") => continue,
+                    Some("data" | "input") => {}
+                    _ => return Err(format!("import {}", path.join("."))),
+                }
+                let alias = match &import.r#as {
+                    Some(span) => span.text().to_owned(),
+                    None => path.last().cloned().unwrap_or_default(),
+                };
+                module_aliases.insert(alias, path);
+            }
+            for rule in &module.policy {
+                let name = rule_name(rule)?;
+                let entry = sources
+                    .entry(format!("{package}.{name}"))
+                    .or_insert_with(|| RuleSource { module: index, rules: Vec::new() });
+                if entry.module != index && packages.get(entry.module) != Some(&package) {
+                    return Err(format!("{package}.{name} defined in two packages"));
+                }
+                entry.rules.push(rule.clone());
+            }
+            packages.push(package);
+            aliases.push(module_aliases);
+        }
+        Ok(Compiler {
+            packages,
+            aliases,
+            sources,
+            ids: HashMap::new(),
+            paths: Vec::new(),
+            compiled: Vec::new(),
+            pending: Vec::new(),
+            data: Value::from(data.clone()),
+            extensions: extensions.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect(),
+        })
+    }
+
+    /// The id of a rule by full path, queueing it for compilation the first time.
+    fn rule_id(&mut self, path: &str) -> Option<RuleId> {
+        if let Some(id) = self.ids.get(path) {
+            return Some(*id);
+        }
+        if !self.sources.contains_key(path) {
+            return None;
+        }
+        let id = self.paths.len();
+        self.ids.insert(path.to_owned(), id);
+        self.paths.push(path.to_owned());
+        self.compiled.push(None);
+        self.pending.push(id);
+        Some(id)
+    }
+
+    /// Queue every rule (not function) of the package of `module`.
+    fn enqueue_package(&mut self, module: usize) {
+        let package = &self.packages[module];
+        let paths: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(_, source)| self.packages[source.module] == *package)
+            .filter(|(_, source)| {
+                source
+                    .rules
+                    .first()
+                    .and_then(|r| kind(r).ok())
+                    .is_some_and(|k| !matches!(k, Kind::Function(_)))
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in paths {
+            self.rule_id(&path);
+        }
+    }
+
+    fn kind_of(&self, path: &str) -> Option<Kind> {
+        let source = self.sources.get(path)?;
+        kind(source.rules.first()?).ok()
+    }
+
+    fn compile_rule(&mut self, id: RuleId) -> Result<RuleCode, String> {
+        let path = self.paths[id].clone();
+        let source = self.sources.get(&path).ok_or("rule")?;
+        let module = source.module;
+        let rules = source.rules.clone();
+        let kind = kind(rules.first().ok_or("rule")?)?;
+        let mut defs = Vec::new();
+        let mut default = None;
+        for rule in &rules {
+            if self::kind(rule)? != kind {
+                return Err(format!("{path}: rules of different kinds"));
+            }
+            match rule.as_ref() {
+                AstRule::Default { args, value, .. } => {
+                    if !args.is_empty() || default.is_some() {
+                        return Err(format!("{path}: default function"));
+                    }
+                    let mut scope = Scope { names: Vec::new(), slots: 0 };
+                    default = Some(self.expr(module, &mut scope, value)?);
+                }
+                AstRule::Spec { head, bodies, .. } => {
+                    if bodies.iter().any(|b| b.is_else || b.assign.is_some()) {
+                        return Err(format!("{path}: else"));
+                    }
+                    let bodies: Vec<Option<&Ref<Query>>> = if bodies.is_empty() {
+                        vec![None]
+                    } else {
+                        bodies.iter().map(|b| Some(&b.query)).collect()
+                    };
+                    for query in bodies {
+                        defs.push(self.definition(module, head, query)?);
+                    }
+                }
+            }
+        }
+        let constant = |def: &Def| match &def.value {
+            None => Some(Value::Bool(true)),
+            Some(Code::Const(v)) => Some(v.clone()),
+            Some(_) => None,
+        };
+        let first = defs.first().and_then(constant);
+        let uniform = kind == Kind::Complete && first.is_some() && defs.iter().all(|d| constant(d) == first);
+        Ok(RuleCode { kind, defs, default, uniform })
+    }
+
+    fn definition(
+        &mut self,
+        module: usize,
+        head: &RuleHead,
+        query: Option<&Ref<Query>>,
+    ) -> Result<Def, String> {
+        let mut scope = Scope { names: Vec::new(), slots: 0 };
+        let mut params = Vec::new();
+        if let RuleHead::Func { args, .. } = head {
+            for arg in args {
+                match arg.as_ref() {
+                    Expr::Var { span, .. } if span.text() == "_" => params.push(None),
+                    Expr::Var { span, .. } => params.push(Some(scope.fresh(span.text())?)),
+                    _ => return Err("function argument pattern".to_owned()),
+                }
+            }
+        }
+        let steps = match query {
+            Some(query) => self.query(module, &mut scope, query)?,
+            None => Vec::new(),
+        };
+        let value = match head {
+            RuleHead::Compr { assign, .. } | RuleHead::Func { assign, .. } => match assign {
+                Some(assign) => Some(self.expr(module, &mut scope, &assign.value)?),
+                None => None,
+            },
+            RuleHead::Set { key: Some(key), .. } => Some(self.expr(module, &mut scope, key)?),
+            RuleHead::Set { refr, key: None, .. } => match refr.as_ref() {
+                Expr::RefBrack { index, .. } => Some(self.expr(module, &mut scope, index)?),
+                _ => return Err("set rule without element".to_owned()),
+            },
+        };
+        Ok(Def { params, query: steps, value, slots: scope.slots })
+    }
+
+    fn query(&mut self, module: usize, scope: &mut Scope, query: &Ref<Query>) -> Result<Vec<Step>, String> {
+        query.stmts.iter().map(|stmt| self.step(module, scope, stmt)).collect()
+    }
+
+    fn step(&mut self, module: usize, scope: &mut Scope, stmt: &LiteralStmt) -> Result<Step, String> {
+        if !stmt.with_mods.is_empty() {
+            return Err("with".to_owned());
+        }
+        match &stmt.literal {
+            Literal::Expr { expr, .. } => match expr.as_ref() {
+                Expr::AssignExpr { op, lhs, rhs, .. } => self.assign(module, scope, op, lhs, rhs),
+                _ => Ok(Step::Test(self.expr(module, scope, expr)?)),
+            },
+            Literal::NotExpr { expr, .. } => Ok(Step::Not(self.expr(module, scope, expr)?)),
+            Literal::SomeIn { key, value, collection, .. } => {
+                let collection = self.expr(module, scope, collection)?;
+                let key = match key {
+                    Some(key) => fresh_var(scope, key)?,
+                    None => None,
+                };
+                let value = fresh_var(scope, value)?;
+                Ok(Step::SomeIn { key, value, collection })
+            }
+            Literal::SomeVars { .. } => Err("some without in".to_owned()),
+            Literal::Every { .. } => Err("every".to_owned()),
+        }
+    }
+
+    fn assign(
+        &mut self,
+        module: usize,
+        scope: &mut Scope,
+        op: &AssignOp,
+        lhs: &ExprRef,
+        rhs: &ExprRef,
+    ) -> Result<Step, String> {
+        let Expr::Var { span, .. } = lhs.as_ref() else {
+            return match op {
+                AssignOp::ColEq => Err("destructuring".to_owned()),
+                AssignOp::Eq => self.unify(module, scope, lhs, rhs),
+            };
+        };
+        let name = span.text();
+        if name == "_" {
+            return Err("assignment to _".to_owned());
+        }
+        match op {
+            AssignOp::ColEq => {
+                let value = self.expr(module, scope, rhs)?;
+                Ok(Step::Bind(scope.fresh(name)?, value))
+            }
+            AssignOp::Eq if self.is_free(module, scope, name) => {
+                let value = self.expr(module, scope, rhs)?;
+                Ok(Step::Bind(scope.fresh(name)?, value))
+            }
+            AssignOp::Eq => self.unify(module, scope, lhs, rhs),
+        }
+    }
+
+    /// `a = b` with `a` not a free variable: a free `b` is bound, otherwise both sides are compared.
+    fn unify(
+        &mut self,
+        module: usize,
+        scope: &mut Scope,
+        lhs: &ExprRef,
+        rhs: &ExprRef,
+    ) -> Result<Step, String> {
+        if let Expr::Var { span, .. } = rhs.as_ref()
+            && span.text() != "_"
+            && self.is_free(module, scope, span.text())
+        {
+            let value = self.expr(module, scope, lhs)?;
+            return Ok(Step::Bind(scope.fresh(span.text())?, value));
+        }
+        let lhs = self.expr(module, scope, lhs)?;
+        let rhs = self.expr(module, scope, rhs)?;
+        Ok(Step::Test(Code::Compare { op: BoolOp::Eq, lhs: Box::new(lhs), rhs: Box::new(rhs) }))
+    }
+
+    /// A name that is not a variable, rule, import or root document here.
+    fn is_free(&self, module: usize, scope: &Scope, name: &str) -> bool {
+        scope.lookup(name).is_none()
+            && !matches!(name, "input" | "data")
+            && !self.aliases[module].contains_key(name)
+            && !self.sources.contains_key(&format!("{}.{name}", self.packages[module]))
+    }
+
+    fn exprs(&mut self, module: usize, scope: &mut Scope, items: &[ExprRef]) -> Result<Vec<Code>, String> {
+        items.iter().map(|item| self.expr(module, scope, item)).collect()
+    }
+
+    fn boxed(&mut self, module: usize, scope: &mut Scope, expr: &ExprRef) -> Result<Box<Code>, String> {
+        Ok(Box::new(self.expr(module, scope, expr)?))
+    }
+
+    fn expr(&mut self, module: usize, scope: &mut Scope, expr: &ExprRef) -> Result<Code, String> {
+        Ok(match expr.as_ref() {
+            Expr::String { value, .. }
+            | Expr::RawString { value, .. }
+            | Expr::Number { value, .. }
+            | Expr::Bool { value, .. }
+            | Expr::Null { value, .. } => Code::Const(value.clone()),
+            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => {
+                self.reference(module, scope, expr)?
+            }
+            Expr::Array { items, .. } => Code::Array(self.exprs(module, scope, items)?),
+            Expr::Set { items, .. } => Code::Set(self.exprs(module, scope, items)?),
+            Expr::Object { fields, .. } => {
+                let mut out = Vec::with_capacity(fields.len());
+                for (_, key, value) in fields {
+                    out.push((self.expr(module, scope, key)?, self.expr(module, scope, value)?));
+                }
+                Code::Object(out)
+            }
+            Expr::ArrayCompr { term, query, .. } => {
+                let mark = scope.names.len();
+                let query = self.query(module, scope, query)?;
+                let term = self.boxed(module, scope, term)?;
+                scope.names.truncate(mark);
+                Code::ArrayCompr { term, query }
+            }
+            Expr::SetCompr { term, query, .. } => {
+                let mark = scope.names.len();
+                let query = self.query(module, scope, query)?;
+                let term = self.boxed(module, scope, term)?;
+                scope.names.truncate(mark);
+                Code::SetCompr { term, query }
+            }
+            Expr::ObjectCompr { key, value, query, .. } => {
+                let mark = scope.names.len();
+                let query = self.query(module, scope, query)?;
+                let key = self.boxed(module, scope, key)?;
+                let value = self.boxed(module, scope, value)?;
+                scope.names.truncate(mark);
+                Code::ObjectCompr { key, value, query }
+            }
+            Expr::Call { fcn, params, .. } => self.call(module, scope, expr, fcn, params)?,
+            Expr::UnaryExpr { expr: inner, .. } => match inner.as_ref() {
+                Expr::Number { .. } if !inner.span().text().starts_with('-') => Code::Arith {
+                    op: ArithOp::Sub,
+                    call: expr.clone(),
+                    lhs: (Box::new(Code::Const(Value::from(0))), expr.clone()),
+                    rhs: (self.boxed(module, scope, inner)?, inner.clone()),
+                },
+                _ => return Err("unary minus".to_owned()),
+            },
+            Expr::BinExpr { op, lhs, rhs, .. } => Code::SetOp {
+                op: op.clone(),
+                lhs: (self.boxed(module, scope, lhs)?, lhs.clone()),
+                rhs: (self.boxed(module, scope, rhs)?, rhs.clone()),
+            },
+            Expr::BoolExpr { op, lhs, rhs, .. } => Code::Compare {
+                op: op.clone(),
+                lhs: self.boxed(module, scope, lhs)?,
+                rhs: self.boxed(module, scope, rhs)?,
+            },
+            Expr::ArithExpr { op, lhs, rhs, .. } => Code::Arith {
+                op: op.clone(),
+                call: expr.clone(),
+                lhs: (self.boxed(module, scope, lhs)?, lhs.clone()),
+                rhs: (self.boxed(module, scope, rhs)?, rhs.clone()),
+            },
+            Expr::AssignExpr { .. } => return Err("assignment inside an expression".to_owned()),
+            Expr::Membership { key, value, collection, .. } => Code::Member {
+                key: match key {
+                    Some(key) => Some(self.boxed(module, scope, key)?),
+                    None => None,
+                },
+                value: self.boxed(module, scope, value)?,
+                collection: self.boxed(module, scope, collection)?,
+            },
+            #[allow(unreachable_patterns)]
+            _ => return Err("expression".to_owned()),
+        })
+    }
+
+    fn call(
+        &mut self,
+        module: usize,
+        scope: &mut Scope,
+        expr: &ExprRef,
+        fcn: &ExprRef,
+        params: &[ExprRef],
+    ) -> Result<Code, String> {
+        let mut name = path_of(fcn).ok_or("function name")?;
+        if let Some(target) = name.first().and_then(|first| self.aliases[module].get(first)) {
+            let mut full = target.clone();
+            full.extend(name.drain(1..));
+            name = full;
+        }
+        let dotted = name.join(".");
+        let args = self.exprs(module, scope, params)?;
+        let local = format!("{}.{dotted}", self.packages[module]);
+        let absolute = dotted.strip_prefix("data.").map(str::to_owned);
+        for path in [Some(local), absolute].into_iter().flatten() {
+            if let Some(Kind::Function(arity)) = self.kind_of(&path) {
+                if arity != args.len() {
+                    return Err(format!("{path}: wrong number of arguments"));
+                }
+                let rule = self.rule_id(&path).ok_or("function")?;
+                return Ok(Code::Function { rule, args });
+            }
+            if self.sources.contains_key(&path) {
+                return Err(format!("{path} called but not a function"));
+            }
+        }
+        if INTERPRETER_ONLY.contains(&dotted.as_str()) {
+            return Err(format!("builtin {dotted}"));
+        }
+        if let Some((name, fcn)) = BUILTINS.get_key_value(dotted.as_str()) {
+            if usize::from(fcn.1) != args.len() {
+                return Err(format!("{dotted}: wrong number of arguments"));
+            }
+            return Ok(Code::Builtin { name, fcn: *fcn, call: expr.clone(), params: params.to_vec(), args });
+        }
+        if let Some(index) = self.extensions.get(&dotted) {
+            return Ok(Code::Extension { index: *index, args });
+        }
+        Err(format!("unknown function {dotted}"))
+    }
+
+    /// A variable or a reference chain (`a.b[c]`).
+    fn reference(&mut self, module: usize, scope: &mut Scope, expr: &ExprRef) -> Result<Code, String> {
+        // Unwind the chain to its root variable, keeping the index expressions in order.
+        let mut indices: Vec<&ExprRef> = Vec::new();
+        let mut fields: Vec<Option<Value>> = Vec::new();
+        let mut node = expr;
+        let root = loop {
+            match node.as_ref() {
+                Expr::RefDot { refr, field, .. } => {
+                    fields.push(Some(field.1.clone()));
+                    indices.push(node);
+                    node = refr;
+                }
+                Expr::RefBrack { refr, index, .. } => {
+                    fields.push(constant(index));
+                    indices.push(index);
+                    node = refr;
+                }
+                Expr::Var { span, .. } => break span.text().to_owned(),
+                _ => return Err("reference root".to_owned()),
+            }
+        };
+        indices.reverse();
+        fields.reverse();
+        let mut components: Vec<Component> = indices
+            .into_iter()
+            .zip(fields)
+            .map(|(index, field)| match field {
+                Some(value) => Component::Const(value),
+                None => Component::Dynamic(index.clone()),
+            })
+            .collect();
+        if root == "_" {
+            return Err("wildcard".to_owned());
+        }
+        let (base, data_root) = if let Some(slot) = scope.lookup(&root) {
+            (Code::Var(slot), false)
+        } else if let Some(id) = self.package_rule(module, &root)? {
+            (Code::Rule(id), false)
+        } else {
+            let mut path: Vec<Component> = match self.aliases[module].get(&root) {
+                Some(target) => target.iter().map(|c| Component::Const(Value::from(c.as_str()))).collect(),
+                None => vec![Component::Const(Value::from(root.as_str()))],
+            };
+            path.append(&mut components);
+            let head = match path.first() {
+                Some(Component::Const(Value::String(s))) => s.to_string(),
+                _ => return Err("reference root".to_owned()),
+            };
+            components = path.split_off(1);
+            match head.as_str() {
+                "input" => (Code::Input, false),
+                "data" => {
+                    let (base, rest) = self.data_reference(&components)?;
+                    components = rest;
+                    (base, true)
+                }
+                _ => return Err(format!("unbound variable {root}")),
+            }
+        };
+        let mut code = base;
+        for component in components {
+            let index = match component {
+                Component::Const(value) => Code::Const(value),
+                Component::Dynamic(expr) => self.expr(module, scope, &expr)?,
+            };
+            code = Code::Index { base: Box::new(code), index: Box::new(index), data: data_root };
+        }
+        Ok(code)
+    }
+
+    /// A rule of this module's package named `name`, as a value (functions are not values).
+    fn package_rule(&mut self, module: usize, name: &str) -> Result<Option<RuleId>, String> {
+        let path = format!("{}.{name}", self.packages[module]);
+        match self.kind_of(&path) {
+            None => Ok(None),
+            Some(Kind::Function(_)) => Err(format!("function {path} used as a value")),
+            Some(_) => Ok(self.rule_id(&path)),
+        }
+    }
+
+    /// `data.<components>`: the longest constant prefix naming a rule, or a constant part of the base data
+    /// document. Returns the base and the components left to index.
+    fn data_reference(&mut self, components: &[Component]) -> Result<(Code, Vec<Component>), String> {
+        let mut prefix: Vec<String> = Vec::new();
+        for component in components {
+            match component {
+                Component::Const(Value::String(s)) => prefix.push(s.to_string()),
+                _ => break,
+            }
+        }
+        for len in (1..=prefix.len()).rev() {
+            let path = prefix[..len].join(".");
+            match self.kind_of(&path) {
+                Some(Kind::Function(_)) => return Err(format!("function {path} used as a value")),
+                Some(_) => {
+                    let id = self.rule_id(&path).ok_or("rule")?;
+                    return Ok((Code::Rule(id), components[len..].to_vec()));
+                }
+                None => {}
+            }
+        }
+        // No rule on the way: the reference must not reach into, above or beside rules, only into base data.
+        let whole = prefix.join(".");
+        let touches = |path: &String| {
+            *path == whole || path.starts_with(&format!("{whole}.")) || whole.starts_with(&format!("{path}."))
+        };
+        if prefix.is_empty() || self.sources.keys().any(touches) || self.packages.iter().any(touches) {
+            return Err(format!("reference to data.{whole} is not a rule or base data"));
+        }
+        let mut value = self.data.clone();
+        for part in &prefix {
+            value = value[&Value::from(part.as_str())].clone();
+        }
+        Ok((Code::Const(value), components[prefix.len()..].to_vec()))
+    }
+}
+
+#[derive(Clone)]
+enum Component {
+    Const(Value),
+    Dynamic(ExprRef),
+}
+
+fn fresh_var(scope: &mut Scope, expr: &ExprRef) -> Result<Option<Slotted>, String> {
+    match expr.as_ref() {
+        Expr::Var { span, .. } if span.text() == "_" => Ok(None),
+        Expr::Var { span, .. } => Ok(Some(scope.fresh(span.text())?)),
+        _ => Err("some ... in with a pattern".to_owned()),
+    }
+}
+
+fn constant(expr: &ExprRef) -> Option<Value> {
+    match expr.as_ref() {
+        Expr::String { value, .. } | Expr::RawString { value, .. } | Expr::Number { value, .. } => {
+            Some(value.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `a.b.c` as its names, for package paths, imports and function names.
+fn path_of(expr: &ExprRef) -> Option<Vec<String>> {
+    match expr.as_ref() {
+        Expr::Var { span, .. } => Some(vec![span.text().to_owned()]),
+        Expr::RefDot { refr, field, .. } => {
+            let mut path = path_of(refr)?;
+            path.push(field.1.as_string().ok()?.to_string());
+            Some(path)
+        }
+        Expr::RefBrack { refr, index, .. } => {
+            let mut path = path_of(refr)?;
+            path.push(constant(index)?.as_string().ok()?.to_string());
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
+fn rule_name(rule: &Ref<AstRule>) -> Result<String, String> {
+    let refr = match rule.as_ref() {
+        AstRule::Spec { head, .. } => match head {
+            RuleHead::Compr { refr, .. } | RuleHead::Func { refr, .. } => refr,
+            RuleHead::Set { refr, key: Some(_), .. } => refr,
+            RuleHead::Set { refr, key: None, .. } => match refr.as_ref() {
+                Expr::RefBrack { refr, .. } => refr,
+                _ => refr,
+            },
+        },
+        AstRule::Default { refr, .. } => refr,
+    };
+    match refr.as_ref() {
+        Expr::Var { span, .. } => Ok(span.text().to_owned()),
+        // Rule names with dots (`a.b := 1`) or brackets in the head: the program does not cover them.
+        other => Ok(format!("<{}>", other.span().text())),
+    }
+}
+
+fn kind(rule: &Ref<AstRule>) -> Result<Kind, String> {
+    match rule.as_ref() {
+        AstRule::Spec { head, .. } => match head {
+            RuleHead::Compr { refr, .. } => match refr.as_ref() {
+                Expr::Var { .. } => Ok(Kind::Complete),
+                _ => Err("partial object or dotted rule head".to_owned()),
+            },
+            RuleHead::Set { refr, key, .. } => match (refr.as_ref(), key) {
+                (Expr::Var { .. }, Some(_)) => Ok(Kind::Set),
+                (Expr::RefBrack { refr, .. }, None) if matches!(refr.as_ref(), Expr::Var { .. }) => {
+                    Ok(Kind::Set)
+                }
+                _ => Err("set rule head".to_owned()),
+            },
+            RuleHead::Func { refr, args, .. } => match refr.as_ref() {
+                Expr::Var { .. } => Ok(Kind::Function(args.len())),
+                _ => Err("dotted function name".to_owned()),
+            },
+        },
+        AstRule::Default { args, .. } if args.is_empty() => Ok(Kind::Complete),
+        AstRule::Default { args, .. } => Ok(Kind::Function(args.len())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Evaluation.
+
+#[derive(Clone)]
+enum Memo {
+    Unknown,
+    Running,
+    Known(Value),
+}
+
+/// One decision's state.
+struct Run<'p> {
+    program: &'p Program,
+    input: &'p Value,
+    memo: Vec<Memo>,
+    /// Builtins that must return the same value throughout a decision (`time.now_ns`).
+    cached: Vec<(&'static str, Vec<Value>, Value)>,
+    deadline: Instant,
+    ticks: u32,
+}
+
+/// Whether to look for more solutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    More,
+    Done,
+}
+
+type Solutions<'a, 'p> = dyn FnMut(&mut Run<'p>, &mut [Value]) -> Result<Flow, Stop> + 'a;
+
+impl<'p> Run<'p> {
+    fn tick(&mut self) -> Result<(), Stop> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(CLOCK_EVERY) && Instant::now() > self.deadline {
+            return Err(Stop::Timeout);
+        }
+        Ok(())
+    }
+
+    fn rule(&mut self, id: RuleId) -> Result<Value, Stop> {
+        match &self.memo[id] {
+            Memo::Known(value) => return Ok(value.clone()),
+            Memo::Running => return Err(Stop::Interpreter),
+            Memo::Unknown => {}
+        }
+        self.memo[id] = Memo::Running;
+        let program = self.program;
+        let rule = &program.rules[id];
+        let value = match rule.kind {
+            Kind::Complete => self.complete(rule)?,
+            Kind::Set => self.set(rule)?,
+            Kind::Function(_) => return Err(Stop::Interpreter),
+        };
+        self.memo[id] = Memo::Known(value.clone());
+        Ok(value)
+    }
+
+    fn complete(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
+        let mut result: Option<Value> = None;
+        for def in &rule.defs {
+            let mut frame = vec![Value::Undefined; def.slots];
+            self.run(&def.query, &mut frame, &mut |run, frame| {
+                let value = match &def.value {
+                    Some(code) => run.eval(code, frame)?,
+                    None => Value::Bool(true),
+                };
+                agree(&mut result, value, rule.uniform)
+            })?;
+            if rule.uniform && result.is_some() {
+                break;
+            }
+        }
+        match (result, &rule.default) {
+            (Some(value), _) => Ok(value),
+            (None, Some(default)) => self.eval(default, &mut []),
+            (None, None) => Ok(Value::Undefined),
+        }
+    }
+
+    fn set(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
+        let mut set = Value::new_set();
+        for def in &rule.defs {
+            let mut frame = vec![Value::Undefined; def.slots];
+            self.run(&def.query, &mut frame, &mut |run, frame| {
+                let element = match &def.value {
+                    Some(code) => run.eval(code, frame)?,
+                    None => Value::Bool(true),
+                };
+                if element != Value::Undefined {
+                    set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(element);
+                }
+                Ok(Flow::More)
+            })?;
+        }
+        Ok(set)
+    }
+
+    fn function(&mut self, id: RuleId, args: Vec<Value>) -> Result<Value, Stop> {
+        let program = self.program;
+        let rule = &program.rules[id];
+        if args.contains(&Value::Undefined) {
+            return Ok(Value::Undefined);
+        }
+        let mut result: Option<Value> = None;
+        for def in &rule.defs {
+            let mut frame = vec![Value::Undefined; def.slots];
+            for (param, arg) in def.params.iter().zip(&args) {
+                if let Some(slot) = param {
+                    frame[usize::from(*slot)] = arg.clone();
+                }
+            }
+            let mut found: Option<Value> = None;
+            self.run(&def.query, &mut frame, &mut |run, frame| {
+                let value = match &def.value {
+                    Some(code) => run.eval(code, frame)?,
+                    None => Value::Bool(true),
+                };
+                agree(&mut found, value, false)
+            })?;
+            if let Some(value) = found {
+                agree(&mut result, value, false)?;
+            }
+        }
+        Ok(result.unwrap_or(Value::Undefined))
+    }
+
+    /// Run `steps` from the start, calling `solution` with the frame of every way they all hold.
+    fn run(
+        &mut self,
+        steps: &'p [Step],
+        frame: &mut [Value],
+        solution: &mut Solutions<'_, 'p>,
+    ) -> Result<Flow, Stop> {
+        let Some((step, rest)) = steps.split_first() else {
+            return solution(self, frame);
+        };
+        self.tick()?;
+        match step {
+            Step::Test(code) => {
+                let value = self.eval(code, frame)?;
+                if matches!(value, Value::Undefined | Value::Bool(false)) {
+                    return Ok(Flow::More);
+                }
+                self.run(rest, frame, solution)
+            }
+            Step::Not(code) => {
+                let value = self.eval(code, frame)?;
+                if !matches!(value, Value::Undefined | Value::Bool(false)) {
+                    return Ok(Flow::More);
+                }
+                self.run(rest, frame, solution)
+            }
+            Step::Bind(slot, code) => {
+                let value = self.eval(code, frame)?;
+                if value == Value::Undefined {
+                    return Ok(Flow::More);
+                }
+                frame[usize::from(*slot)] = value;
+                self.run(rest, frame, solution)
+            }
+            Step::SomeIn { key, value, collection } => {
+                let collection = self.eval(collection, frame)?;
+                let mut visit = |run: &mut Run<'p>, frame: &mut [Value], k: Value, v: &Value| {
+                    if let Some(slot) = key {
+                        frame[usize::from(*slot)] = k;
+                    }
+                    if let Some(slot) = value {
+                        frame[usize::from(*slot)] = v.clone();
+                    }
+                    run.run(rest, frame, solution)
+                };
+                match &collection {
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            if visit(self, frame, Value::from(i), item)? == Flow::Done {
+                                return Ok(Flow::Done);
+                            }
+                        }
+                    }
+                    Value::Set(items) => {
+                        for item in items.iter() {
+                            if visit(self, frame, item.clone(), item)? == Flow::Done {
+                                return Ok(Flow::Done);
+                            }
+                        }
+                    }
+                    Value::Object(items) => {
+                        for (k, item) in items.iter() {
+                            if visit(self, frame, k.clone(), item)? == Flow::Done {
+                                return Ok(Flow::Done);
+                            }
+                        }
+                    }
+                    Value::Undefined => {}
+                    // The interpreter's error: `some .. in collection` expects array/set/object.
+                    _ => return Err(Stop::Interpreter),
+                }
+                Ok(Flow::More)
+            }
+        }
+    }
+
+    fn eval(&mut self, code: &'p Code, frame: &mut [Value]) -> Result<Value, Stop> {
+        Ok(match code {
+            Code::Const(value) => value.clone(),
+            Code::Var(slot) => frame[usize::from(*slot)].clone(),
+            Code::Input => self.input.clone(),
+            Code::Rule(id) => self.rule(*id)?,
+            Code::Index { base, index, data } => {
+                let base = self.eval(base, frame)?;
+                let index = self.eval(index, frame)?;
+                let value = base[&index].clone();
+                if value == Value::Undefined && *data && matches!(index, Value::Number(_)) {
+                    base[&Value::from(index.to_string())].clone()
+                } else {
+                    value
+                }
+            }
+            Code::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let value = self.eval(item, frame)?;
+                    if value == Value::Undefined {
+                        return Ok(Value::Undefined);
+                    }
+                    out.push(value);
+                }
+                Value::from(out)
+            }
+            Code::Set(items) => {
+                let mut set = Value::new_set();
+                for item in items {
+                    let value = self.eval(item, frame)?;
+                    if value == Value::Undefined {
+                        return Ok(Value::Undefined);
+                    }
+                    set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(value);
+                }
+                set
+            }
+            Code::Object(fields) => {
+                let mut object = Value::new_object();
+                for (key, value) in fields {
+                    let key = self.eval(key, frame)?;
+                    let value = self.eval(value, frame)?;
+                    if key == Value::Undefined || value == Value::Undefined {
+                        return Ok(Value::Undefined);
+                    }
+                    object.as_object_mut().map_err(|_| Stop::Interpreter)?.insert(key, value);
+                }
+                object
+            }
+            Code::ArrayCompr { term, query } => {
+                let mut out = Vec::new();
+                self.run(query, frame, &mut |run, frame| {
+                    let value = run.eval(term, frame)?;
+                    if value != Value::Undefined {
+                        out.push(value);
+                    }
+                    Ok(Flow::More)
+                })?;
+                Value::from(out)
+            }
+            Code::SetCompr { term, query } => {
+                let mut set = Value::new_set();
+                self.run(query, frame, &mut |run, frame| {
+                    let value = run.eval(term, frame)?;
+                    if value != Value::Undefined {
+                        set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(value);
+                    }
+                    Ok(Flow::More)
+                })?;
+                set
+            }
+            Code::ObjectCompr { key, value, query } => {
+                let mut object = Value::new_object();
+                self.run(query, frame, &mut |run, frame| {
+                    let k = run.eval(key, frame)?;
+                    let v = run.eval(value, frame)?;
+                    if k == Value::Undefined || v == Value::Undefined {
+                        return Ok(Flow::More);
+                    }
+                    let map = object.as_object_mut().map_err(|_| Stop::Interpreter)?;
+                    match map.get(&k) {
+                        Some(existing) if *existing != v => return Err(Stop::Interpreter),
+                        _ => {
+                            map.insert(k, v);
+                        }
+                    }
+                    Ok(Flow::More)
+                })?;
+                object
+            }
+            Code::Builtin { name, fcn, call, params, args } => {
+                let args = self.args(args, frame)?;
+                if args.contains(&Value::Undefined) {
+                    return Ok(Value::Undefined);
+                }
+                let cache = must_cache(name).is_some();
+                if cache
+                    && let Some((_, _, value)) = self.cached.iter().find(|(n, a, _)| n == name && *a == args)
+                {
+                    return Ok(value.clone());
+                }
+                let value = (fcn.0)(call.span(), params, &args, true).map_err(|_| Stop::Interpreter)?;
+                if cache {
+                    self.cached.push((name, args, value.clone()));
+                }
+                value
+            }
+            Code::Extension { index, args } => {
+                let args = self.args(args, frame)?;
+                if args.contains(&Value::Undefined) {
+                    return Ok(Value::Undefined);
+                }
+                let json: Vec<serde_json::Value> =
+                    args.iter().map(to_json).collect::<Result<_, _>>().map_err(|_| Stop::Interpreter)?;
+                let (_, function) = &self.program.extensions[*index];
+                Value::from(function(&json).map_err(|_| Stop::Interpreter)?)
+            }
+            Code::Function { rule, args } => {
+                let args = self.args(args, frame)?;
+                self.function(*rule, args)?
+            }
+            Code::Compare { op, lhs, rhs } => {
+                let lhs = self.eval(lhs, frame)?;
+                let rhs = self.eval(rhs, frame)?;
+                if lhs == Value::Undefined || rhs == Value::Undefined {
+                    return Ok(Value::Undefined);
+                }
+                regorus::unstable::comparison::compare(op, &lhs, &rhs).map_err(|_| Stop::Interpreter)?
+            }
+            Code::Arith { op, call, lhs, rhs } => {
+                let l = self.eval(&lhs.0, frame)?;
+                let r = self.eval(&rhs.0, frame)?;
+                if l == Value::Undefined || r == Value::Undefined {
+                    return Ok(Value::Undefined);
+                }
+                let result = match (op, &l, &r) {
+                    (ArithOp::Sub, Value::Set(_), _) | (ArithOp::Sub, _, Value::Set(_)) => {
+                        regorus::unstable::sets::difference(&lhs.1, &rhs.1, l, r)
+                    }
+                    _ => regorus::unstable::numbers::arithmetic_operation(
+                        call.span(),
+                        op,
+                        &lhs.1,
+                        &rhs.1,
+                        l,
+                        r,
+                        true,
+                    ),
+                };
+                result.map_err(|_| Stop::Interpreter)?
+            }
+            Code::SetOp { op, lhs, rhs } => {
+                let l = self.eval(&lhs.0, frame)?;
+                let r = self.eval(&rhs.0, frame)?;
+                if l == Value::Undefined || r == Value::Undefined {
+                    return Ok(Value::Undefined);
+                }
+                let result = match op {
+                    BinOp::Union => regorus::unstable::sets::union(&lhs.1, &rhs.1, l, r),
+                    BinOp::Intersection => regorus::unstable::sets::intersection(&lhs.1, &rhs.1, l, r),
+                };
+                result.map_err(|_| Stop::Interpreter)?
+            }
+            Code::Member { key, value, collection } => {
+                let value = self.eval(value, frame)?;
+                let collection = self.eval(collection, frame)?;
+                let found = match &collection {
+                    Value::Array(array) => match key {
+                        Some(key) => collection[&self.eval(key, frame)?] == value,
+                        None => array.contains(&value),
+                    },
+                    Value::Object(object) => match key {
+                        Some(key) => collection[&self.eval(key, frame)?] == value,
+                        None => object.values().any(|item| *item == value),
+                    },
+                    Value::Set(set) => key.is_none() && set.contains(&value),
+                    _ => false,
+                };
+                Value::Bool(found)
+            }
+        })
+    }
+
+    fn args(&mut self, args: &'p [Code], frame: &mut [Value]) -> Result<Vec<Value>, Stop> {
+        args.iter().map(|arg| self.eval(arg, frame)).collect()
+    }
+}
+
+/// Record one solution's value of a complete rule or function: a second, different value is a conflict (the
+/// interpreter reports it). With `uniform`, the first value ends the search.
+fn agree(result: &mut Option<Value>, value: Value, uniform: bool) -> Result<Flow, Stop> {
+    if value == Value::Undefined {
+        return Ok(Flow::More);
+    }
+    match result {
+        Some(existing) if *existing != value => Err(Stop::Interpreter),
+        Some(_) => Ok(Flow::More),
+        None => {
+            *result = Some(value);
+            Ok(if uniform { Flow::Done } else { Flow::More })
+        }
+    }
+}
