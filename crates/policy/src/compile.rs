@@ -305,5 +305,5 @@ fn register(engine: &mut Engine, extension: &Extension) -> Result<(), PolicyErro
 }
 
 pub(crate) fn to_json(value: &Value) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::from_str(&value.to_json_str()?)?)
+    Ok(serde_json::to_value(value)?)
 }

@@ -12,14 +12,21 @@
 //! It covers the Rego the decision path needs, not all of Rego. Compilation declines a bundle whose
 //! reachable rules use anything else (`with`, `every`, `else`, unification against patterns, iteration over
 //! unbound reference indices, `print`, partial objects, rule references with dots in the head, ...), and the
-//! bundle is then evaluated by the interpreter alone. At run time the program only ever answers when it is
-//! sure: any error (a builtin's, a conflict between rule values, a recursion) hands the decision to the
+//! bundle is then evaluated by the interpreter alone. At run time the program only answers when it is sure:
+//! any error (a builtin's, a conflict between rule values, a recursion, a panic) hands the decision to the
 //! interpreter, which evaluates it from the start and reports the error its own way (fail closed). Only the
-//! time budget is enforced here directly. `tests/it/program.rs` evaluates the shipped bundle and a set of edge
-//! cases both ways and requires identical decisions.
+//! time budget is enforced here directly.
+//!
+//! One difference is deliberate. Like OPA, the program evaluates only the rules the decision needs. regorus'
+//! interpreter also evaluates other rules of a package it enters, so an error in a rule that the decision does
+//! not depend on (say, a connector's helper for a request to another connector) denies there and not here.
+//! Every rule the decision depends on is evaluated, and an error in any of them still reaches the interpreter.
+//! `tests/it/program.rs` evaluates the shipped bundle and a set of edge cases both ways and requires identical
+//! decisions, except that one difference.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use regorus::Value;
@@ -36,6 +43,13 @@ const INTERPRETER_ONLY: [&str; 2] = ["print", "trace"];
 
 /// How many statements run between two looks at the clock.
 const CLOCK_EVERY: u32 = 64;
+
+/// The most regex patterns a program keeps compiled (patterns can come from input; beyond this they are
+/// compiled per call).
+const REGEX_CACHE: usize = 64;
+
+/// regorus' limit on a compiled regex (`builtins/regex.rs`), kept the same so the same patterns compile.
+const REGEX_SIZE_LIMIT: usize = 100 * 1024;
 
 /// Why a decision left the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +68,14 @@ pub(crate) struct Program {
     rules: Vec<RuleCode>,
     /// The plan's slots, in order.
     outputs: Vec<RuleId>,
-    /// Every other rule (not function) of a package the outputs reach. The interpreter evaluates a package's
-    /// rules when it enters the package, so an error in a rule the decision does not need still fails it
-    /// there; the program evaluates them too, so that such an error reaches the interpreter.
-    others: Vec<RuleId>,
+    /// The memo a decision starts from: rules that depend on neither the input nor the clock (tables,
+    /// patterns, messages) are evaluated once, at compile time.
+    initial: Vec<Memo>,
     extensions: Vec<(String, ExtensionFn)>,
+    /// Compiled patterns of `regex.match` and `regex.replace`. regorus' own cache hands out clones, and a
+    /// cloned `Regex` starts with an empty matching cache, so each call rebuilt its automaton (about a third
+    /// of a decision); one shared `Regex` keeps its per-thread caches warm.
+    regexes: RwLock<HashMap<String, regex::Regex>>,
 }
 
 impl std::fmt::Debug for Program {
@@ -138,16 +155,10 @@ impl Program {
             let id = compiler.rule_id(&path).ok_or_else(|| format!("{path} is not a rule"))?;
             outputs.push(id);
         }
-        let mut packages_seen = std::collections::HashSet::new();
         while let Some(id) = compiler.pending.pop() {
             let code = compiler.compile_rule(id)?;
             compiler.compiled[id] = Some(code);
-            let module = compiler.sources[&compiler.paths[id]].module;
-            if packages_seen.insert(compiler.packages[module].clone()) {
-                compiler.enqueue_package(module);
-            }
         }
-        let others = (0..compiler.paths.len()).filter(|id| !outputs.contains(id)).collect();
         let mut rules = Vec::with_capacity(compiler.compiled.len());
         for code in compiler.compiled {
             // A rule that no output reaches is never evaluated; an empty one stands in for it.
@@ -159,7 +170,77 @@ impl Program {
             }));
         }
         let extensions = extensions.iter().map(|e| (e.name.clone(), e.function.clone())).collect();
-        Ok(Program { rules, outputs, others, extensions })
+        let mut program = Program {
+            initial: vec![Memo::Unknown; rules.len()],
+            rules,
+            outputs,
+            extensions,
+            regexes: RwLock::new(HashMap::new()),
+        };
+        program.initial = program.fold_constants();
+        Ok(program)
+    }
+
+    /// The memo with every constant rule evaluated. A rule is constant when nothing it reaches reads the
+    /// input, calls an extension or a builtin whose value changes between calls (`time.now_ns`, `http.send`,
+    /// ...). One that fails is left to be evaluated (and fail) per decision.
+    fn fold_constants(&self) -> Vec<Memo> {
+        let mut constant: Vec<Option<bool>> = vec![None; self.rules.len()];
+        for id in 0..self.rules.len() {
+            self.is_constant(id, &mut constant);
+        }
+        let undefined = Value::Undefined;
+        let mut run = Run {
+            program: self,
+            input: &undefined,
+            memo: vec![Memo::Unknown; self.rules.len()],
+            cached: Vec::new(),
+            deadline: Instant::now() + Duration::from_millis(100),
+            ticks: 0,
+        };
+        let mut initial = vec![Memo::Unknown; self.rules.len()];
+        for (id, is_constant) in constant.iter().enumerate() {
+            if *is_constant == Some(true)
+                && !matches!(self.rules[id].kind, Kind::Function(_))
+                && let Ok(Ok(value)) = catch_unwind(AssertUnwindSafe(|| run.rule(id)))
+            {
+                initial[id] = Memo::Known(value);
+            }
+        }
+        initial
+    }
+
+    fn is_constant(&self, id: RuleId, constant: &mut Vec<Option<bool>>) -> bool {
+        if let Some(known) = constant[id] {
+            return known;
+        }
+        // A cycle is not constant (and fails at run time anyway).
+        constant[id] = Some(false);
+        let rule = &self.rules[id];
+        let mut codes: Vec<&Code> = rule.default.iter().collect();
+        for def in &rule.defs {
+            codes.extend(def.value.iter());
+            steps_codes(&def.query, &mut codes);
+        }
+        let mut result = true;
+        while let Some(code) = codes.pop() {
+            match code {
+                Code::Input | Code::Extension { .. } => result = false,
+                Code::Builtin { name, .. } if !deterministic(name) => result = false,
+                Code::Rule(other) | Code::Function { rule: other, .. }
+                    if !self.is_constant(*other, constant) =>
+                {
+                    result = false
+                }
+                _ => {}
+            }
+            if !result {
+                break;
+            }
+            children(code, &mut codes);
+        }
+        constant[id] = Some(result);
+        result
     }
 
     /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order.
@@ -168,19 +249,13 @@ impl Program {
         let mut run = Run {
             program: self,
             input,
-            memo: vec![Memo::Unknown; self.rules.len()],
+            memo: self.initial.clone(),
             cached: Vec::new(),
             deadline: started.checked_add(budget).unwrap_or(started),
             ticks: 0,
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let outputs = self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()?;
-            for id in &self.others {
-                if !matches!(self.rules[*id].kind, Kind::Function(_)) {
-                    run.rule(*id)?;
-                }
-            }
-            Ok(outputs)
+            self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()
         }));
         result.unwrap_or(Err(Stop::Interpreter))
     }
@@ -296,27 +371,6 @@ impl Compiler {
         self.compiled.push(None);
         self.pending.push(id);
         Some(id)
-    }
-
-    /// Queue every rule (not function) of the package of `module`.
-    fn enqueue_package(&mut self, module: usize) {
-        let package = &self.packages[module];
-        let paths: Vec<String> = self
-            .sources
-            .iter()
-            .filter(|(_, source)| self.packages[source.module] == *package)
-            .filter(|(_, source)| {
-                source
-                    .rules
-                    .first()
-                    .and_then(|r| kind(r).ok())
-                    .is_some_and(|k| !matches!(k, Kind::Function(_)))
-            })
-            .map(|(path, _)| path.clone())
-            .collect();
-        for path in paths {
-            self.rule_id(&path);
-        }
     }
 
     fn kind_of(&self, path: &str) -> Option<Kind> {
@@ -827,6 +881,50 @@ fn kind(rule: &Ref<AstRule>) -> Result<Kind, String> {
     }
 }
 
+/// Builtins whose value depends only on their arguments.
+fn deterministic(name: &str) -> bool {
+    must_cache(name).is_none()
+        && !["http.", "net.lookup", "rand.", "uuid.", "time.now", "opa.", "crypto.x509", "io."]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+}
+
+fn steps_codes<'c>(steps: &'c [Step], out: &mut Vec<&'c Code>) {
+    for step in steps {
+        match step {
+            Step::Test(code) | Step::Not(code) | Step::Bind(_, code) => out.push(code),
+            Step::SomeIn { collection, .. } => out.push(collection),
+        }
+    }
+}
+
+/// The codes directly inside `code`.
+fn children<'c>(code: &'c Code, out: &mut Vec<&'c Code>) {
+    match code {
+        Code::Const(_) | Code::Var(_) | Code::Input | Code::Rule(_) => {}
+        Code::Index { base, index, .. } => out.extend([&**base, &**index]),
+        Code::Array(items) | Code::Set(items) => out.extend(items.iter()),
+        Code::Object(fields) => out.extend(fields.iter().flat_map(|(k, v)| [k, v])),
+        Code::ArrayCompr { term, query } | Code::SetCompr { term, query } => {
+            out.push(term);
+            steps_codes(query, out);
+        }
+        Code::ObjectCompr { key, value, query } => {
+            out.extend([&**key, &**value]);
+            steps_codes(query, out);
+        }
+        Code::Builtin { args, .. } | Code::Extension { args, .. } | Code::Function { args, .. } => {
+            out.extend(args.iter())
+        }
+        Code::Compare { lhs, rhs, .. } => out.extend([&**lhs, &**rhs]),
+        Code::Arith { lhs, rhs, .. } | Code::SetOp { lhs, rhs, .. } => out.extend([&*lhs.0, &*rhs.0]),
+        Code::Member { key, value, collection } => {
+            out.extend(key.iter().map(|k| &**k));
+            out.extend([&**value, &**collection]);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Evaluation.
 
@@ -1125,6 +1223,12 @@ impl<'p> Run<'p> {
                 if args.contains(&Value::Undefined) {
                     return Ok(Value::Undefined);
                 }
+                if let Some(value) = self.regex(name, &args)? {
+                    return Ok(value);
+                }
+                if let Some(value) = ascii(name, &args) {
+                    return Ok(value);
+                }
                 let cache = must_cache(name).is_some();
                 if cache
                     && let Some((_, _, value)) = self.cached.iter().find(|(n, a, _)| n == name && *a == args)
@@ -1213,8 +1317,66 @@ impl<'p> Run<'p> {
         })
     }
 
+    /// `regex.match(pattern, value)` and `regex.replace(s, pattern, value)` on string arguments, as regorus
+    /// computes them (same size limit, `is_match`, `replace_all`), with the program's compiled patterns. None
+    /// for any other call; anything unusual (a pattern that does not compile) goes to the interpreter.
+    fn regex(&self, name: &str, args: &[Value]) -> Result<Option<Value>, Stop> {
+        let (pattern, subject, replacement) = match (name, args) {
+            ("regex.match", [Value::String(pattern), Value::String(value)]) => (pattern, value, None),
+            ("regex.replace", [Value::String(s), Value::String(pattern), Value::String(value)]) => {
+                (pattern, s, Some(value))
+            }
+            _ => return Ok(None),
+        };
+        let apply = |re: &regex::Regex| match replacement {
+            None => Value::Bool(re.is_match(subject)),
+            Some(value) => Value::String(re.replace_all(subject, value.as_ref()).into()),
+        };
+        let cache = &self.program.regexes;
+        if let Some(re) = cache.read().map_err(|_| Stop::Interpreter)?.get(pattern.as_ref()) {
+            return Ok(Some(apply(re)));
+        }
+        let re = regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|_| Stop::Interpreter)?;
+        let value = apply(&re);
+        let mut cache = cache.write().map_err(|_| Stop::Interpreter)?;
+        if cache.len() < REGEX_CACHE {
+            cache.insert(pattern.to_string(), re);
+        }
+        Ok(Some(value))
+    }
+
     fn args(&mut self, args: &'p [Code], frame: &mut [Value]) -> Result<Vec<Value>, Stop> {
         args.iter().map(|arg| self.eval(arg, frame)).collect()
+    }
+}
+
+/// `substring` and `indexof` on ASCII text, where a character offset is a byte offset: the same values as
+/// regorus' implementations (`builtins/strings.rs`), which walk the text character by character and collect
+/// the result one character at a time. None for anything else (other names, non-ASCII text, other types, a
+/// negative offset, which is an error).
+fn ascii(name: &str, args: &[Value]) -> Option<Value> {
+    match (name, args) {
+        ("substring", [Value::String(s), Value::Number(offset), Value::Number(length)]) if s.is_ascii() => {
+            let (offset, length) = match (offset.as_i64(), length.as_i64()) {
+                (Some(offset), _) if offset < 0 => return None,
+                (Some(offset), Some(length)) => (offset, length),
+                _ => return Some(Value::from("")),
+            };
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(s.len());
+            let end = match usize::try_from(length) {
+                Ok(length) => start.saturating_add(length).min(s.len()),
+                Err(_) => s.len(),
+            };
+            Some(Value::from(&s[start..end]))
+        }
+        ("indexof", [Value::String(s), Value::String(needle)]) if s.is_ascii() => {
+            let at = if s.is_empty() { None } else { s.find(needle.as_ref()) };
+            Some(Value::from(at.and_then(|at| i64::try_from(at).ok()).unwrap_or(-1)))
+        }
+        _ => None,
     }
 }
 
