@@ -52,6 +52,8 @@ fn execute(command: PolicyCommand) -> Result<bool> {
                     "files": report.files,
                     "bytes": report.bytes,
                     "compile_ms": report.compile_time.map(|d| d.as_secs_f64() * 1000.0),
+                    "evaluator": report.evaluator.as_ref().map(|e| if e.is_ok() { "compiled" } else { "interpreter" }),
+                    "interpreter_reason": report.evaluator.as_ref().and_then(|e| e.as_ref().err()),
                     "problems": problems,
                 })
                 .to_string());
@@ -63,6 +65,11 @@ fn execute(command: PolicyCommand) -> Result<bool> {
                     .compile_time
                     .map_or_else(|| "did not compile".to_owned(), |d| format!("compiled in {d:.2?}"));
                 out(&format!("{} files, {} bytes of policy, {compile}", report.files, report.bytes));
+                match &report.evaluator {
+                    Some(Ok(())) => out("decisions: compiled evaluator"),
+                    Some(Err(reason)) => out(&format!("decisions: regorus interpreter ({reason})")),
+                    None => {}
+                }
                 out(if report.problems.is_empty() { "ok" } else { "FAILED" });
             }
             Ok(report.problems.is_empty())

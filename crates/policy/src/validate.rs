@@ -52,6 +52,9 @@ pub struct CheckReport {
     pub bytes: usize,
     /// Set when the bundle compiled.
     pub compile_time: Option<Duration>,
+    /// Set when the bundle compiled: `Ok` when decisions run on the compiled evaluator, else why they run on
+    /// the interpreter (see [`CompiledPolicy::evaluator`]).
+    pub evaluator: Option<Result<(), String>>,
     pub problems: Vec<Problem>,
 }
 
@@ -61,6 +64,7 @@ pub fn check(bundle: &Bundle, options: &CompileOptions, limits: &Limits) -> Chec
         files: bundle.files().len(),
         bytes: bundle.policy_bytes(),
         compile_time: None,
+        evaluator: None,
         problems: Vec::new(),
     };
     let problem =
@@ -84,6 +88,7 @@ pub fn check(bundle: &Bundle, options: &CompileOptions, limits: &Limits) -> Chec
         Ok(compiled) => {
             let took = compiled.stats().duration;
             report.compile_time = Some(took);
+            report.evaluator = Some(compiled.evaluator());
             if took > limits.max_compile_time {
                 report.problems.push(problem(
                     ProblemKind::CompileTooSlow,

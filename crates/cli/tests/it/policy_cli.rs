@@ -50,3 +50,26 @@ fn eval_prints_the_decision_for_an_input_document() {
     assert!(text.contains("***-**-****"), "{text}");
     assert!(!text.contains("123-45-6789"), "{text}");
 }
+
+#[test]
+fn check_says_which_evaluator_decides() {
+    let output = binary().args(["policy", "check"]).output().expect("run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("decisions: compiled evaluator"), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.rego"),
+        "package axonflow.policy\nimport rego.v1\nallow if every x in input.items { x > 0 }\n",
+    )
+    .expect("write");
+    let output = binary().args(["policy", "check", "--json"]).arg(dir.path()).output().expect("run");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        (json["ok"].clone(), json["evaluator"].clone()),
+        (true.into(), "interpreter".into()),
+        "{json}"
+    );
+    assert_eq!(json["interpreter_reason"], "every", "{json}");
+}
