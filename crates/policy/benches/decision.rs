@@ -15,6 +15,10 @@ use policy::{Bundle, CompileOptions, CompiledPolicy, Detection, Input, Outcome, 
 
 const BUDGET: Duration = Duration::from_millis(50);
 
+/// The allocator of the `axonflow` binary, so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

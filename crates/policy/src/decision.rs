@@ -108,7 +108,7 @@ impl CompiledPolicy {
     pub fn evaluate_json(&self, input: &serde_json::Value, budget: Duration) -> Decision {
         let started = Instant::now();
         let query = input.get("query").and_then(|q| q.as_str()).unwrap_or_default().to_owned();
-        self.evaluate_value(Value::from(input.clone()), &query, budget, started)
+        self.evaluate_value(crate::input::json_value(input), &query, budget, started)
     }
 
     fn evaluate_value(&self, input: Value, query: &str, budget: Duration, started: Instant) -> Decision {

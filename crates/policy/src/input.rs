@@ -49,7 +49,7 @@ impl Input {
         root.insert(Value::from("query"), Value::from(self.query.as_str()));
         root.insert(Value::from("request_type"), Value::from(self.request_type.as_str()));
         let context: BTreeMap<Value, Value> =
-            self.context.iter().map(|(k, v)| (Value::from(k.as_str()), Value::from(v.clone()))).collect();
+            self.context.iter().map(|(k, v)| (Value::from(k.as_str()), json_value(v))).collect();
         root.insert(Value::from("context"), Value::from(context));
         if let Some(principal) = &self.principal {
             root.insert(Value::from("principal"), principal_value(principal));
@@ -60,6 +60,26 @@ impl Input {
         let detections: Vec<Value> = detections.into_iter().map(|d| detection_value(d, &offsets)).collect();
         root.insert(Value::from("detections"), Value::from(detections));
         Value::from(root)
+    }
+}
+
+/// A JSON value as a Rego value, converted directly (`Value::from(serde_json::Value)` takes the value and runs
+/// it through serde's deserializer: the same result, several times the work).
+pub(crate) fn json_value(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Value::from(u),
+            (None, Some(i), _) => Value::from(i),
+            (None, None, Some(f)) => Value::from(f),
+            (None, None, None) => Value::from(value.clone()),
+        },
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
+        serde_json::Value::Object(map) => Value::from(
+            map.iter().map(|(k, v)| (Value::from(k.as_str()), json_value(v))).collect::<BTreeMap<_, _>>(),
+        ),
     }
 }
 
@@ -117,6 +137,15 @@ mod tests {
 
     fn check(text: &str, byte: usize, expect: u64) {
         assert_eq!(CharOffsets::new(text).chars_before(byte), expect, "{text:?} at {byte}");
+    }
+
+    #[test]
+    fn json_is_converted_as_regorus_converts_it() {
+        let document = serde_json::json!({
+            "s": "é", "n": [0, -1, 1.5, 1e300, 18446744073709551615u64, -9223372036854775808i64, 2.0],
+            "o": {"b": true, "z": null, "a": {"deep": []}}, "empty": {}
+        });
+        assert_eq!(json_value(&document), Value::from(document.clone()));
     }
 
     #[test]

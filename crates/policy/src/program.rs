@@ -61,6 +61,8 @@ pub(crate) enum Stop {
 }
 
 type Slotted = u16;
+/// A call's arguments: builtins take at most a few, kept off the heap.
+type Args = smallvec::SmallVec<[Value; 4]>;
 type RuleId = usize;
 
 /// The compiled decision.
@@ -197,6 +199,7 @@ impl Program {
             cached: Vec::new(),
             deadline: Instant::now() + Duration::from_millis(100),
             ticks: 0,
+            spare: Vec::new(),
         };
         let mut initial = vec![Memo::Unknown; self.rules.len()];
         for (id, is_constant) in constant.iter().enumerate() {
@@ -246,17 +249,23 @@ impl Program {
     /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order.
     pub(crate) fn evaluate(&self, input: &Value, budget: Duration) -> Result<Vec<Value>, Stop> {
         let started = Instant::now();
+        let (mut memo, spare) = SCRATCH.with(|scratch| scratch.take());
+        memo.clone_from(&self.initial);
         let mut run = Run {
             program: self,
             input,
-            memo: self.initial.clone(),
+            memo,
             cached: Vec::new(),
             deadline: started.checked_add(budget).unwrap_or(started),
             ticks: 0,
+            spare,
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()
         }));
+        let Run { mut memo, spare, .. } = run;
+        memo.clear();
+        SCRATCH.with(|scratch| *scratch.borrow_mut() = (memo, spare));
         result.unwrap_or(Err(Stop::Interpreter))
     }
 }
@@ -941,9 +950,17 @@ struct Run<'p> {
     input: &'p Value,
     memo: Vec<Memo>,
     /// Builtins that must return the same value throughout a decision (`time.now_ns`).
-    cached: Vec<(&'static str, Vec<Value>, Value)>,
+    cached: Vec<(&'static str, Args, Value)>,
     deadline: Instant,
     ticks: u32,
+    /// Emptied frames, kept for the next rule body (and, through [`SCRATCH`], the next decision).
+    spare: Vec<Vec<Value>>,
+}
+
+std::thread_local! {
+    /// Each thread's buffers from its last decision: the memo and the frames, reused so a decision allocates
+    /// neither (a `Value` is `Send`; nothing of a decision survives in them but empty capacity).
+    static SCRATCH: std::cell::RefCell<(Vec<Memo>, Vec<Vec<Value>>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Whether to look for more solutions.
@@ -965,8 +982,17 @@ impl<'p> Run<'p> {
     }
 
     fn rule(&mut self, id: RuleId) -> Result<Value, Stop> {
+        self.ensure(id)?;
         match &self.memo[id] {
-            Memo::Known(value) => return Ok(value.clone()),
+            Memo::Known(value) => Ok(value.clone()),
+            _ => Err(Stop::Interpreter),
+        }
+    }
+
+    /// Evaluate rule `id` into the memo unless it is there.
+    fn ensure(&mut self, id: RuleId) -> Result<(), Stop> {
+        match &self.memo[id] {
+            Memo::Known(_) => return Ok(()),
             Memo::Running => return Err(Stop::Interpreter),
             Memo::Unknown => {}
         }
@@ -978,21 +1004,62 @@ impl<'p> Run<'p> {
             Kind::Set => self.set(rule)?,
             Kind::Function(_) => return Err(Stop::Interpreter),
         };
-        self.memo[id] = Memo::Known(value.clone());
-        Ok(value)
+        self.memo[id] = Memo::Known(value);
+        Ok(())
+    }
+
+    /// Evaluate the rule at the root of a reference chain, so that [`Run::borrowed`] can follow it.
+    fn prime(&mut self, code: &Code) -> Result<(), Stop> {
+        let mut node = code;
+        loop {
+            match node {
+                Code::Index { base, .. } => node = base,
+                Code::Rule(id) => return self.ensure(*id),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Whether `code` holds (defined and not `false`), comparing and following references without cloning
+    /// where it can.
+    fn holds(&mut self, code: &'p Code, frame: &mut [Value]) -> Result<bool, Stop> {
+        let defined = |value: &Value| !matches!(value, Value::Undefined | Value::Bool(false));
+        match code {
+            Code::Compare { op, lhs, rhs } => {
+                self.prime(lhs)?;
+                self.prime(rhs)?;
+                if let (Some(l), Some(r)) = (self.borrowed(lhs, frame), self.borrowed(rhs, frame)) {
+                    if *l == Value::Undefined || *r == Value::Undefined {
+                        return Ok(false);
+                    }
+                    let value =
+                        regorus::unstable::comparison::compare(op, l, r).map_err(|_| Stop::Interpreter)?;
+                    return Ok(defined(&value));
+                }
+            }
+            _ => {
+                self.prime(code)?;
+                if let Some(value) = self.borrowed(code, frame) {
+                    return Ok(defined(value));
+                }
+            }
+        }
+        Ok(defined(&self.eval(code, frame)?))
     }
 
     fn complete(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
         let mut result: Option<Value> = None;
         for def in &rule.defs {
-            let mut frame = vec![Value::Undefined; def.slots];
-            self.run(&def.query, &mut frame, &mut |run, frame| {
+            let mut frame = self.frame(def.slots);
+            let solved = self.run(&def.query, &mut frame, &mut |run, frame| {
                 let value = match &def.value {
                     Some(code) => run.eval(code, frame)?,
                     None => Value::Bool(true),
                 };
                 agree(&mut result, value, rule.uniform)
-            })?;
+            });
+            self.release(frame);
+            solved?;
             if rule.uniform && result.is_some() {
                 break;
             }
@@ -1007,8 +1074,8 @@ impl<'p> Run<'p> {
     fn set(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
         let mut set = Value::new_set();
         for def in &rule.defs {
-            let mut frame = vec![Value::Undefined; def.slots];
-            self.run(&def.query, &mut frame, &mut |run, frame| {
+            let mut frame = self.frame(def.slots);
+            let solved = self.run(&def.query, &mut frame, &mut |run, frame| {
                 let element = match &def.value {
                     Some(code) => run.eval(code, frame)?,
                     None => Value::Bool(true),
@@ -1017,12 +1084,26 @@ impl<'p> Run<'p> {
                     set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(element);
                 }
                 Ok(Flow::More)
-            })?;
+            });
+            self.release(frame);
+            solved?;
         }
         Ok(set)
     }
 
-    fn function(&mut self, id: RuleId, args: Vec<Value>) -> Result<Value, Stop> {
+    /// A frame of `slots` undefined values, from the spare ones when there is one.
+    fn frame(&mut self, slots: usize) -> Vec<Value> {
+        let mut frame = self.spare.pop().unwrap_or_default();
+        frame.resize(slots, Value::Undefined);
+        frame
+    }
+
+    fn release(&mut self, mut frame: Vec<Value>) {
+        frame.clear();
+        self.spare.push(frame);
+    }
+
+    fn function(&mut self, id: RuleId, args: &[Value]) -> Result<Value, Stop> {
         let program = self.program;
         let rule = &program.rules[id];
         if args.contains(&Value::Undefined) {
@@ -1030,20 +1111,22 @@ impl<'p> Run<'p> {
         }
         let mut result: Option<Value> = None;
         for def in &rule.defs {
-            let mut frame = vec![Value::Undefined; def.slots];
-            for (param, arg) in def.params.iter().zip(&args) {
+            let mut frame = self.frame(def.slots);
+            for (param, arg) in def.params.iter().zip(args) {
                 if let Some(slot) = param {
                     frame[usize::from(*slot)] = arg.clone();
                 }
             }
             let mut found: Option<Value> = None;
-            self.run(&def.query, &mut frame, &mut |run, frame| {
+            let solved = self.run(&def.query, &mut frame, &mut |run, frame| {
                 let value = match &def.value {
                     Some(code) => run.eval(code, frame)?,
                     None => Value::Bool(true),
                 };
                 agree(&mut found, value, false)
-            })?;
+            });
+            self.release(frame);
+            solved?;
             if let Some(value) = found {
                 agree(&mut result, value, false)?;
             }
@@ -1064,15 +1147,13 @@ impl<'p> Run<'p> {
         self.tick()?;
         match step {
             Step::Test(code) => {
-                let value = self.eval(code, frame)?;
-                if matches!(value, Value::Undefined | Value::Bool(false)) {
+                if !self.holds(code, frame)? {
                     return Ok(Flow::More);
                 }
                 self.run(rest, frame, solution)
             }
             Step::Not(code) => {
-                let value = self.eval(code, frame)?;
-                if !matches!(value, Value::Undefined | Value::Bool(false)) {
+                if self.holds(code, frame)? {
                     return Ok(Flow::More);
                 }
                 self.run(rest, frame, solution)
@@ -1134,6 +1215,12 @@ impl<'p> Run<'p> {
             Code::Input => self.input.clone(),
             Code::Rule(id) => self.rule(*id)?,
             Code::Index { base, index, data } => {
+                // A chain of constant indices on the input, a variable, a constant or a known rule: walk it by
+                // reference and clone the end only (each clone and drop is an atomic reference count).
+                self.prime(code)?;
+                if let Some(value) = self.borrowed(code, frame) {
+                    return Ok(value.clone());
+                }
                 let base = self.eval(base, frame)?;
                 let index = self.eval(index, frame)?;
                 let value = base[&index].clone();
@@ -1226,7 +1313,7 @@ impl<'p> Run<'p> {
                 if let Some(value) = self.regex(name, &args)? {
                     return Ok(value);
                 }
-                if let Some(value) = ascii(name, &args) {
+                if let Some(value) = native(name, &args) {
                     return Ok(value);
                 }
                 let cache = must_cache(name).is_some();
@@ -1253,7 +1340,7 @@ impl<'p> Run<'p> {
             }
             Code::Function { rule, args } => {
                 let args = self.args(args, frame)?;
-                self.function(*rule, args)?
+                self.function(*rule, &args)?
             }
             Code::Compare { op, lhs, rhs } => {
                 let lhs = self.eval(lhs, frame)?;
@@ -1348,29 +1435,90 @@ impl<'p> Run<'p> {
         Ok(Some(value))
     }
 
-    fn args(&mut self, args: &'p [Code], frame: &mut [Value]) -> Result<Vec<Value>, Stop> {
+    /// The value of `code` without evaluating anything, when it is a reference that can be followed by
+    /// borrowing: `input`, a variable, a constant or an already known rule, then constant indices. None
+    /// otherwise (the caller evaluates). Indexing on a `data` reference with a number is left to the caller
+    /// (it retries with the number as a string).
+    fn borrowed<'a>(&'a self, code: &'a Code, frame: &'a [Value]) -> Option<&'a Value> {
+        match code {
+            Code::Input => Some(self.input),
+            Code::Var(slot) => frame.get(usize::from(*slot)),
+            Code::Const(value) => Some(value),
+            Code::Rule(id) => match self.memo.get(*id)? {
+                Memo::Known(value) => Some(value),
+                _ => None,
+            },
+            Code::Index { base, index, data } => match &**index {
+                Code::Const(key) if !(*data && matches!(key, Value::Number(_))) => {
+                    Some(&self.borrowed(base, frame)?[key])
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn args(&mut self, args: &'p [Code], frame: &mut [Value]) -> Result<Args, Stop> {
         args.iter().map(|arg| self.eval(arg, frame)).collect()
     }
 }
 
-/// `substring` and `indexof` on ASCII text, where a character offset is a byte offset: the same values as
-/// regorus' implementations (`builtins/strings.rs`), which walk the text character by character and collect
-/// the result one character at a time. None for anything else (other names, non-ASCII text, other types, a
-/// negative offset, which is an error).
-fn ascii(name: &str, args: &[Value]) -> Option<Value> {
+/// The builtins a decision calls most, computed here with the same values as regorus' implementations
+/// (`builtins/{aggregates,strings,arrays,objects}.rs`), without their per-call argument checks and copies:
+/// about 60–180 ns a call in regorus, most of it overhead. Only for the argument types each handles
+/// completely; `None` sends anything else (other types, errors, non-ASCII text where regorus counts
+/// characters) to regorus' builtin.
+fn native(name: &str, args: &[Value]) -> Option<Value> {
+    let string = |s: &str| Value::String(s.into());
     match (name, args) {
+        ("count", [Value::Array(a)]) => Some(Value::from(a.len())),
+        ("count", [Value::Set(a)]) => Some(Value::from(a.len())),
+        ("count", [Value::Object(a)]) => Some(Value::from(a.len())),
+        // regorus counts UTF-16 units; for ASCII that is the byte length.
+        ("count", [Value::String(s)]) if s.is_ascii() => Some(Value::from(s.len())),
+        ("max", [Value::Array(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
+        ("max", [Value::Set(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
+        ("concat", [Value::String(delimiter), Value::Array(items)]) => join(delimiter, items.iter()),
+        ("concat", [Value::String(delimiter), Value::Set(items)]) => join(delimiter, items.iter()),
+        ("array.concat", [Value::Array(a), Value::Array(b)]) => {
+            Some(Value::from(a.iter().chain(b.iter()).cloned().collect::<Vec<_>>()))
+        }
+        ("object.get", [object @ Value::Object(map), key, default]) => Some(match key {
+            Value::Array(path) => {
+                let mut value = object;
+                for part in path.iter() {
+                    value = &value[part];
+                    if *value == Value::Undefined {
+                        value = default;
+                        break;
+                    }
+                }
+                value.clone()
+            }
+            key => map.get(key).unwrap_or(default).clone(),
+        }),
+        ("lower", [Value::String(s)]) => Some(Value::String(s.to_lowercase().into())),
+        ("upper", [Value::String(s)]) => Some(Value::String(s.to_uppercase().into())),
+        ("trim_space", [Value::String(s)]) => Some(string(s.trim())),
+        ("contains", [Value::String(s), Value::String(part)]) => Some(Value::Bool(s.contains(part.as_ref()))),
+        ("startswith", [Value::String(s), Value::String(part)]) => {
+            Some(Value::Bool(s.starts_with(part.as_ref())))
+        }
+        ("endswith", [Value::String(s), Value::String(part)]) => {
+            Some(Value::Bool(s.ends_with(part.as_ref())))
+        }
         ("substring", [Value::String(s), Value::Number(offset), Value::Number(length)]) if s.is_ascii() => {
             let (offset, length) = match (offset.as_i64(), length.as_i64()) {
                 (Some(offset), _) if offset < 0 => return None,
                 (Some(offset), Some(length)) => (offset, length),
-                _ => return Some(Value::from("")),
+                _ => return Some(string("")),
             };
             let start = usize::try_from(offset).unwrap_or(usize::MAX).min(s.len());
             let end = match usize::try_from(length) {
                 Ok(length) => start.saturating_add(length).min(s.len()),
                 Err(_) => s.len(),
             };
-            Some(Value::from(&s[start..end]))
+            Some(string(&s[start..end]))
         }
         ("indexof", [Value::String(s), Value::String(needle)]) if s.is_ascii() => {
             let at = if s.is_empty() { None } else { s.find(needle.as_ref()) };
@@ -1378,6 +1526,18 @@ fn ascii(name: &str, args: &[Value]) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// `concat`: the strings joined, or None when an item is not a string (regorus' error).
+fn join<'v>(delimiter: &str, items: impl Iterator<Item = &'v Value>) -> Option<Value> {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(delimiter);
+        }
+        out.push_str(item.as_string().ok()?);
+    }
+    Some(Value::String(out.into()))
 }
 
 /// Record one solution's value of a complete rule or function: a second, different value is a conflict (the

@@ -236,6 +236,22 @@ warn contains sprintf("%v", [-3 + input.n]) if true
 "#,
     ),
     (
+        "builtins the compiled evaluator computes itself",
+        r#"package axonflow.policy
+import rego.v1
+allow := true
+warn contains sprintf("count %v", [count(input.c)]) if true
+warn contains sprintf("max %v", [max(input.m)]) if true
+warn contains sprintf("concat %v", [concat(input.d, input.parts)]) if true
+warn contains sprintf("set concat %v", [concat("-", {p | some p in input.parts})]) if true
+warn contains sprintf("array.concat %v", [array.concat(input.parts, input.m)]) if true
+warn contains sprintf("get %v", [object.get(input.o, input.k, "dflt")]) if true
+warn contains sprintf("case %v %v %v", [lower(input.s), upper(input.s), trim_space(input.s)]) if true
+warn contains sprintf("has %v %v %v", [contains(input.s, input.d), startswith(input.s, input.d), endswith(input.s, input.d)]) if true
+warn contains sprintf("sub %v %v", [substring(input.s, input.i, input.n), indexof(input.s, input.d)]) if true
+"#,
+    ),
+    (
         "references into data and other packages",
         r#"package axonflow.policy
 import rego.v1
@@ -296,6 +312,11 @@ fn case_inputs() -> Vec<Value> {
         json!({"blocked": true, "role": "c", "items": [0, "x"]}),
         json!({"a": 1, "b": 1}),
         json!({"a": 2, "b": 1, "role": null}),
+        json!({"c": [1, 2], "m": [3, 1, 2], "d": ",", "parts": ["x", "y"], "o": {"a": {"b": 1}}, "k": ["a", "b"], "s": " Hello World ", "i": 1, "n": 3}),
+        json!({"c": "héllo", "m": [], "d": "", "parts": ["x", 1], "o": {"a": 1}, "k": "a", "s": "ÄÖü ß", "i": 2, "n": -1}),
+        json!({"c": {"a": 1}, "m": ["b", "a"], "d": "o", "parts": [], "o": {"a": [5, 6]}, "k": ["a", 1], "s": "", "i": -1, "n": 2}),
+        json!({"c": 7, "m": 4, "d": 5, "parts": "p", "o": "not an object", "k": [], "s": "abc", "i": 9, "n": 1.5}),
+        json!({"c": "", "m": [null, true, "z", 2], "d": "b", "parts": ["a", "b", "a"], "o": {}, "k": ["x", "y"], "s": "abc", "i": 0, "n": 100}),
     ]
 }
 
