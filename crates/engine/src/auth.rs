@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use license::{
     Environment, ErrorKind, Fingerprint, FingerprintKey, KeyKind, Permission, PermissionSet, ServiceIdentity,
-    TenantId, Tier, Verifier,
+    SignedLicense, TenantId, Tier, Verifier,
 };
 use store::{CredentialRow, Store, StoreErrorKind};
 use subtle::ConstantTimeEq;
@@ -134,6 +134,8 @@ pub struct Authenticator {
 #[derive(Clone, Debug)]
 struct Cached {
     row: CredentialRow,
+    /// The key's claims, its signature checked when it was cached.
+    signed: SignedLicense,
     fetched_at: UnixMillis,
 }
 
@@ -157,13 +159,13 @@ impl Authenticator {
             return Err(AuthFailure::Missing);
         }
         let now = self.clock.now();
+        let fingerprint = Fingerprint::of(&self.config.fingerprint_key, key);
+        let (row, signed) = self.registered(key, &fingerprint, now).await?;
         let verified = self
             .config
             .verifier
-            .verify(key, self.config.environment, now, self.config.grace)
+            .check(&signed, self.config.environment, now, self.config.grace)
             .map_err(|error| failure_of(error.kind()))?;
-        let fingerprint = Fingerprint::of(&self.config.fingerprint_key, key);
-        let row = self.registered(&fingerprint, now).await?;
         let claims = verified.claims();
         let row_fingerprint = Fingerprint::from_hex(&row.fingerprint).map_err(|_| AuthFailure::Unknown)?;
         let same_key: bool = row_fingerprint.ct_eq(&fingerprint).into();
@@ -202,18 +204,23 @@ impl Authenticator {
         }
     }
 
+    /// The key's signed claims and its registration. A key seen within the cache time is served from the
+    /// cache, keyed by its fingerprint (a keyed hash of the exact key), so its signature is checked once rather
+    /// than on every request; otherwise the signature is checked first, so a forged key never reaches the store.
     async fn registered(
         &self,
+        key: &str,
         fingerprint: &Fingerprint,
         now: UnixMillis,
-    ) -> Result<CredentialRow, AuthFailure> {
+    ) -> Result<(CredentialRow, SignedLicense), AuthFailure> {
         let ttl = i64::try_from(self.config.cache_ttl.as_millis()).unwrap_or(i64::MAX);
         if let Ok(cache) = self.cache.read()
             && let Some(cached) = cache.get(fingerprint)
             && now.0.saturating_sub(cached.fetched_at.0) < ttl
         {
-            return Ok(cached.row.clone());
+            return Ok((cached.row.clone(), cached.signed.clone()));
         }
+        let signed = self.config.verifier.verify_signature(key).map_err(|error| failure_of(error.kind()))?;
         let row = match self.store.credential_by_fingerprint(&fingerprint.to_hex()).await {
             Ok(Some(row)) => row,
             Ok(None) => return Err(AuthFailure::Unknown),
@@ -232,9 +239,9 @@ impl Authenticator {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(*fingerprint, Cached { row: row.clone(), fetched_at: now });
+            cache.insert(*fingerprint, Cached { row: row.clone(), signed: signed.clone(), fetched_at: now });
         }
-        Ok(row)
+        Ok((row, signed))
     }
 }
 

@@ -31,6 +31,21 @@ pub struct VerifiedLicense {
     validity: Validity,
 }
 
+/// A key whose signature was checked and whose claims decoded, but not yet its environment or dates: what a
+/// node can cache (by a keyed fingerprint of the exact key) so that the signature is checked once, while
+/// [`Verifier::check`] still checks environment and dates on every use. Only [`Verifier::verify_signature`]
+/// makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedLicense {
+    claims: Claims,
+}
+
+impl SignedLicense {
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+}
+
 /// Whether a verified key is inside its validity or only inside the grace period after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
@@ -60,9 +75,26 @@ impl Verifier {
         now: UnixMillis,
         grace: Duration,
     ) -> Result<VerifiedLicense, LicenseError> {
+        self.check(&self.verify_signature(key)?, expected_environment, now, grace)
+    }
+
+    /// The shape and signature checks of [`Verifier::verify`], and the claims decoded.
+    pub fn verify_signature(&self, key: &str) -> Result<SignedLicense, LicenseError> {
         let split = format::split(key)?;
         self.public_key.verify(split.signed.as_bytes(), &split.signature)?;
-        let claims = decode_payload(split.payload)?;
+        Ok(SignedLicense { claims: decode_payload(split.payload)? })
+    }
+
+    /// The rest of [`Verifier::verify`] on a key whose signature was checked: environment, `issued_at` (minus
+    /// the clock skew), `expires_at` (plus `grace`).
+    pub fn check(
+        &self,
+        signed: &SignedLicense,
+        expected_environment: Environment,
+        now: UnixMillis,
+        grace: Duration,
+    ) -> Result<VerifiedLicense, LicenseError> {
+        let claims = signed.claims.clone();
         if claims.environment != expected_environment {
             return err(ErrorKind::WrongEnvironment {
                 expected: expected_environment,

@@ -142,6 +142,9 @@ async fn expiry_with_and_without_grace() {
             .issue(service_key(Environment::Prod, strict.clock.now().plus_millis(1_000)), "test")
             .await
             .expect("issue");
+        // Valid now: the key's checked signature is cached for the cache time (5 s), but its dates are still
+        // checked on every request.
+        assert!(strict.auth.authenticate(PresentedCredential::LicenseKey(key.expose())).await.is_ok());
         strict.clock.advance_millis(1_000);
         assert_eq!(
             strict.auth.authenticate(PresentedCredential::LicenseKey(key.expose())).await,
