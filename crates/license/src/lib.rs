@@ -34,4 +34,6 @@ pub use format::MAX_KEY_LEN;
 pub use issue::Issuer;
 pub use keys::{PublicKey, SigningKey};
 pub use permission::{MAX_MCP_NAME_LEN, McpOperation, Permission, PermissionSet};
-pub use verify::{DEFAULT_CLOCK_SKEW, SignedLicense, Validity, VerifiedLicense, Verifier, inspect_unverified};
+pub use verify::{
+    DEFAULT_CLOCK_SKEW, SignedLicense, Validity, VerifiedLicense, Verifier, inspect_unverified,
+};

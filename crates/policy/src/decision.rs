@@ -308,7 +308,7 @@ fn matches(rules: &[Fired<'_>], query: &str) -> Vec<Match> {
     let mut matched: Vec<Match> = Vec::new();
     for fired in rules {
         let counts = match fired.rule.as_ref() {
-            "deny" | "warn" | "require_approval" => !reasons(&fired.value, "").is_empty(),
+            "deny" | "warn" | "require_approval" => has_reasons(&fired.value),
             "redacted_query" => fired.value.as_string().is_ok_and(|text| text.as_ref() != query),
             name => name.starts_with("log_"),
         };
@@ -340,6 +340,17 @@ fn fired(package: &Value) -> impl Iterator<Item = (&str, &Value)> {
         .filter_map(|(key, value)| defined(value).then_some((key.as_string().ok()?.as_ref(), value)))
 }
 
+/// Whether [`reasons`] of `value` is non-empty, without formatting them.
+fn has_reasons(value: &Value) -> bool {
+    match value {
+        Value::Bool(true) | Value::String(_) => true,
+        Value::Set(set) => !set.is_empty(),
+        Value::Array(array) => !array.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        _ => false,
+    }
+}
+
 /// Reasons from a decision rule: a set or array of messages, or `true` (the fallback message).
 fn reasons(value: &Value, fallback: &str) -> Vec<String> {
     let message = |v: &Value| match v {
@@ -357,4 +368,39 @@ fn reasons(value: &Value, fallback: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_reasons_agrees_with_reasons() {
+        let values = [
+            "true",
+            "false",
+            "null",
+            "\"\"",
+            "\"x\"",
+            "[]",
+            "[\"a\"]",
+            "[1, 1]",
+            "{}",
+            "{\"a\": 1}",
+            "0",
+            "1.5",
+        ];
+        for text in values {
+            let value = Value::from_json_str(text).unwrap_or(Value::Undefined);
+            assert_eq!(has_reasons(&value), !reasons(&value, "").is_empty(), "{text}");
+        }
+        let mut set = Value::new_set();
+        assert_eq!(has_reasons(&set), !reasons(&set, "").is_empty());
+        if let Ok(items) = set.as_set_mut() {
+            items.insert(Value::from("r"));
+        }
+        assert_eq!(has_reasons(&set), !reasons(&set, "").is_empty());
+        assert!(has_reasons(&set));
+        assert!(!has_reasons(&Value::Undefined));
+    }
 }

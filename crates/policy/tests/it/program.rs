@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use policy::{Bundle, CompileOptions, CompiledPolicy, Decision, Extension, Stage};
+use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::support::{shipped, sources};
@@ -396,4 +397,119 @@ fn constant_rules_are_folded_but_the_clock_is_read_per_decision() {
     std::thread::sleep(Duration::from_millis(2));
     let second = clock(compiled.evaluate_json(&json!({}), BUDGET));
     assert!(second > first, "{first} then {second}");
+}
+
+/// Random JSON for a context value: scalars of every type, short lists and objects.
+fn json_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        (-5i64..20).prop_map(Value::from),
+        (-2.0f64..2.0).prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            "admin",
+            "doctor",
+            "nurse",
+            "analyst",
+            "user",
+            "service",
+            "phi",
+            "P-1042",
+            "d1",
+            "snowflake",
+            "salesforce",
+            "slack",
+            "delete",
+            "unload",
+            "bulk_export",
+            "post_message",
+            "",
+            "é",
+        ])
+        .prop_map(Value::from),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    json_leaf().prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn context() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "user_role",
+        "user_id",
+        "data_classification",
+        "patient_id",
+        "assigned_patients",
+        "access_reason",
+        "connector",
+        "operation",
+        "channel_external",
+        "other",
+    ]);
+    prop::collection::btree_map(keys, json_value(), 0..6)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+}
+
+fn detections(len: usize) -> impl Strategy<Value = Option<Value>> {
+    let kind = prop::sample::select(vec![
+        "ssn",
+        "email",
+        "phone",
+        "credit_card",
+        "iban",
+        "medical_record_number",
+        "union_based",
+        "jailbreak",
+        "aws_access_key_id",
+    ]);
+    let category = prop::sample::select(vec!["pii", "sqli", "prompt_injection", "secret", "other"]);
+    let one =
+        (kind, category, 0..=len, 0..=len, 0.0f64..1.0).prop_map(|(kind, category, a, b, confidence)| {
+            detection(kind, category, a.min(b), a.max(b), (confidence * 100.0).round() / 100.0)
+        });
+    prop_oneof![
+        1 => Just(None),
+        6 => prop::collection::vec(one, 0..14).prop_map(|d| Some(Value::Array(d))),
+        1 => json_value().prop_map(Some),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Generated inputs, well-formed or not: the compiled evaluator decides what the interpreter decides.
+    #[test]
+    fn generated_inputs_decide_the_same_both_ways(
+        query in prop::sample::select(vec![
+            "Summarise the visit notes for patient P-1042.", "Get all customer data", "DROP TABLE users",
+            "insert into t values (1)", "Get data for SSN 123-45-6789", "", "patient ", "show all patients",
+            "mail jo@example.com", "héllo patient Ж-1 ünïcode",
+        ]),
+        context in context(),
+        request_type in prop::sample::select(vec!["llm_chat", "sql", "mcp_tool", ""]),
+        found in detections(48),
+    ) {
+        let (compiled, interpreted) = shipped_both();
+        let mut input = json!({"query": query, "request_type": request_type, "context": context});
+        if let Some(found) = found {
+            input["detections"] = found;
+        }
+        assert_same(compiled, interpreted, &input, "generated input");
+    }
+}
+
+/// The shipped bundle compiled both ways, once for all cases.
+fn shipped_both() -> (&'static CompiledPolicy, &'static CompiledPolicy) {
+    static BOTH: std::sync::OnceLock<(CompiledPolicy, CompiledPolicy)> = std::sync::OnceLock::new();
+    let (compiled, interpreted) = BOTH.get_or_init(|| {
+        both(&shipped(Stage::Production), json!({"axonflow": {"hipaa": {"assignments": {"d1": ["P-1042"]}}}}))
+    });
+    (compiled, interpreted)
 }
