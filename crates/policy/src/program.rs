@@ -161,16 +161,9 @@ impl Program {
             let code = compiler.compile_rule(id)?;
             compiler.compiled[id] = Some(code);
         }
-        let mut rules = Vec::with_capacity(compiler.compiled.len());
-        for code in compiler.compiled {
-            // A rule that no output reaches is never evaluated; an empty one stands in for it.
-            rules.push(code.unwrap_or(RuleCode {
-                kind: Kind::Set,
-                defs: Vec::new(),
-                default: None,
-                uniform: false,
-            }));
-        }
+        // Every queued rule was compiled by the loop above.
+        let rules =
+            compiler.compiled.into_iter().collect::<Option<Vec<_>>>().ok_or("a rule was not compiled")?;
         let extensions = extensions.iter().map(|e| (e.name.clone(), e.function.clone())).collect();
         let mut program = Program {
             initial: vec![Memo::Unknown; rules.len()],
@@ -638,6 +631,7 @@ impl Compiler {
                 value: self.boxed(module, scope, value)?,
                 collection: self.boxed(module, scope, collection)?,
             },
+            // Variants behind regorus features this crate does not enable (`OrExpr`).
             #[allow(unreachable_patterns)]
             _ => return Err("expression".to_owned()),
         })
