@@ -36,6 +36,11 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvaluatorLabels {
+    evaluator: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -70,6 +75,7 @@ pub struct Metrics {
     emergency_uses: Counter,
     decisions: Family<DecisionLabels, Counter>,
     stages: Family<StageLabels, Histogram, fn() -> Histogram>,
+    evaluators: Family<EvaluatorLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -136,6 +142,13 @@ impl Metrics {
             "Time per stage of a request: auth (credential, lockout and rate limit), detection, policy, audit",
             stages.clone(),
         );
+        let evaluators = Family::<EvaluatorLabels, Counter>::default();
+        registry.register(
+            "policy_evaluations",
+            "Policy decisions by evaluator: compiled, or regorus' interpreter (a bundle the compiled evaluator \
+             does not cover, or an evaluation that met an error; a rise means policies are failing)",
+            evaluators.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -149,6 +162,7 @@ impl Metrics {
             emergency_uses,
             decisions,
             stages,
+            evaluators,
         })
     }
 
@@ -210,6 +224,8 @@ impl Metrics {
         timings: &engine::StageTimings,
     ) {
         self.decisions.get_or_create(&DecisionLabels { kind, verdict }).inc();
+        let evaluator = if timings.compiled_policy { "compiled" } else { "interpreter" };
+        self.evaluators.get_or_create(&EvaluatorLabels { evaluator }).inc();
         for (stage, duration) in
             [("detection", timings.detection), ("policy", timings.policy), ("audit", timings.audit)]
         {

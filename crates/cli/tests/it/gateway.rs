@@ -60,6 +60,12 @@ async fn pre_check_allows_redacts_and_blocks_with_transparency_headers() {
             .and_then(|n| n.parse::<f64>().ok());
         assert!(count.is_some_and(|c| c >= 4.0), "{stage}: {count:?}");
     }
+    // The shipped bundle runs on the compiled evaluator: no decision fell back to the interpreter.
+    assert!(
+        text.lines().any(|l| l.starts_with("axonflow_policy_evaluations_total{evaluator=\"compiled\"}")),
+        "{text}"
+    );
+    assert!(!text.contains("evaluator=\"interpreter\""), "{text}");
 }
 
 #[tokio::test]
