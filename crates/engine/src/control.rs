@@ -63,9 +63,6 @@ pub struct StageTimings {
     pub detection: Duration,
     pub policy: Duration,
     pub audit: Duration,
-    /// The policy decision came from the compiled evaluator (false: regorus' interpreter decided, because
-    /// the bundle needs it or the evaluation met an error).
-    pub compiled_policy: bool,
 }
 
 /// The result of a check.
@@ -529,7 +526,6 @@ impl ControlPlane {
             decision.outcome = Outcome::Deny { reasons: vec![RESTRICTED_REASON.to_owned()] };
         }
         let policy_time = policy_started.elapsed();
-        let compiled_policy = decision.timings.compiled;
 
         let audit_started = Instant::now();
         let verdict = verdict_of(&decision.outcome);
@@ -565,12 +561,7 @@ impl ControlPlane {
             findings,
             redacted_query,
             receipt,
-            timings: StageTimings {
-                detection,
-                policy: policy_time,
-                audit: audit_started.elapsed(),
-                compiled_policy,
-            },
+            timings: StageTimings { detection, policy: policy_time, audit: audit_started.elapsed() },
         })
     }
 

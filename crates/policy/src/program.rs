@@ -185,15 +185,8 @@ impl Program {
             self.is_constant(id, &mut constant);
         }
         let undefined = Value::Undefined;
-        let mut run = Run {
-            program: self,
-            input: &undefined,
-            memo: vec![Memo::Unknown; self.rules.len()],
-            cached: Vec::new(),
-            deadline: Instant::now() + Duration::from_millis(100),
-            ticks: 0,
-            spare: Vec::new(),
-        };
+        let memo = vec![Memo::Unknown; self.rules.len()];
+        let mut run = Run::new(self, &undefined, memo, Vec::new(), Duration::from_millis(100));
         let mut initial = vec![Memo::Unknown; self.rules.len()];
         for (id, is_constant) in constant.iter().enumerate() {
             if *is_constant == Some(true)
@@ -241,18 +234,9 @@ impl Program {
 
     /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order.
     pub(crate) fn evaluate(&self, input: &Value, budget: Duration) -> Result<Vec<Value>, Stop> {
-        let started = Instant::now();
         let (mut memo, spare) = SCRATCH.with(|scratch| scratch.take());
         memo.clone_from(&self.initial);
-        let mut run = Run {
-            program: self,
-            input,
-            memo,
-            cached: Vec::new(),
-            deadline: started.checked_add(budget).unwrap_or(started),
-            ticks: 0,
-            spare,
-        };
+        let mut run = Run::new(self, input, memo, spare, budget);
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()
         }));
@@ -575,25 +559,19 @@ impl Compiler {
                 Code::Object(out)
             }
             Expr::ArrayCompr { term, query, .. } => {
-                let mark = scope.names.len();
-                let query = self.query(module, scope, query)?;
-                let term = self.boxed(module, scope, term)?;
-                scope.names.truncate(mark);
+                let (query, term) =
+                    self.comprehension(module, scope, query, |c, scope| c.boxed(module, scope, term))?;
                 Code::ArrayCompr { term, query }
             }
             Expr::SetCompr { term, query, .. } => {
-                let mark = scope.names.len();
-                let query = self.query(module, scope, query)?;
-                let term = self.boxed(module, scope, term)?;
-                scope.names.truncate(mark);
+                let (query, term) =
+                    self.comprehension(module, scope, query, |c, scope| c.boxed(module, scope, term))?;
                 Code::SetCompr { term, query }
             }
             Expr::ObjectCompr { key, value, query, .. } => {
-                let mark = scope.names.len();
-                let query = self.query(module, scope, query)?;
-                let key = self.boxed(module, scope, key)?;
-                let value = self.boxed(module, scope, value)?;
-                scope.names.truncate(mark);
+                let (query, (key, value)) = self.comprehension(module, scope, query, |c, scope| {
+                    Ok((c.boxed(module, scope, key)?, c.boxed(module, scope, value)?))
+                })?;
                 Code::ObjectCompr { key, value, query }
             }
             Expr::Call { fcn, params, .. } => self.call(module, scope, expr, fcn, params)?,
@@ -635,6 +613,22 @@ impl Compiler {
             #[allow(unreachable_patterns)]
             _ => return Err("expression".to_owned()),
         })
+    }
+
+    /// A comprehension's query, then its terms (`build`), compiled in a scope of their own: the variables the
+    /// query binds are not visible after it.
+    fn comprehension<T>(
+        &mut self,
+        module: usize,
+        scope: &mut Scope,
+        query: &Ref<Query>,
+        build: impl FnOnce(&mut Self, &mut Scope) -> Result<T, String>,
+    ) -> Result<(Vec<Step>, T), String> {
+        let mark = scope.names.len();
+        let query = self.query(module, scope, query)?;
+        let terms = build(self, scope)?;
+        scope.names.truncate(mark);
+        Ok((query, terms))
     }
 
     fn call(
@@ -967,6 +961,19 @@ enum Flow {
 type Solutions<'a, 'p> = dyn FnMut(&mut Run<'p>, &mut [Value]) -> Result<Flow, Stop> + 'a;
 
 impl<'p> Run<'p> {
+    /// A decision on `input` that must end within `budget` from now.
+    fn new(
+        program: &'p Program,
+        input: &'p Value,
+        memo: Vec<Memo>,
+        spare: Vec<Vec<Value>>,
+        budget: Duration,
+    ) -> Run<'p> {
+        let started = Instant::now();
+        let deadline = started.checked_add(budget).unwrap_or(started);
+        Run { program, input, memo, cached: Vec::new(), deadline, ticks: 0, spare }
+    }
+
     fn tick(&mut self) -> Result<(), Stop> {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(CLOCK_EVERY) && Instant::now() > self.deadline {

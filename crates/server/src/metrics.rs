@@ -217,15 +217,13 @@ impl Metrics {
         self.stages.get_or_create(&StageLabels { stage }).observe(duration.as_secs_f64());
     }
 
-    pub fn observe_decision(
-        &self,
-        kind: &'static str,
-        verdict: &'static str,
-        timings: &engine::StageTimings,
-    ) {
+    /// One checked request: its verdict, which policy evaluator decided it, and the time of each stage.
+    pub fn observe_decision(&self, kind: &'static str, checked: &engine::Checked) {
+        let verdict = checked.verdict();
         self.decisions.get_or_create(&DecisionLabels { kind, verdict }).inc();
-        let evaluator = if timings.compiled_policy { "compiled" } else { "interpreter" };
+        let evaluator = if checked.decision.timings.compiled { "compiled" } else { "interpreter" };
         self.evaluators.get_or_create(&EvaluatorLabels { evaluator }).inc();
+        let timings = &checked.timings;
         for (stage, duration) in
             [("detection", timings.detection), ("policy", timings.policy), ("audit", timings.audit)]
         {

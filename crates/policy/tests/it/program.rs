@@ -354,12 +354,18 @@ fn constructs_outside_the_compiled_evaluator_fall_back_to_the_interpreter() {
     }
 }
 
+/// `policy` as `main.rego`, required to run on the compiled evaluator.
+fn compiled_alone(policy: &str) -> CompiledPolicy {
+    let (compiled, _) = both(&sources(&[("main.rego", policy)]), json!({}));
+    assert_eq!(compiled.evaluator(), Ok(()), "{policy}");
+    compiled
+}
+
 #[test]
 fn an_error_in_a_deny_rule_still_denies() {
     let policy =
         "package axonflow.policy\nimport rego.v1\nallow := true\ndeny contains \"x\" if 1 / input.d > 0\n";
-    let (compiled, _) = both(&sources(&[("main.rego", policy)]), json!({}));
-    assert_eq!(compiled.evaluator(), Ok(()));
+    let compiled = compiled_alone(policy);
     let decision = compiled.evaluate_json(&json!({"d": 0}), BUDGET);
     assert!(!decision.proceeds(), "{decision:?}");
     assert!(
@@ -372,8 +378,7 @@ fn an_error_in_a_deny_rule_still_denies() {
 #[test]
 fn the_time_budget_holds_on_the_compiled_evaluator() {
     let policy = "package axonflow.policy\nimport rego.v1\nallow if count([1 | some a in input.n; some b in input.n; some c in input.n]) > 0\n";
-    let (compiled, _) = both(&sources(&[("main.rego", policy)]), json!({}));
-    assert_eq!(compiled.evaluator(), Ok(()));
+    let compiled = compiled_alone(policy);
     let input = json!({"n": (0..400).collect::<Vec<_>>()});
     let decision = compiled.evaluate_json(&input, Duration::from_millis(20));
     assert!(
@@ -386,8 +391,7 @@ fn the_time_budget_holds_on_the_compiled_evaluator() {
 #[test]
 fn constant_rules_are_folded_but_the_clock_is_read_per_decision() {
     let policy = "package axonflow.policy\nimport rego.v1\nallow := true\ntable := {\"a\": upper(\"x\")}\nlog_t := [time.now_ns(), table.a]\n";
-    let (compiled, _) = both(&sources(&[("main.rego", policy)]), json!({}));
-    assert_eq!(compiled.evaluator(), Ok(()));
+    let compiled = compiled_alone(policy);
     let clock = |decision: Decision| {
         assert!(decision.timings.compiled);
         assert_eq!(decision.logs[0].value[1], json!("X"));

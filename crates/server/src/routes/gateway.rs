@@ -167,7 +167,7 @@ pub(crate) async fn pre_check(
         request_id: &request_id.0,
     };
     let (checked, approved) = state.control().pre_check(&check).await.map_err(engine_error)?;
-    state.metrics().observe_decision("pre_check", checked.verdict(), &checked.timings);
+    state.metrics().observe_decision("pre_check", &checked);
     let reasons = checked.block_reasons();
     let response = PreCheckResponse {
         context_id: approved
@@ -311,7 +311,7 @@ pub(crate) async fn decide(
         request_id: &request_id.0,
     };
     let checked = state.control().check(&check).await.map_err(engine_error)?;
-    state.metrics().observe_decision("decide", checked.verdict(), &checked.timings);
+    state.metrics().observe_decision("decide", &checked);
     let response = DecideResponse {
         decision_id: checked.decision_id().to_owned(),
         verdict: checked.verdict(),

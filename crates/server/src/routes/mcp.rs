@@ -112,7 +112,7 @@ pub(crate) async fn check_input(
         }
         Err(error) => return Err(engine_error(error)),
     };
-    state.metrics().observe_decision("mcp_input", checked.verdict(), &checked.timings);
+    state.metrics().observe_decision("mcp_input", &checked);
     let statement_findings = state.control().detectors().scan(statement);
     let redacted_statement = state.control().detectors().redact(statement, &statement_findings).into_owned();
     let allowed = checked.decision.proceeds();

@@ -104,7 +104,7 @@ pub(crate) async fn request(
         request_id: &request_id.0,
     };
     let checked = state.control().check_query(&check).await.map_err(engine_error)?;
-    state.metrics().observe_decision("request", checked.verdict(), &checked.timings);
+    state.metrics().observe_decision("request", &checked);
     let policy_info = PolicyInfo {
         policies_evaluated: checked.policies(),
         static_checks: engine::control::counts(&checked.findings).keys().map(|k| (*k).to_owned()).collect(),
