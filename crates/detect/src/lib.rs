@@ -14,12 +14,15 @@
 //! ```
 //!
 //! Scanning is a cheap gate first (are there digits or `@`? does a DFA pass over trigger words find SQL,
-//! injection or credential vocabulary?), then one multi-pattern regex per triggered family, run only in windows
-//! around what the gate found, then validators and context words on the few candidates.
+//! injection or credential vocabulary?), then one multi-pattern regex per triggered family: the SQL-injection
+//! regex anchored at each position where a match can start (the keywords and punctuation its shapes begin
+//! with), the prompt-injection regex in windows around its trigger words; then validators and context words on
+//! the few candidates.
 //!
-//! Code map: `kind` (the stable names), `finding`, `triggers` (the gate and its windows), `regions` (where
-//! digits are), `pii` + `context` + `validate` (shapes, context words, checksums), `sqli`, `injection`
-//! (normalisation, encoded payloads, invisible characters), `secrets`, `redact`, `ascii` (pattern rewriting).
+//! Code map: `kind` (the stable names), `finding`, `triggers` (the gate, its anchors and windows), `table` (the
+//! gate's automaton as a dense case-folding table), `regions` (where digits are), `pii` + `context` +
+//! `validate` (shapes, context words, checksums), `sqli`, `injection` (normalisation, encoded payloads,
+//! invisible characters), `secrets`, `redact`, `ascii` (pattern rewriting).
 //!
 //! **Architecture Invariant:** no serde, no I/O, no global or lazily initialised state: everything compiled
 //! lives in a `DetectorSet` the caller owns.
@@ -38,6 +41,7 @@ mod redact;
 mod regions;
 mod secrets;
 mod sqli;
+mod table;
 mod triggers;
 mod validate;
 
@@ -215,10 +219,8 @@ impl DetectorSet {
         if cats.secret && fired.secret {
             self.secrets.scan(text, out);
         }
-        if cats.sqli && fired.sqli.any() {
-            for (start, end) in fired.sqli.ranges(text) {
-                self.sqli.scan_range(text, start, end, out);
-            }
+        if cats.sqli && !fired.sqli.is_empty() {
+            self.sqli.scan_at(text, &fired.sqli, out);
         }
         if cats.prompt_injection {
             self.injection.scan(text, &fired.injection, &self.sqli, out);

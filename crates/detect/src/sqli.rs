@@ -2,8 +2,8 @@
 //! where a shape alone would flag ordinary SQL (a comparison must be between constants, a DELETE or UPDATE
 //! must lack its WHERE).
 
-use regex_automata::Input;
 use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input, Match};
 
 use crate::finding::Finding;
 use crate::kind::{Kind, Validator};
@@ -106,33 +106,45 @@ impl SqliDetector {
         Ok(SqliDetector { regex, meta: patterns.into_iter().map(|(k, c, ch, _)| (k, c, ch)).collect() })
     }
 
+    /// Every match in `text`, searched from each position: the reference that `scan_at` is held to, and what
+    /// decoded payloads (short, and not seen by the trigger pass) are scanned with.
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
-        self.scan_range(text, 0, text.len(), out);
-    }
-
-    /// Matches that lie within `start..end` (char boundaries of `text`).
-    pub(crate) fn scan_range(&self, text: &str, start: usize, end: usize, out: &mut Vec<Finding>) {
-        let mut pos = start;
-        while pos < end {
-            let Some(m) = self.regex.search(&Input::new(text).range(pos..end)) else {
+        let mut pos = 0;
+        while pos < text.len() {
+            let Some(m) = self.regex.search(&Input::new(text).range(pos..)) else {
                 break;
             };
-            let (s, e) = (m.start(), m.end());
-            let (kind, conf, check) = self.meta[m.pattern().as_usize()];
-            let validator = match check {
-                Check::None => Some(None),
-                Check::ConstantComparison => {
-                    constant_comparison(&text[s..e]).then_some(Some(Validator::Tautology))
-                }
-                Check::NoWhere => no_where(&text[e..]).then_some(Some(Validator::MissingWhere)),
-            };
-            if let Some(validator) = validator {
-                out.push(Finding::new(kind, s, e, conf, validator));
-            }
+            out.extend(self.finding(text, m));
             // Other kinds may overlap this one ("; DROP TABLE" is stacked and dangerous): go on from the next
             // character, not from the end of the match.
-            pos = next_char(text, s);
+            pos = next_char(text, m.start());
         }
+    }
+
+    /// The matches that start at one of `anchors` (ASCII positions of `text`, sorted). When the anchors
+    /// include every position where a match can start, this finds what `scan` finds: one match per start, the
+    /// same pattern chosen, but in time that follows the number of anchors rather than the length of `text`.
+    pub(crate) fn scan_at(&self, text: &str, anchors: &[usize], out: &mut Vec<Finding>) {
+        for &at in anchors {
+            if let Some(m) = self.regex.search(&Input::new(text).range(at..).anchored(Anchored::Yes)) {
+                out.extend(self.finding(text, m));
+            }
+        }
+    }
+
+    /// The finding for a match, when its check (if any) passes.
+    fn finding(&self, text: &str, m: Match) -> Option<Finding> {
+        let (s, e) = (m.start(), m.end());
+        let (kind, conf, check) = self.meta[m.pattern().as_usize()];
+        let validator = match check {
+            Check::None => None,
+            Check::ConstantComparison => {
+                Some(Validator::Tautology).filter(|_| constant_comparison(&text[s..e]))
+            }
+            Check::NoWhere => Some(Validator::MissingWhere).filter(|_| no_where(&text[e..])),
+        };
+        let passed = matches!(check, Check::None) || validator.is_some();
+        passed.then(|| Finding::new(kind, s, e, conf, validator))
     }
 }
 
@@ -146,56 +158,176 @@ fn next_char(text: &str, i: usize) -> usize {
 
 /// `... OR 'a'='a'` / `AND 1=2`: both sides of the comparison are constants (numbers or quoted strings) or the
 /// same identifier. Ordinary SQL compares a column with a constant.
+///
+/// `m` is a match of the boolean-blind shape: a quote, digit or `)`, spaces, the conjunction, spaces, an
+/// optional `(`, the left side, the operator, the right side.
 fn constant_comparison(m: &str) -> bool {
-    let lower = m.to_ascii_lowercase();
-    // Skip the leading quote/digit and the OR/AND keyword.
-    let Some(kw) =
-        [" or ", " and ", " xor ", "||", "&&", "'or ", "'and ", "\"or ", "\"and ", ")or ", ")and "]
-            .iter()
-            .filter_map(|k| lower.find(k).map(|i| i + k.len()))
-            .min()
+    let after_start = m.get(1..).unwrap_or("").trim_start_matches(is_space);
+    let Some(conjunction) = ["xor", "and", "or", "||", "&&"]
+        .iter()
+        .find(|k| after_start.get(..k.len()).is_some_and(|p| p.eq_ignore_ascii_case(k)))
     else {
         return false;
     };
-    let rest = m[kw..].trim_start().trim_start_matches('(').trim_start();
-    let ops = ["<=>", "<>", "!=", ">=", "<=", "=", ">", "<"];
-    let (lhs, rhs) = match ops.iter().filter_map(|op| rest.find(op).map(|i| (i, op.len()))).min() {
+    let rest = after_start[conjunction.len()..].trim_start_matches(is_space);
+    let rest = rest.strip_prefix('(').unwrap_or(rest).trim_start_matches(is_space);
+    let (lhs, rhs) = match operator(rest) {
         Some((i, len)) => (&rest[..i], &rest[i + len..]),
-        None => match rest.to_ascii_lowercase().find(" like ") {
+        None => match find_ignore_case(rest, " like ") {
             Some(i) => (&rest[..i], &rest[i + 6..]),
             None => return false,
         },
     };
-    let (lhs, rhs) = (lhs.trim(), rhs.trim());
+    let (lhs, rhs) = (lhs.trim_matches(is_space), rhs.trim_matches(is_space));
     let constant = |s: &str| {
         s.starts_with('\'')
             || s.starts_with('"')
             || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
     };
-    let unquote = |s: &str| s.trim_matches(|c| c == '\'' || c == '"').to_ascii_lowercase();
-    (constant(lhs) && constant(rhs)) || (!lhs.is_empty() && unquote(lhs) == unquote(rhs))
+    (constant(lhs) && constant(rhs)) || (!lhs.is_empty() && unquoted(lhs).eq_ignore_ascii_case(unquoted(rhs)))
+}
+
+fn unquoted(s: &str) -> &str {
+    s.trim_matches(|c| c == '\'' || c == '"')
+}
+
+/// The regex `\s` (ASCII).
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r')
+}
+
+/// The first comparison operator in `s`: its position and length (`<=>` before `<=` before `<`).
+fn operator(s: &str) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    (0..b.len()).find_map(|i| {
+        let len = match &b[i..] {
+            [b'<', b'=', b'>', ..] => 3,
+            [b'<', b'>', ..] | [b'!', b'=', ..] | [b'>', b'=', ..] | [b'<', b'=', ..] => 2,
+            [b'=' | b'>' | b'<', ..] => 1,
+            _ => return None,
+        };
+        Some((i, len))
+    })
+}
+
+/// The first occurrence of the ASCII `needle` in `haystack`, ignoring ASCII case.
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// The rest of the statement (up to `;` or the end) has no WHERE clause.
 fn no_where(rest: &str) -> bool {
     let statement = rest.split(';').next().unwrap_or("");
     !statement
-        .to_ascii_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .any(|w| w == "where")
+        .any(|w| w.eq_ignore_ascii_case("where"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    use crate::triggers::Triggers;
+
+    /// Built once for all the tests of this module.
+    fn built() -> &'static (SqliDetector, Triggers) {
+        static BUILT: std::sync::OnceLock<(SqliDetector, Triggers)> = std::sync::OnceLock::new();
+        BUILT.get_or_init(|| (SqliDetector::new().unwrap(), Triggers::new().unwrap()))
+    }
+
+    /// Findings by whole-text matching, and by anchored matching at the positions the trigger pass reports;
+    /// both sorted by start, then kind.
+    fn both_ways(text: &str) -> (Vec<Finding>, Vec<Finding>) {
+        let (detector, triggers) = built();
+        let (mut whole, mut anchored) = (Vec::new(), Vec::new());
+        detector.scan(text, &mut whole);
+        detector.scan_at(text, &triggers.scan(text).sqli, &mut anchored);
+        for findings in [&mut whole, &mut anchored] {
+            findings.sort_by_key(|f| (f.start, f.kind.index()));
+        }
+        (whole, anchored)
+    }
+
     fn check(input: &str, expected: &[&str]) {
-        let detector = SqliDetector::new().unwrap();
-        let mut out = Vec::new();
-        detector.scan(input, &mut out);
-        out.sort_by_key(|f| f.start);
-        let got: Vec<&str> = out.iter().map(|f| f.kind.as_str()).collect();
+        let (whole, anchored) = both_ways(input);
+        let got: Vec<&str> = whole.iter().map(|f| f.kind.as_str()).collect();
         assert_eq!(got, expected, "{input}");
+        assert_eq!(anchored, whole, "anchored matching differs on {input:?}");
+    }
+
+    /// Every text of the accuracy corpus and of the shared test vectors: anchored matching finds exactly what
+    /// matching from every position finds.
+    #[test]
+    fn anchors_cover_every_match_in_the_corpora() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut texts = 0;
+        let mut matched = 0;
+        for file in ["corpus/corpus.jsonl", "tests/data/detection-vectors.jsonl"] {
+            let content = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+            for line in content.lines().filter(|l| !l.trim().is_empty()) {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                let text = value["text"].as_str().unwrap();
+                let (whole, anchored) = both_ways(text);
+                assert_eq!(anchored, whole, "anchored matching differs on {text:?}");
+                texts += 1;
+                matched += usize::from(!whole.is_empty());
+            }
+        }
+        // The comparison means something only if many texts hold SQL injection.
+        assert!(texts > 12_000 && matched > 800, "{texts} texts, {matched} with SQL injection");
+    }
+
+    /// Every pattern's vocabulary, each word with punctuation before it and spacing around it, in any case.
+    fn soup() -> impl Strategy<Value = String> {
+        const PUNCTUATION: &[&str] = &[
+            "", "", "", "'", "\"", ";", ")", "(", "1", "42", "'--", "';", "1;", "');", "')", "'#", "1)",
+            "1 ;", "' )", "--", "#", "/*", "*/", "/**/", "/*!", "/*!5", "=", "''=", "\"\"=", "<>", "!=", "~",
+            "@@", ",", ".", "..", "*", "é", "}", "]", "\\", "||", "&&",
+        ];
+        const SPACING: &[&str] = &["", " ", " ", " ", "  ", "\n", "\t", "\x0b", "\x0c", "\r\n"];
+        // Whitespace-separated (kept apart from the trigger lists on purpose: the test must not take its
+        // vocabulary from the code it checks).
+        const WORDS: &str = "a x id 1 0 like or and xor true false not null union all distinct select from where sleep \
+            pg_sleep benchmark waitfor delay time dbms_lock.sleep dbms_pipe.receive_message randomblob \
+            123456 extractvalue updatexml xmltype geometrycollection multipoint exp floor rand convert int \
+            db_name user utl_inaddr.get_host_name ctxsys.drithsx drop table database schema view index \
+            procedure function trigger role login if exists delete insert into update set create alter \
+            truncate exec execute master. xp_ xp_cmdshell sp_configure sp_oacreate sp_addsrvrolemember \
+            shutdown declare grant revoke privileges on to load_file outfile dumpfile load data local infile \
+            pg_read_file pg_read_binary_file pg_ls_dir copy program utl_file. openrowset bulk \
+            information_schema sysobjects syscolumns sys.tables pg_catalog.x pg_shadow sqlite_master \
+            mysql.user all_tables dba_users user_tables master..sysdatabases explain for andrew";
+        let piece = (
+            prop::sample::select(PUNCTUATION),
+            prop::sample::select(SPACING),
+            prop::sample::select(WORDS.split_whitespace().collect::<Vec<_>>()),
+            prop::sample::select(SPACING),
+            any::<bool>(),
+        );
+        prop::collection::vec(piece, 0..16).prop_map(|pieces| {
+            let mut text = String::new();
+            for (punctuation, before, word, after, upper) in pieces {
+                text.push_str(punctuation);
+                text.push_str(before);
+                text.push_str(&if upper { word.to_ascii_uppercase() } else { word.to_owned() });
+                text.push_str(after);
+            }
+            text
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Generated texts dense with SQL vocabulary: anchored matching finds exactly what matching from every
+        /// position finds.
+        #[test]
+        fn anchors_cover_every_match_in_generated_text(text in soup()) {
+            let (whole, anchored) = both_ways(&text);
+            prop_assert_eq!(anchored, whole, "{:?}", text);
+        }
     }
 
     #[test]

@@ -1,10 +1,19 @@
-//! One Aho-Corasick pass over words that every SQL-injection, prompt-injection or secret pattern needs, so
-//! ordinary text skips those regexes entirely. Each list is derived from the patterns it guards: a pattern may
-//! only match text that contains one of its family's words (the module tests check this on attack samples).
+//! One Aho-Corasick pass over the words that SQL-injection, prompt-injection and secret patterns need, so
+//! ordinary text skips those regexes entirely.
+//!
+//! For SQL injection the pass yields anchors: every position where a match can start (a keyword its shapes
+//! begin with, the quote, digit or `)` before a conjunction, a quote before a comment, a `;` before a
+//! statement). The SQL regex then runs anchored at each, which costs a few bytes per anchor however dense the
+//! vocabulary; `sqli`'s tests hold anchored matching to whole-text matching on the corpora and on generated
+//! text. For prompt injection and secrets the words gate: a pattern may only match text that contains one of
+//! its family's words (the module tests check this on attack samples), and injection patterns run in windows
+//! around them.
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, PatternID, StartKind};
+use aho_corasick::{MatchKind, PatternID, StartKind};
+
+use crate::table::Table;
 
 /// Where a family's trigger words were found, as byte windows wide enough to hold any of its matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,6 +35,7 @@ impl Windows {
         Windows { whole: true, ..Windows::default() }
     }
 
+    #[cfg(test)]
     pub(crate) fn any(&self) -> bool {
         self.whole || self.len > 0
     }
@@ -69,16 +79,23 @@ impl Windows {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Fired {
-    pub(crate) sqli: Windows,
+    /// Every position where a SQL-injection match can start, sorted, without repeats: the SQL regex runs
+    /// anchored at each, so its cost follows the attack vocabulary, not the length of the text around it.
+    pub(crate) sqli: Vec<usize>,
     pub(crate) injection: Windows,
     pub(crate) secret: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
+    /// A word that every match of some SQL-injection alternative starts with.
     Sqli,
+    /// `/**/`: a comment trick starts at the word character before it.
+    SqliAfterWord,
+    /// OR, AND, XOR, `||`, `&&`: a boolean-blind payload starts at the quote, digit or `)` before it.
+    Conjunction,
     Injection,
     /// A provider key prefix: enough on its own.
     Secret,
@@ -86,17 +103,12 @@ enum Family {
     SecretName,
 }
 
+/// The words SQL-injection matches start with: a match of every alternative of every pattern in `sqli` starts
+/// at one of these words, at a conjunction (see `before_conjunction`), at `/**/` or at the punctuation
+/// `punctuation_then_sql` finds. The module tests compare anchored matching with whole-text matching.
 const SQLI: &[&str] = &[
-    // union-based, boolean-blind (a comparison, or a quote before OR/AND), time- and error-based
-    // (a quote followed by OR/AND, a comment or `;` is checked by `quote_then_sql`)
+    // union-based, time- and error-based
     "union",
-    "=",
-    "<",
-    ">",
-    "like '",
-    "like \"",
-    ") or",
-    ") and",
     "sleep",
     "benchmark",
     "waitfor",
@@ -107,15 +119,13 @@ const SQLI: &[&str] = &[
     "xmltype",
     "geometrycollection",
     "multipoint",
-    "exp(",
-    "exp (",
+    "exp",
     "floor",
     "convert",
     "utl_",
     "ctxsys",
-    // comment tricks (`;` before a statement is checked by `punctuation_then_sql`)
+    // versioned comments
     "/*!",
-    "/**/",
     // dangerous statements, file access, system catalogues
     "drop",
     "truncate",
@@ -128,8 +138,7 @@ const SQLI: &[&str] = &[
     "delete",
     "update",
     "load",
-    "outfile",
-    "dumpfile",
+    "into",
     "pg_",
     "copy",
     "openrowset",
@@ -145,6 +154,10 @@ const SQLI: &[&str] = &[
     "user_tables",
     "master..",
 ];
+
+const SQLI_AFTER_WORD: &[&str] = &["/**/"];
+
+const CONJUNCTIONS: &[&str] = &["or", "and", "xor", "||", "&&"];
 
 const INJECTION: &[&str] = &[
     // instruction override (the verbs), role markers
@@ -224,16 +237,20 @@ const SECRET_NAMES: &[&str] = &["pass", "pwd", "key", "secret", "token", "bearer
 
 #[derive(Debug, Clone)]
 pub(crate) struct Triggers {
+    /// Answers which words end at a match state; `table` is what the pass steps through.
     dfa: DFA,
+    table: Table,
     families: Vec<Family>,
 }
 
 impl Triggers {
-    pub(crate) fn new() -> Result<Triggers, aho_corasick::BuildError> {
+    pub(crate) fn new() -> Result<Triggers, Box<dyn std::error::Error + Send + Sync>> {
         let mut words = Vec::new();
         let mut families = Vec::new();
         for (list, family) in [
             (SQLI, Family::Sqli),
+            (SQLI_AFTER_WORD, Family::SqliAfterWord),
+            (CONJUNCTIONS, Family::Conjunction),
             (INJECTION, Family::Injection),
             (SECRET, Family::Secret),
             (SECRET_NAMES, Family::SecretName),
@@ -241,25 +258,43 @@ impl Triggers {
             words.extend_from_slice(list);
             families.extend(std::iter::repeat_n(family, list.len()));
         }
+        // Case-sensitive over lower-case words: the table folds the text's case as it reads it.
         let dfa = aho_corasick::dfa::Builder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .start_kind(StartKind::Unanchored)
             .build(&words)?;
-        Ok(Triggers { dfa, families })
+        let table = Table::new(&dfa, &words)?;
+        Ok(Triggers { dfa, table, families })
     }
 
     pub(crate) fn scan(&self, text: &str) -> Fired {
         let mut fired = Fired::default();
         let mut secret_name = false;
+        let bytes = text.as_bytes();
         let len = text.len();
-        self.each_match(text.as_bytes(), |start, pid| match self.families[pid.as_usize()] {
-            Family::Sqli => fired.sqli.add(start, len),
+        self.each_match(bytes, |start, pid| match self.families[pid.as_usize()] {
+            // `\bexp\s*\(` only: "explain" is no anchor (spaces are not in the word list: each byte that
+            // has to be told apart from letters makes the automaton's table wider, and the pass slower).
+            Family::Sqli if bytes[start..].starts_with(b"exp") || bytes[start..].starts_with(b"EXP") => {
+                if bytes.get(start + 3).is_none_or(|&b| is_space(b) || b == b'(') {
+                    fired.sqli.push(start);
+                }
+            }
+            Family::Sqli => fired.sqli.push(start),
+            Family::SqliAfterWord => {
+                if start > 0 && is_word(bytes[start - 1]) {
+                    fired.sqli.push(start - 1);
+                }
+            }
+            Family::Conjunction => before_conjunction(bytes, start, &mut fired.sqli),
             Family::Injection => fired.injection.add(start, len),
             Family::Secret => fired.secret = true,
             Family::SecretName => secret_name = true,
         });
-        punctuation_then_sql(text.as_bytes(), &mut fired.sqli);
+        punctuation_then_sql(bytes, &mut fired.sqli);
+        // The four lanes report out of order, and a position can be reached more than one way.
+        fired.sqli.sort_unstable();
+        fired.sqli.dedup();
         if secret_name && !fired.secret {
             fired.secret = text.bytes().any(|b| b == b':' || b == b'=');
         }
@@ -276,23 +311,25 @@ impl Triggers {
     fn each_match(&self, bytes: &[u8], mut on_match: impl FnMut(usize, PatternID)) {
         const LANES: usize = 4;
         let dfa = &self.dfa;
-        let Ok(start) = dfa.start_state(Anchored::No) else {
-            return;
-        };
+        let table = &self.table;
+        let parts = table.parts();
+        let start = table.start();
         let overlap = dfa.max_pattern_len().saturating_sub(1);
         let quarter = bytes.len() / LANES;
-        let report = |sid, end: usize, on_match: &mut dyn FnMut(usize, PatternID)| {
+        // Out of line: inlined, the matching code takes the registers the four lanes' states live in.
+        #[inline(never)]
+        fn report(dfa: &DFA, sid: StateID, end: usize, on_match: &mut dyn FnMut(usize, PatternID)) {
             for i in 0..dfa.match_len(sid) {
                 let pid = dfa.match_pattern(sid, i);
                 on_match(end - dfa.pattern_len(pid), pid);
             }
-        };
+        }
         if quarter < 2 * overlap + 16 {
             let mut sid = start;
             for (i, &b) in bytes.iter().enumerate() {
-                sid = dfa.next_state(Anchored::No, sid, b);
-                if dfa.is_special(sid) && dfa.is_match(sid) {
-                    report(sid, i + 1, &mut on_match);
+                sid = parts.step(sid, b);
+                if parts.is_match(sid) {
+                    report(dfa, table.dfa_state(sid), i + 1, &mut on_match);
                 }
             }
             return;
@@ -301,13 +338,21 @@ impl Triggers {
         let begin: [usize; LANES] =
             std::array::from_fn(|k| (k * quarter).saturating_sub(if k == 0 { 0 } else { overlap }));
         let steps = quarter;
+        let lane = |k: usize| &bytes[begin[k]..begin[k] + steps];
         let mut sid = [start; LANES];
-        for step in 0..steps {
-            for k in 0..LANES {
-                let at = begin[k] + step;
-                sid[k] = dfa.next_state(Anchored::No, sid[k], bytes[at]);
-                if dfa.is_special(sid[k]) && dfa.is_match(sid[k]) {
-                    report(sid[k], at + 1, &mut on_match);
+        let lanes = lane(0).iter().zip(lane(1)).zip(lane(2)).zip(lane(3));
+        for (step, (((&b0, &b1), &b2), &b3)) in lanes.enumerate() {
+            sid = [
+                parts.step(sid[0], b0),
+                parts.step(sid[1], b1),
+                parts.step(sid[2], b2),
+                parts.step(sid[3], b3),
+            ];
+            if sid.iter().any(|&s| parts.is_match(s)) {
+                for k in 0..LANES {
+                    if parts.is_match(sid[k]) {
+                        report(dfa, table.dfa_state(sid[k]), begin[k] + step + 1, &mut on_match);
+                    }
                 }
             }
         }
@@ -317,19 +362,53 @@ impl Triggers {
             let end = if k == LANES - 1 { bytes.len() } else { (k + 1) * quarter };
             let mut s = sid[k];
             for (at, &b) in bytes.iter().enumerate().take(end).skip(begin[k] + steps) {
-                s = dfa.next_state(Anchored::No, s, b);
-                if dfa.is_special(s) && dfa.is_match(s) {
-                    report(s, at + 1, &mut on_match);
+                s = parts.step(s, b);
+                if parts.is_match(s) {
+                    report(dfa, table.dfa_state(s), at + 1, &mut on_match);
                 }
             }
         }
     }
 }
 
-/// A quote, then (after spaces and closing parentheses) OR, AND, `||`, `&&`, a comment or `;` (the start of
-/// every boolean-blind and comment-injection payload), and a `;` followed by a statement keyword (stacked
-/// queries). Checked byte by byte, so extra whitespace cannot hide them from the word list.
-fn punctuation_then_sql(bytes: &[u8], windows: &mut Windows) {
+/// The regex `\s` in its ASCII form (which, unlike `u8::is_ascii_whitespace`, includes vertical tab).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// The regex `\w` in its ASCII form.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The last byte before `at` that is not a space.
+fn before_spaces(bytes: &[u8], at: usize) -> Option<usize> {
+    bytes[..at].iter().rposition(|&b| !is_space(b))
+}
+
+/// A boolean-blind payload ("' OR 'a'='a", "1 AND 1=2", "') or true--") starts at the quote, digit or `)`
+/// before its conjunction at `at`, or at a quote before that `)`, with spaces between.
+fn before_conjunction(bytes: &[u8], at: usize, anchors: &mut Vec<usize>) {
+    let Some(p) = before_spaces(bytes, at) else {
+        return;
+    };
+    match bytes[p] {
+        b'\'' | b'"' | b'0'..=b'9' => anchors.push(p),
+        b')' => {
+            anchors.push(p);
+            if let Some(q) = before_spaces(bytes, p).filter(|&q| matches!(bytes[q], b'\'' | b'"')) {
+                anchors.push(q);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Where the SQL-injection shapes that begin with punctuation start: a quote followed (after spaces and
+/// closing parentheses) by a comment or `;` (comment injection and stacked queries start at the quote, or at
+/// the word character before it), and a `;` followed by a statement keyword (stacked queries start at the `;`,
+/// or at the quote, digit or `)` before it). Conjunctions after a quote are found by `before_conjunction`.
+fn punctuation_then_sql(bytes: &[u8], anchors: &mut Vec<usize>) {
     const STATEMENTS: &[&[u8]] = &[
         b"drop",
         b"delete",
@@ -339,6 +418,7 @@ fn punctuation_then_sql(bytes: &[u8], windows: &mut Windows) {
         b"alter",
         b"truncate",
         b"exec",
+        b"execute",
         b"shutdown",
         b"declare",
         b"grant",
@@ -348,35 +428,32 @@ fn punctuation_then_sql(bytes: &[u8], windows: &mut Windows) {
     let mut i = 0;
     while let Some(q) = memchr::memchr3(b'\'', b'"', b';', &bytes[i..]) {
         let at = i + q;
+        i = at + 1;
         let mut j = at + 1;
-        while j < bytes.len() && (bytes[j].is_ascii_whitespace() || bytes[j] == b')') {
+        while j < bytes.len() && (is_space(bytes[j]) || bytes[j] == b')' && bytes[at] != b';') {
             j += 1;
         }
-        let rest = &bytes[j..bytes.len().min(j + 8)];
-        let starts = |word: &[u8]| {
-            rest.len() >= word.len()
-                && rest[..word.len()].eq_ignore_ascii_case(word)
-                && rest.get(word.len()).is_none_or(|b| !b.is_ascii_alphanumeric())
-        };
-        let hit = if bytes[at] == b';' {
-            STATEMENTS.iter().any(|w| starts(w))
-        } else {
-            matches!(
-                rest,
-                [b'-', b'-', ..]
-                    | [b'#', ..]
-                    | [b'/', b'*', ..]
-                    | [b';', ..]
-                    | [b'|', b'|', ..]
-                    | [b'&', b'&', ..]
-            ) || starts(b"or")
-                || starts(b"and")
-                || starts(b"xor")
-        };
-        if hit {
-            windows.add(at, bytes.len());
+        let rest = &bytes[j..bytes.len().min(j + 9)];
+        if bytes[at] == b';' {
+            let statement = STATEMENTS.iter().any(|w| {
+                rest.len() >= w.len()
+                    && rest[..w.len()].eq_ignore_ascii_case(w)
+                    && rest.get(w.len()).is_none_or(|&b| !is_word(b))
+            });
+            if statement {
+                anchors.push(at);
+                if let Some(p) =
+                    before_spaces(bytes, at).filter(|&p| matches!(bytes[p], b'\'' | b'0'..=b'9' | b')'))
+                {
+                    anchors.push(p);
+                }
+            }
+        } else if matches!(rest, [b'-', b'-', ..] | [b'#', ..] | [b'/', b'*', ..] | [b';', ..]) {
+            anchors.push(at);
+            if at > 0 && is_word(bytes[at - 1]) {
+                anchors.push(at - 1);
+            }
         }
-        i = at + 1;
     }
 }
 
@@ -387,7 +464,7 @@ mod tests {
     /// Which families fire: `s` SQL injection, `i` prompt injection, `k` secrets.
     fn check(text: &str, expected: &str) {
         let fired = Triggers::new().unwrap().scan(text);
-        let got: String = [(fired.sqli.any(), 's'), (fired.injection.any(), 'i'), (fired.secret, 'k')]
+        let got: String = [(!fired.sqli.is_empty(), 's'), (fired.injection.any(), 'i'), (fired.secret, 'k')]
             .iter()
             .filter(|(on, _)| *on)
             .map(|(_, c)| c)
@@ -423,9 +500,14 @@ mod tests {
         for len in [0, 10, 100, 500, 1000, 3000] {
             let base: String = filler.chars().cycle().take(len).collect();
             for at in (0..=base.len()).step_by(7) {
-                let text = format!("{}IGNORE{}", &base[..at], &base[at..]);
+                let text = format!("{}JAILBR{}", &base[..at], &base[at..]);
                 let mut found = Vec::new();
-                triggers.each_match(text.as_bytes(), |start, _| found.push(start));
+                // Only this family: the filler holds conjunctions ("lorem", "dolor").
+                triggers.each_match(text.as_bytes(), |start, pid| {
+                    if triggers.families[pid.as_usize()] == Family::Injection {
+                        found.push(start)
+                    }
+                });
                 assert!(found.contains(&at), "len {len}, word at {at}: {found:?}");
                 assert!(found.iter().all(|&s| s == at), "len {len}, word at {at}: {found:?}");
             }
