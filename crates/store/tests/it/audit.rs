@@ -35,6 +35,36 @@ async fn appended_rows_read_back_exactly() {
     .await;
 }
 
+/// A batch larger than one INSERT statement carries (256 + 256 + 88 rows) is written whole and in order.
+#[tokio::test]
+async fn a_large_batch_is_written_whole_and_in_order() {
+    with_each_backend(|store| async move {
+        let written = rows("node-1", 600);
+        store.append_audit(&written, None).await.expect("append");
+        let mut read =
+            store.search_audit(&AuditQuery { limit: 1000, ..AuditQuery::default() }).await.expect("search");
+        read.reverse();
+        assert_eq!(read, written);
+        let head = store.audit_chain_head("node-1").await.expect("head");
+        assert_eq!(head.map(|h| h.seq), Some(600));
+    })
+    .await;
+}
+
+/// A conflict in a later chunk of a large batch rolls back the chunks before it.
+#[tokio::test]
+async fn a_conflict_in_a_later_chunk_writes_nothing() {
+    with_each_backend(|store| async move {
+        store.append_audit(&rows("node-1", 1), None).await.expect("append");
+        let mut batch: Vec<AuditRow> = (2..=300).map(|seq| row("node-1", seq, &[])).collect();
+        batch.push(row("node-1", 1, &[]));
+        let error = store.append_audit(&batch, None).await.expect_err("duplicate");
+        assert_eq!(error.kind(), StoreErrorKind::Conflict);
+        assert_eq!(store.count_audit(&AuditQuery::default()).await.expect("count"), 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn chain_head_is_the_highest_seq_of_that_chain() {
     with_each_backend(|store| async move {
