@@ -23,6 +23,9 @@ pub(crate) struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Nothing to do before the pool closes.
+    async fn before_close(&self) {}
+
     pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<PostgresStore, StoreError> {
         let mut connect =
             PgConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid postgres url", e))?;

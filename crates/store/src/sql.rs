@@ -27,6 +27,7 @@ macro_rules! impl_sql_store {
         }
 
         async fn close(&self) {
+            self.before_close().await;
             self.pool.close().await;
         }
     }

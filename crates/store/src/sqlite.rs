@@ -1,12 +1,20 @@
 //! The embedded SQLite backend: one file in the data directory, WAL journal, migrations applied at open.
+//!
+//! Checkpoints (moving the WAL into the database file, and syncing it) run on a connection of their own every
+//! [`CHECKPOINT_EVERY`], never on a writing connection: SQLite's automatic checkpoint runs inside the commit
+//! that crosses its threshold, so one audit insert in a few thousand waited tens of milliseconds for it, and
+//! every request waiting for that insert with it.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use tokio::sync::oneshot;
 use types::UnixMillis;
 
 use crate::error::from_sqlx;
@@ -18,9 +26,28 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How often the checkpointing connection moves the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// Stops the checkpointing task (so does dropping it), and the task to wait for.
+    checkpoints: std::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+}
+
+impl SqliteStore {
+    /// Before the pool closes: a last checkpoint, and the checkpointing connection closed.
+    async fn before_close(&self) {
+        let checkpoints = self.checkpoints.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, task)) = checkpoints {
+            // The task may have ended already: then there is nothing to stop.
+            let _ = stop.send(());
+            if let Err(error) = task.await {
+                tracing::warn!(error = %error, "the sqlite checkpoint task failed");
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -40,15 +67,44 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .foreign_keys(true)
-            .busy_timeout(options.acquire_timeout);
+            .busy_timeout(options.acquire_timeout)
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         MIGRATOR.run(&pool).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
-        Ok(SqliteStore { pool })
+        let checkpointer = SqliteConnection::connect_with(&connect)
+            .await
+            .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(checkpoints(checkpointer, stopped));
+        Ok(SqliteStore { pool, checkpoints: std::sync::Mutex::new(Some((stop, task))) })
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`] until `stopped`, a passive checkpoint: it copies what it can of the WAL without
+/// waiting for, or blocking, the writers and readers of the other connections.
+async fn checkpoints(mut connection: SqliteConnection, mut stopped: oneshot::Receiver<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = every.tick() => {
+                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut connection).await {
+                    tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying");
+                }
+            }
+        }
+    }
+    if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut connection).await {
+        tracing::warn!(error = %error, "the last sqlite WAL checkpoint failed");
+    }
+    if let Err(error) = connection.close().await {
+        tracing::warn!(error = %error, "closing the sqlite checkpoint connection failed");
     }
 }
 

@@ -213,3 +213,34 @@ async fn a_checkpoint_is_written_with_its_records_or_not_at_all() {
     })
     .await;
 }
+
+/// Writes never checkpoint the SQLite WAL themselves (that stalled the insert that crossed SQLite's threshold):
+/// the store's own checkpointing connection moves the records into the database file soon after, and a closed
+/// store leaves no WAL behind.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("axonflow.db");
+    let store =
+        store::open(&path.to_string_lossy(), &store::OpenOptions::default()).await.expect("open sqlite");
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let written: Vec<AuditRow> =
+        (1..=2000).map(|seq| AuditRow { body: "x".repeat(400), ..row("node-1", seq, &[0; 32]) }).collect();
+    store.append_audit(&written, None).await.expect("append");
+    // About 1 MB of records: well below SQLite's automatic threshold (1,000 pages), so only the store's
+    // checkpoints can bring them into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() < before + 500_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 10 s: {} -> {} bytes",
+            before,
+            size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+    let wal = std::fs::metadata(dir.path().join("axonflow.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0, "a closed store leaves its records in the database file, not the WAL");
+}
