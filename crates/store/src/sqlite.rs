@@ -70,6 +70,9 @@ impl SqliteStore {
             .busy_timeout(options.acquire_timeout)
             .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
+            // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip to the
+            // connection's thread) before each use.
+            .test_before_acquire(false)
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
