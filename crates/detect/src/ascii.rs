@@ -55,9 +55,31 @@ pub(crate) fn ascii(pattern: &str) -> String {
     out
 }
 
+/// A byte of the regex `\s` in its ASCII form (unlike `u8::is_ascii_whitespace`, it includes vertical tab):
+/// for code that finds where such a pattern can match.
+pub(crate) fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// A byte of the regex `\w` in its ASCII form.
+pub(crate) fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_space` and `is_word` are the classes the rewritten patterns use.
+    #[test]
+    fn byte_classes_are_the_patterns_classes() {
+        let space = regex::bytes::Regex::new(&format!("^{}$", ascii(r"\s"))).unwrap();
+        let word = regex::bytes::Regex::new(&format!("^{}$", ascii(r"\w"))).unwrap();
+        for b in 0..=255u8 {
+            assert_eq!(is_space(b), space.is_match(&[b]), "{b:#x}");
+            assert_eq!(is_word(b), word.is_match(&[b]), "{b:#x}");
+        }
+    }
 
     fn check(pattern: &str, expected: &str) {
         assert_eq!(ascii(pattern), expected);

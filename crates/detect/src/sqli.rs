@@ -191,9 +191,9 @@ fn unquoted(s: &str) -> &str {
     s.trim_matches(|c| c == '\'' || c == '"')
 }
 
-/// The regex `\s` (ASCII).
+/// The regex `\s` (ASCII), for trimming.
 fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r')
+    u8::try_from(c).is_ok_and(crate::ascii::is_space)
 }
 
 /// The first comparison operator in `s`: its position and length (`<=>` before `<=` before `<`).

@@ -13,6 +13,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::{MatchKind, PatternID, StartKind};
 
+use crate::ascii::{is_space, is_word};
 use crate::table::Table;
 
 /// Where a family's trigger words were found, as byte windows wide enough to hold any of its matches.
@@ -275,7 +276,7 @@ impl Triggers {
         self.each_match(bytes, |start, pid| match self.families[pid.as_usize()] {
             // `\bexp\s*\(` only: "explain" is no anchor (spaces are not in the word list: each byte that
             // has to be told apart from letters makes the automaton's table wider, and the pass slower).
-            Family::Sqli if bytes[start..].starts_with(b"exp") || bytes[start..].starts_with(b"EXP") => {
+            Family::Sqli if bytes[start..].get(..3).is_some_and(|w| w.eq_ignore_ascii_case(b"exp")) => {
                 if bytes.get(start + 3).is_none_or(|&b| is_space(b) || b == b'(') {
                     fired.sqli.push(start);
                 }
@@ -369,16 +370,6 @@ impl Triggers {
             }
         }
     }
-}
-
-/// The regex `\s` in its ASCII form (which, unlike `u8::is_ascii_whitespace`, includes vertical tab).
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
-}
-
-/// The regex `\w` in its ASCII form.
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// The last byte before `at` that is not a space.
