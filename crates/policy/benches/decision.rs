@@ -2,7 +2,8 @@
 //! HIPAA) against the guide's pure-Rego PII example (regex builtins), on a 1 KiB prompt.
 //!
 //! `cargo bench -p policy --bench decision` prints criterion's means and, after them, p50/p99 latencies of a
-//! single-threaded loop and the throughput of two threads sharing one `CompiledPolicy`.
+//! single-threaded loop and the throughput of two threads sharing one `CompiledPolicy`. With
+//! `PROFILE_DECISIONS=N` in the environment it runs only N default-bundle decisions (for profilers).
 #![allow(clippy::print_stderr, missing_docs)]
 
 use std::hint::black_box;
@@ -195,6 +196,16 @@ fn thread_cpu_time() -> Option<Duration> {
 criterion_group!(decision, benches);
 
 fn main() {
+    // `PROFILE_DECISIONS=N target/release/deps/decision-…`: only N default-bundle decisions, for profilers
+    // (`perf record`, `valgrind --tool=callgrind`).
+    if let Some(n) = std::env::var("PROFILE_DECISIONS").ok().and_then(|n| n.parse::<u32>().ok()) {
+        let policy = compile(&default_bundle());
+        let input = input(true);
+        let started = Instant::now();
+        (0..n).for_each(|_| drop(black_box(policy.evaluate(black_box(&input), BUDGET))));
+        eprintln!("{n} decisions, mean {:?}", started.elapsed() / n.max(1));
+        return;
+    }
     decision();
     Criterion::default().configure_from_args().final_summary();
     let default = Arc::new(compile(&default_bundle()));

@@ -304,6 +304,34 @@ fn register(engine: &mut Engine, extension: &Extension) -> Result<(), PolicyErro
         .map_err(|e| PolicyError::Extension { name: extension.name.clone(), message: e.to_string() })
 }
 
+/// A policy value as JSON, as regorus serializes it. Strings, integers, arrays, sets and objects with string
+/// keys are converted directly (regorus' serializer prints every number and parses it back); anything else
+/// (floats, big integers, non-string keys, undefined) goes through regorus' serializer.
 pub(crate) fn to_json(value: &Value) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::to_value(value)?)
+    match direct_json(value) {
+        Some(json) => Ok(json),
+        None => Ok(serde_json::to_value(value)?),
+    }
+}
+
+fn direct_json(value: &Value) -> Option<serde_json::Value> {
+    use serde_json::Value as Json;
+    Some(match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::String(s) => Json::String(s.to_string()),
+        Value::Number(n) if n.is_integer() => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Json::from(u),
+            (None, Some(i)) => Json::from(i),
+            (None, None) => return None,
+        },
+        Value::Array(items) => Json::Array(items.iter().map(direct_json).collect::<Option<_>>()?),
+        Value::Set(items) => Json::Array(items.iter().map(direct_json).collect::<Option<_>>()?),
+        Value::Object(map) => Json::Object(
+            map.iter_sorted()
+                .map(|(k, v)| Some((k.as_string().ok()?.to_string(), direct_json(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+        Value::Number(_) | Value::Undefined => return None,
+    })
 }

@@ -42,23 +42,60 @@ pub struct Input {
     pub detections: Vec<Detection>,
 }
 
+/// The input document's fixed keys, allocated once: each `Value::from(&str)` allocates, and a decision's input
+/// has about twenty of them.
+struct Keys {
+    query: Value,
+    request_type: Value,
+    context: Value,
+    principal: Value,
+    detections: Value,
+    kind: Value,
+    category: Value,
+    start: Value,
+    end: Value,
+    confidence: Value,
+    key_id: Value,
+    tenant: Value,
+    service: Value,
+    permissions: Value,
+}
+
+static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
+    query: Value::from("query"),
+    request_type: Value::from("request_type"),
+    context: Value::from("context"),
+    principal: Value::from("principal"),
+    detections: Value::from("detections"),
+    kind: Value::from("kind"),
+    category: Value::from("category"),
+    start: Value::from("start"),
+    end: Value::from("end"),
+    confidence: Value::from("confidence"),
+    key_id: Value::from("key_id"),
+    tenant: Value::from("tenant"),
+    service: Value::from("service"),
+    permissions: Value::from("permissions"),
+});
+
 impl Input {
     /// The Rego value of this input.
     pub(crate) fn to_value(&self) -> Value {
+        let keys = &*KEYS;
         let mut root = BTreeMap::new();
-        root.insert(Value::from("query"), Value::from(self.query.as_str()));
-        root.insert(Value::from("request_type"), Value::from(self.request_type.as_str()));
+        root.insert(keys.query.clone(), Value::from(self.query.as_str()));
+        root.insert(keys.request_type.clone(), Value::from(self.request_type.as_str()));
         let context: BTreeMap<Value, Value> =
             self.context.iter().map(|(k, v)| (Value::from(k.as_str()), json_value(v))).collect();
-        root.insert(Value::from("context"), Value::from(context));
+        root.insert(keys.context.clone(), Value::from(context));
         if let Some(principal) = &self.principal {
-            root.insert(Value::from("principal"), principal_value(principal));
+            root.insert(keys.principal.clone(), principal_value(principal));
         }
         let offsets = CharOffsets::new(&self.query);
         let mut detections: Vec<&Detection> = self.detections.iter().collect();
         detections.sort_by_key(|d| (d.start, d.end));
         let detections: Vec<Value> = detections.into_iter().map(|d| detection_value(d, &offsets)).collect();
-        root.insert(Value::from("detections"), Value::from(detections));
+        root.insert(keys.detections.clone(), Value::from(detections));
         Value::from(root)
     }
 }
@@ -84,27 +121,29 @@ pub(crate) fn json_value(value: &serde_json::Value) -> Value {
 }
 
 fn principal_value(principal: &Principal) -> Value {
+    let keys = &*KEYS;
     let mut map = BTreeMap::new();
-    map.insert(Value::from("key_id"), Value::from(principal.key_id.as_str()));
-    map.insert(Value::from("kind"), Value::from(principal.kind.as_str()));
-    map.insert(Value::from("tenant"), Value::from(principal.tenant.as_str()));
+    map.insert(keys.key_id.clone(), Value::from(principal.key_id.as_str()));
+    map.insert(keys.kind.clone(), Value::from(principal.kind.as_str()));
+    map.insert(keys.tenant.clone(), Value::from(principal.tenant.as_str()));
     if let Some(service) = &principal.service {
-        map.insert(Value::from("service"), Value::from(service.as_str()));
+        map.insert(keys.service.clone(), Value::from(service.as_str()));
     }
     let permissions: Vec<Value> = principal.permissions.iter().map(|p| Value::from(p.as_str())).collect();
-    map.insert(Value::from("permissions"), Value::from(permissions));
+    map.insert(keys.permissions.clone(), Value::from(permissions));
     Value::from(map)
 }
 
 fn detection_value(detection: &Detection, offsets: &CharOffsets<'_>) -> Value {
+    let keys = &*KEYS;
     let mut map = BTreeMap::new();
-    map.insert(Value::from("kind"), Value::from(detection.kind.as_str()));
-    map.insert(Value::from("category"), Value::from(detection.category.as_str()));
-    map.insert(Value::from("start"), Value::from(offsets.chars_before(detection.start)));
-    map.insert(Value::from("end"), Value::from(offsets.chars_before(detection.end)));
+    map.insert(keys.kind.clone(), Value::from(detection.kind.as_str()));
+    map.insert(keys.category.clone(), Value::from(detection.category.as_str()));
+    map.insert(keys.start.clone(), Value::from(offsets.chars_before(detection.start)));
+    map.insert(keys.end.clone(), Value::from(offsets.chars_before(detection.end)));
     // Round to 3 decimals so 0.9f32 reads as 0.9, not 0.8999999761581421.
     map.insert(
-        Value::from("confidence"),
+        keys.confidence.clone(),
         Value::from((f64::from(detection.confidence) * 1000.0).round() / 1000.0),
     );
     Value::from(map)
@@ -146,6 +185,28 @@ mod tests {
             "o": {"b": true, "z": null, "a": {"deep": []}}, "empty": {}
         });
         assert_eq!(json_value(&document), Value::from(document.clone()));
+    }
+
+    #[test]
+    fn values_convert_to_json_as_regorus_serializes_them() {
+        let document = serde_json::json!({
+            "s": "é", "n": [0, -1, 1.5, 2.0, 1e300, 18446744073709551615u64, -9223372036854775808i64],
+            "o": {"b": true, "z": null, "a": {"deep": []}}, "empty": {}
+        });
+        let mut values = vec![json_value(&document), Value::Undefined, Value::from(1e20), Value::from(-0.5)];
+        let mut set = Value::new_set();
+        let mut keyed = Value::new_object();
+        if let (Ok(set), Ok(keyed)) = (set.as_set_mut(), keyed.as_object_mut()) {
+            set.insert(Value::from("b"));
+            set.insert(Value::from(3));
+            keyed.insert(Value::from(1), Value::from("number key"));
+            keyed.insert(Value::from("k"), Value::Null);
+        }
+        values.extend([set, keyed]);
+        for value in &values {
+            let expected = serde_json::to_value(value).ok();
+            assert_eq!(crate::compile::to_json(value).ok(), expected, "{value:?}");
+        }
     }
 
     #[test]

@@ -1222,8 +1222,17 @@ impl<'p> Run<'p> {
                 if let Some(value) = self.borrowed(code, frame) {
                     return Ok(value.clone());
                 }
-                let base = self.eval(base, frame)?;
                 let index = self.eval(index, frame)?;
+                // The base borrowed when it can be (a rule's table indexed by a variable), cloned otherwise.
+                self.prime(base)?;
+                let owned;
+                let base = match self.borrowed(base, frame) {
+                    Some(base) => base,
+                    None => {
+                        owned = self.eval(base, frame)?;
+                        &owned
+                    }
+                };
                 let value = base[&index].clone();
                 if value == Value::Undefined && *data && matches!(index, Value::Number(_)) {
                     base[&Value::from(index.to_string())].clone()
@@ -1358,6 +1367,11 @@ impl<'p> Run<'p> {
                     return Ok(Value::Undefined);
                 }
                 let result = match (op, &l, &r) {
+                    // What `arithmetic_operation` computes for two numbers, without its per-call formatting of
+                    // the operator's name (two allocations).
+                    (ArithOp::Add, Value::Number(a), Value::Number(b)) => a.add(b).map(Value::from),
+                    (ArithOp::Sub, Value::Number(a), Value::Number(b)) => a.sub(b).map(Value::from),
+                    (ArithOp::Mul, Value::Number(a), Value::Number(b)) => a.mul(b).map(Value::from),
                     (ArithOp::Sub, Value::Set(_), _) | (ArithOp::Sub, _, Value::Set(_)) => {
                         regorus::unstable::sets::difference(&lhs.1, &rhs.1, l, r)
                     }
@@ -1498,8 +1512,25 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
             }
             key => map.get(key).unwrap_or(default).clone(),
         }),
+        // For ASCII text the Unicode mappings are the ASCII ones, and the ASCII conversion is several times faster.
+        ("lower", [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_lowercase().into())),
         ("lower", [Value::String(s)]) => Some(Value::String(s.to_lowercase().into())),
+        ("upper", [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_uppercase().into())),
         ("upper", [Value::String(s)]) => Some(Value::String(s.to_uppercase().into())),
+        // regorus splits on "" into characters (Go's behaviour); that case is left to it.
+        ("split", [Value::String(s), Value::String(delimiter)]) if !delimiter.is_empty() => {
+            Some(Value::from(s.split(delimiter.as_ref()).map(string).collect::<Vec<_>>()))
+        }
+        ("trim", [Value::String(s), Value::String(cutset)]) => {
+            Some(string(s.trim_matches(|c| cutset.contains(c))))
+        }
+        ("trim_left", [Value::String(s), Value::String(cutset)]) => {
+            Some(string(s.trim_start_matches(|c| cutset.contains(c))))
+        }
+        ("trim_right", [Value::String(s), Value::String(cutset)]) => {
+            Some(string(s.trim_end_matches(|c| cutset.contains(c))))
+        }
+        ("sprintf", [Value::String(format), Value::Array(items)]) => sprintf(format, items.iter()),
         ("trim_space", [Value::String(s)]) => Some(string(s.trim())),
         ("contains", [Value::String(s), Value::String(part)]) => Some(Value::Bool(s.contains(part.as_ref()))),
         ("startswith", [Value::String(s), Value::String(part)]) => {
@@ -1526,6 +1557,35 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
             Some(Value::from(at.and_then(|at| i64::try_from(at).ok()).unwrap_or(-1)))
         }
         _ => None,
+    }
+}
+
+/// `sprintf` for formats of `%s` with strings, `%d` with non-negative integers and `%%`, as regorus formats
+/// them (`builtins/strings.rs`). None for anything else (other verbs, widths, other argument types, a
+/// missing or extra argument): regorus formats it or reports the error.
+fn sprintf<'v>(format: &str, mut items: impl Iterator<Item = &'v Value>) -> Option<Value> {
+    let mut out = String::with_capacity(format.len() + 32);
+    let mut rest = format;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes().get(at + 1)? {
+            b'%' => out.push('%'),
+            b's' => out.push_str(items.next()?.as_string().ok()?),
+            b'd' => match items.next()? {
+                // regorus prints a negative integer's sign twice; only non-negative ones are done here.
+                Value::Number(n) if n.is_integer() && n.as_u64().is_some() => {
+                    out.push_str(&n.format_decimal())
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
+        rest = &rest[at + 2..];
+    }
+    out.push_str(rest);
+    match items.next() {
+        Some(_) => None,
+        None => Some(Value::String(out.into())),
     }
 }
 

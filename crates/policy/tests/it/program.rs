@@ -253,6 +253,40 @@ warn contains sprintf("sub %v %v", [substring(input.s, input.i, input.n), indexo
 "#,
     ),
     (
+        "sprintf, split, trim and arithmetic the compiled evaluator computes itself",
+        r#"package axonflow.policy
+import rego.v1
+allow := true
+warn contains sprintf("s=%s d=%d pct=%% end", [input.s, input.i]) if true
+warn contains sprintf("%v", [split(input.s, input.d)]) if true
+warn contains sprintf("%v %v %v", [trim(input.s, input.d), trim_left(input.s, input.d), trim_right(input.s, " .,dlo")]) if true
+warn contains sprintf("%v %v %v", [input.n + input.i, input.n - input.i, input.n * input.i]) if true
+warn contains sprintf("%v", [input.n - 9223372036854775807 - 10]) if true
+warn contains sprintf("%v", [input.n * 18446744073709551615]) if true
+"#,
+    ),
+    (
+        "sprintf and split cases left to regorus",
+        r#"package axonflow.policy
+import rego.v1
+allow := true
+warn contains sprintf("%s", [input.parts]) if true
+warn contains sprintf("%d|%s", [input.n, input.d]) if true
+warn contains sprintf("%5d|%v|%q", [input.i, input.s, input.s]) if true
+warn contains sprintf("%v", [split(input.s, "")]) if true
+"#,
+    ),
+    (
+        "sprintf errors",
+        r#"package axonflow.policy
+import rego.v1
+allow := true
+warn contains sprintf("%s %s", [input.s]) if input.i == 1
+warn contains sprintf("%s", [input.s, input.d]) if input.i == 2
+warn contains sprintf("trailing %", [input.s]) if input.i == 0
+"#,
+    ),
+    (
         "references into data and other packages",
         r#"package axonflow.policy
 import rego.v1
