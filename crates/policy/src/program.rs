@@ -78,6 +78,8 @@ pub(crate) struct Program {
     /// cloned `Regex` starts with an empty matching cache, so each call rebuilt its automaton (about a third
     /// of a decision); one shared `Regex` keeps its per-thread caches warm.
     regexes: RwLock<HashMap<String, regex::Regex>>,
+    /// The empty set, shared (see [`Run::set`]); `as_set_mut` copies it before the first insert.
+    empty_set: Value,
 }
 
 impl std::fmt::Debug for Program {
@@ -171,6 +173,7 @@ impl Program {
             outputs,
             extensions,
             regexes: RwLock::new(HashMap::new()),
+            empty_set: Value::new_set(),
         };
         program.initial = program.fold_constants();
         Ok(program)
@@ -1073,7 +1076,9 @@ impl<'p> Run<'p> {
     }
 
     fn set(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
-        let mut set = Value::new_set();
+        // Most partial sets of a decision stay empty (deny and warn rules that did not fire): they share one
+        // empty set instead of allocating each.
+        let mut set = self.program.empty_set.clone();
         for def in &rule.defs {
             let mut frame = self.frame(def.slots);
             let solved = self.run(&def.query, &mut frame, &mut |run, frame| {
@@ -1286,7 +1291,7 @@ impl<'p> Run<'p> {
                 Value::from(out)
             }
             Code::SetCompr { term, query } => {
-                let mut set = Value::new_set();
+                let mut set = self.program.empty_set.clone();
                 self.run(query, frame, &mut |run, frame| {
                     let value = run.eval(term, frame)?;
                     if value != Value::Undefined {
@@ -1590,8 +1595,10 @@ fn sprintf<'v>(format: &str, mut items: impl Iterator<Item = &'v Value>) -> Opti
 }
 
 /// `concat`: the strings joined, or None when an item is not a string (regorus' error).
-fn join<'v>(delimiter: &str, items: impl Iterator<Item = &'v Value>) -> Option<Value> {
-    let mut out = String::new();
+fn join<'v>(delimiter: &str, items: impl Iterator<Item = &'v Value> + Clone) -> Option<Value> {
+    // Sized first: growing the string as it is built costs a reallocation every few pieces.
+    let size = items.clone().map(|item| item.as_string().map_or(0, |s| s.len() + delimiter.len())).sum();
+    let mut out = String::with_capacity(size);
     for (i, item) in items.enumerate() {
         if i > 0 {
             out.push_str(delimiter);
