@@ -21,7 +21,7 @@ mod validate;
 
 pub use bundle::{Bundle, FileKind, PolicyFile, Stage};
 pub use compile::{CompileOptions, CompileStats, CompiledPolicy, Extension, ExtensionFn, PolicyError};
-pub use decision::{Decision, LogEvent, Match, Outcome, Timings};
+pub use decision::{Decision, LogEvent, LogValue, Match, Outcome, Timings};
 pub use input::{Detection, Input, Principal};
 pub use report::render_decision;
 pub use testing::{CoverageReport, FileCoverage, TestCase, TestOptions, TestReport, TestStatus, run_tests};

@@ -74,7 +74,7 @@ fn approval_and_logs() {
         .evaluate(&input("user", "mail a@b.io", vec![detection("email", "pii", 5, 11, 0.9)]), BUDGET);
     let names: Vec<&str> = decision.logs.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["log_pii_detection"]);
-    let log = &decision.logs[0].value;
+    let log = &decision.logs[0].value.json();
     assert_eq!(
         (log["count"].clone(), log["kinds"].clone(), log["user_id"].clone()),
         (json!(1), json!(["email"]), json!("u1"))
