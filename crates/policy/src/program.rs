@@ -1033,7 +1033,7 @@ impl<'p> Run<'p> {
                 self.prime(lhs)?;
                 self.prime(rhs)?;
                 if let (Some(l), Some(r)) = (self.borrowed(lhs, frame), self.borrowed(rhs, frame)) {
-                    if *l == Value::Undefined || *r == Value::Undefined {
+                    if undefined(l) || undefined(r) {
                         return Ok(false);
                     }
                     let value =
@@ -1086,7 +1086,7 @@ impl<'p> Run<'p> {
                     Some(code) => run.eval(code, frame)?,
                     None => Value::Bool(true),
                 };
-                if element != Value::Undefined {
+                if !undefined(&element) {
                     set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(element);
                 }
                 Ok(Flow::More)
@@ -1112,7 +1112,7 @@ impl<'p> Run<'p> {
     fn function(&mut self, id: RuleId, args: &[Value]) -> Result<Value, Stop> {
         let program = self.program;
         let rule = &program.rules[id];
-        if args.contains(&Value::Undefined) {
+        if args.iter().any(undefined) {
             return Ok(Value::Undefined);
         }
         let mut result: Option<Value> = None;
@@ -1166,7 +1166,7 @@ impl<'p> Run<'p> {
             }
             Step::Bind(slot, code) => {
                 let value = self.eval(code, frame)?;
-                if value == Value::Undefined {
+                if undefined(&value) {
                     return Ok(Flow::More);
                 }
                 frame[usize::from(*slot)] = value;
@@ -1239,7 +1239,7 @@ impl<'p> Run<'p> {
                     }
                 };
                 let value = base[&index].clone();
-                if value == Value::Undefined && *data && matches!(index, Value::Number(_)) {
+                if undefined(&value) && *data && matches!(index, Value::Number(_)) {
                     base[&Value::from(index.to_string())].clone()
                 } else {
                     value
@@ -1249,7 +1249,7 @@ impl<'p> Run<'p> {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     let value = self.eval(item, frame)?;
-                    if value == Value::Undefined {
+                    if undefined(&value) {
                         return Ok(Value::Undefined);
                     }
                     out.push(value);
@@ -1260,7 +1260,7 @@ impl<'p> Run<'p> {
                 let mut set = Value::new_set();
                 for item in items {
                     let value = self.eval(item, frame)?;
-                    if value == Value::Undefined {
+                    if undefined(&value) {
                         return Ok(Value::Undefined);
                     }
                     set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(value);
@@ -1272,7 +1272,7 @@ impl<'p> Run<'p> {
                 for (key, value) in fields {
                     let key = self.eval(key, frame)?;
                     let value = self.eval(value, frame)?;
-                    if key == Value::Undefined || value == Value::Undefined {
+                    if undefined(&key) || undefined(&value) {
                         return Ok(Value::Undefined);
                     }
                     object.as_object_mut().map_err(|_| Stop::Interpreter)?.insert(key, value);
@@ -1283,7 +1283,7 @@ impl<'p> Run<'p> {
                 let mut out = Vec::new();
                 self.run(query, frame, &mut |run, frame| {
                     let value = run.eval(term, frame)?;
-                    if value != Value::Undefined {
+                    if !undefined(&value) {
                         out.push(value);
                     }
                     Ok(Flow::More)
@@ -1294,7 +1294,7 @@ impl<'p> Run<'p> {
                 let mut set = self.program.empty_set.clone();
                 self.run(query, frame, &mut |run, frame| {
                     let value = run.eval(term, frame)?;
-                    if value != Value::Undefined {
+                    if !undefined(&value) {
                         set.as_set_mut().map_err(|_| Stop::Interpreter)?.insert(value);
                     }
                     Ok(Flow::More)
@@ -1306,7 +1306,7 @@ impl<'p> Run<'p> {
                 self.run(query, frame, &mut |run, frame| {
                     let k = run.eval(key, frame)?;
                     let v = run.eval(value, frame)?;
-                    if k == Value::Undefined || v == Value::Undefined {
+                    if undefined(&k) || undefined(&v) {
                         return Ok(Flow::More);
                     }
                     let map = object.as_object_mut().map_err(|_| Stop::Interpreter)?;
@@ -1322,7 +1322,7 @@ impl<'p> Run<'p> {
             }
             Code::Builtin { name, fcn, call, params, args } => {
                 let args = self.args(args, frame)?;
-                if args.contains(&Value::Undefined) {
+                if args.iter().any(undefined) {
                     return Ok(Value::Undefined);
                 }
                 if let Some(value) = self.regex(name, &args)? {
@@ -1345,7 +1345,7 @@ impl<'p> Run<'p> {
             }
             Code::Extension { index, args } => {
                 let args = self.args(args, frame)?;
-                if args.contains(&Value::Undefined) {
+                if args.iter().any(undefined) {
                     return Ok(Value::Undefined);
                 }
                 let json: Vec<serde_json::Value> =
@@ -1360,7 +1360,7 @@ impl<'p> Run<'p> {
             Code::Compare { op, lhs, rhs } => {
                 let lhs = self.eval(lhs, frame)?;
                 let rhs = self.eval(rhs, frame)?;
-                if lhs == Value::Undefined || rhs == Value::Undefined {
+                if undefined(&lhs) || undefined(&rhs) {
                     return Ok(Value::Undefined);
                 }
                 regorus::unstable::comparison::compare(op, &lhs, &rhs).map_err(|_| Stop::Interpreter)?
@@ -1368,7 +1368,7 @@ impl<'p> Run<'p> {
             Code::Arith { op, call, lhs, rhs } => {
                 let l = self.eval(&lhs.0, frame)?;
                 let r = self.eval(&rhs.0, frame)?;
-                if l == Value::Undefined || r == Value::Undefined {
+                if undefined(&l) || undefined(&r) {
                     return Ok(Value::Undefined);
                 }
                 let result = match (op, &l, &r) {
@@ -1395,7 +1395,7 @@ impl<'p> Run<'p> {
             Code::SetOp { op, lhs, rhs } => {
                 let l = self.eval(&lhs.0, frame)?;
                 let r = self.eval(&rhs.0, frame)?;
-                if l == Value::Undefined || r == Value::Undefined {
+                if undefined(&l) || undefined(&r) {
                     return Ok(Value::Undefined);
                 }
                 let result = match op {
@@ -1508,7 +1508,7 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
                 let mut value = object;
                 for part in path.iter() {
                     value = &value[part];
-                    if *value == Value::Undefined {
+                    if undefined(value) {
                         value = default;
                         break;
                     }
@@ -1594,6 +1594,12 @@ fn sprintf<'v>(format: &str, mut items: impl Iterator<Item = &'v Value>) -> Opti
     }
 }
 
+/// Whether a value is undefined (a pattern match; `==` would call `Value`'s comparison).
+#[inline]
+fn undefined(value: &Value) -> bool {
+    matches!(value, Value::Undefined)
+}
+
 /// `concat`: the strings joined, or None when an item is not a string (regorus' error).
 fn join<'v>(delimiter: &str, items: impl Iterator<Item = &'v Value> + Clone) -> Option<Value> {
     // Sized first: growing the string as it is built costs a reallocation every few pieces.
@@ -1611,7 +1617,7 @@ fn join<'v>(delimiter: &str, items: impl Iterator<Item = &'v Value> + Clone) -> 
 /// Record one solution's value of a complete rule or function: a second, different value is a conflict (the
 /// interpreter reports it). With `uniform`, the first value ends the search.
 fn agree(result: &mut Option<Value>, value: Value, uniform: bool) -> Result<Flow, Stop> {
-    if value == Value::Undefined {
+    if undefined(&value) {
         return Ok(Flow::More);
     }
     match result {
