@@ -24,7 +24,7 @@
 //! `tests/it/program.rs` evaluates the shipped bundle and a set of edge cases both ways and requires identical
 //! decisions, except that one difference.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -552,8 +552,21 @@ impl Compiler {
             Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => {
                 self.reference(module, scope, expr)?
             }
-            Expr::Array { items, .. } => Code::Array(self.exprs(module, scope, items)?),
-            Expr::Set { items, .. } => Code::Set(self.exprs(module, scope, items)?),
+            // Literals of constants are built once, here (e.g. the path in `object.get(input, ["a", "b"], x)`).
+            Expr::Array { items, .. } => {
+                let items = self.exprs(module, scope, items)?;
+                match constants(&items) {
+                    Some(values) => Code::Const(Value::from(values)),
+                    None => Code::Array(items),
+                }
+            }
+            Expr::Set { items, .. } => {
+                let items = self.exprs(module, scope, items)?;
+                match constants(&items) {
+                    Some(values) => Code::Const(Value::from(values.into_iter().collect::<BTreeSet<_>>())),
+                    None => Code::Set(items),
+                }
+            }
             Expr::Object { fields, .. } => {
                 let mut out = Vec::with_capacity(fields.len());
                 for (_, key, value) in fields {
@@ -1592,6 +1605,17 @@ fn sprintf<'v>(format: &str, mut items: impl Iterator<Item = &'v Value>) -> Opti
         Some(_) => None,
         None => Some(Value::String(out.into())),
     }
+}
+
+/// The values of `items` when every one is a defined constant (a literal of them is a constant too).
+fn constants(items: &[Code]) -> Option<Vec<Value>> {
+    items
+        .iter()
+        .map(|item| match item {
+            Code::Const(value) if !undefined(value) => Some(value.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether a value is undefined (a pattern match; `==` would call `Value`'s comparison).
