@@ -196,12 +196,12 @@ mod tests {
         let mut values = vec![json_value(&document), Value::Undefined, Value::from(1e20), Value::from(-0.5)];
         let mut set = Value::new_set();
         let mut keyed = Value::new_object();
-        if let (Ok(set), Ok(keyed)) = (set.as_set_mut(), keyed.as_object_mut()) {
-            set.insert(Value::from("b"));
-            set.insert(Value::from(3));
-            keyed.insert(Value::from(1), Value::from("number key"));
-            keyed.insert(Value::from("k"), Value::Null);
-        }
+        let items = set.as_set_mut().expect("a set");
+        items.insert(Value::from("b"));
+        items.insert(Value::from(3));
+        let fields = keyed.as_object_mut().expect("an object");
+        fields.insert(Value::from(1), Value::from("number key"));
+        fields.insert(Value::from("k"), Value::Null);
         values.extend([set, keyed]);
         for value in &values {
             let expected = serde_json::to_value(value).ok();
