@@ -216,6 +216,7 @@ impl Writer {
                 break;
             }
             self.commit(std::mem::take(&mut batch)).await;
+            self.store.between_audit_appends().await;
         }
         // Shutdown: sign the final head so the whole chain is covered.
         if self.head_seq > 0 && self.signed_seq != Some(self.head_seq) {

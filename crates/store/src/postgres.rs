@@ -26,6 +26,14 @@ impl PostgresStore {
     /// Nothing to do before the pool closes.
     async fn before_close(&self) {}
 
+    /// Nothing to do between audit appends: PostgreSQL recycles its WAL on its own.
+    async fn restart_wal(&self) {}
+
+    /// Audit records are appended through the one pool.
+    fn appender(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<PostgresStore, StoreError> {
         let mut connect =
             PgConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid postgres url", e))?;

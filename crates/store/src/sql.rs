@@ -5,7 +5,8 @@
 /// databases' limits, 32,766 for SQLite and 65,535 for PostgreSQL).
 pub(crate) const AUDIT_INSERT_CHUNK: usize = 256;
 
-/// Implements [`crate::Store`] (but `open`) and [`crate::AuditStore`] for a struct with a `pool` field.
+/// Implements [`crate::Store`] (but `open`) and [`crate::AuditStore`] for a struct with a `pool` field and an
+/// `appender()` method: the pool audit records are appended through.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row:ty, $backend:expr) => {
     #[async_trait]
@@ -97,6 +98,10 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
+        async fn between_audit_appends(&self) {
+            self.restart_wal().await;
+        }
+
         async fn append_audit(
             &self,
             rows: &[AuditRow],
@@ -132,12 +137,12 @@ macro_rules! impl_sql_store {
             if checkpoint.is_none() && rows.len() <= $crate::sql::AUDIT_INSERT_CHUNK {
                 return insert(rows)
                     .build()
-                    .execute(&self.pool)
+                    .execute(self.appender())
                     .await
                     .map(drop)
                     .map_err(|e| from_sqlx("cannot write an audit record", e));
             }
-            let mut tx = self.pool.begin().await.map_err(|e| from_sqlx("cannot begin an audit write", e))?;
+            let mut tx = self.appender().begin().await.map_err(|e| from_sqlx("cannot begin an audit write", e))?;
             for chunk in rows.chunks($crate::sql::AUDIT_INSERT_CHUNK) {
                 insert(chunk)
                     .build()

@@ -4,8 +4,20 @@
 //! [`CHECKPOINT_EVERY`], never on a writing connection: SQLite's automatic checkpoint runs inside the commit
 //! that crosses its threshold, so one audit insert in a few thousand waited tens of milliseconds for it, and
 //! every request waiting for that insert with it.
+//!
+//! A passive checkpoint never waits for writers, so under a steady stream of commits it never catches up with
+//! the end of the WAL, and SQLite only starts the WAL over once a checkpoint has: the file grew without bound
+//! (1.3 GB after 54,000 audit records in a benchmark, with every read slower for it). So when a passive
+//! checkpoint leaves more than [`WAL_RESTART_FRAMES`] in the WAL, the audit writer's own connection runs one
+//! more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with no commit
+//! running meanwhile it copies the few frames written since and completes, and the next commit starts the WAL
+//! from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing connection, but
+//! it holds writers back through the busy handler, which sleeps in steps of 5 to 25 ms: each restart stalled
+//! the audit trail for about 30 ms in a benchmark.)
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,9 +41,22 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// How often the checkpointing connection moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
+/// A WAL longer than this many frames (pages) after a passive checkpoint is started over.
+const WAL_RESTART_FRAMES: i64 = 2048;
+
+/// The size the WAL file is cut back to when it starts over (`journal_size_limit`), in bytes: above what a
+/// steady load leaves, so that only a burst's WAL is truncated (a truncation takes milliseconds).
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// One connection of its own for appending audit records. With the writes spread over the main pool, every
+    /// connection found its page cache stale (another connection had written since) and read the tables'
+    /// last pages back from the WAL on each commit; one appending connection keeps them cached.
+    audit_pool: SqlitePool,
+    /// Set by the checkpointing task when the WAL should start over (see the module's documentation).
+    wal_too_long: Arc<AtomicBool>,
     /// Stops the checkpointing task (so does dropping it), and the task to wait for.
     checkpoints: std::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
 }
@@ -39,6 +64,7 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     /// Before the pool closes: a last checkpoint, and the checkpointing connection closed.
     async fn before_close(&self) {
+        self.audit_pool.close().await;
         let checkpoints = self.checkpoints.lock().ok().and_then(|mut c| c.take());
         if let Some((stop, task)) = checkpoints {
             // The task may have ended already: then there is nothing to stop.
@@ -51,6 +77,29 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    fn appender(&self) -> &SqlitePool {
+        &self.audit_pool
+    }
+
+    /// The audit writer's checkpoint, run between its appends when the WAL should start over.
+    async fn restart_wal(&self) {
+        if !self.wal_too_long.load(Ordering::Relaxed) {
+            return;
+        }
+        match sqlx::query(PASSIVE).fetch_one(&self.audit_pool).await {
+            Ok(row) => {
+                let (busy, frames, copied) = (row.try_get(0), row.try_get(1), row.try_get::<i64, _>(2));
+                // Complete: the next commit starts the WAL over. Otherwise (another checkpoint was running, a
+                // reader held an old snapshot) the next call tries again.
+                if busy.is_ok_and(|b: i64| b == 0) && frames.is_ok_and(|f: i64| copied.is_ok_and(|c| c == f))
+                {
+                    self.wal_too_long.store(false, Ordering::Relaxed);
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
+        }
+    }
+
     pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<SqliteStore, StoreError> {
         let connect = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid sqlite url", e))?
@@ -68,47 +117,73 @@ impl SqliteStore {
             .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout)
-            .pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new()
-            // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip to the
-            // connection's thread) before each use.
-            .test_before_acquire(false)
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+        let pool = |connections: u32| {
+            SqlitePoolOptions::new()
+                // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip to
+                // the connection's thread) before each use.
+                .test_before_acquire(false)
+                .max_connections(connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect.clone())
+        };
+        let main = pool(options.max_connections.max(1))
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
+        MIGRATOR.run(&main).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
+        let audit_pool = pool(1).await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         let checkpointer = SqliteConnection::connect_with(&connect)
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(checkpoints(checkpointer, stopped));
-        Ok(SqliteStore { pool, checkpoints: std::sync::Mutex::new(Some((stop, task))) })
+        let wal_too_long = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(checkpoints(checkpointer, wal_too_long.clone(), stopped));
+        Ok(SqliteStore {
+            pool: main,
+            audit_pool,
+            wal_too_long,
+            checkpoints: std::sync::Mutex::new(Some((stop, task))),
+        })
     }
 }
 
 /// Every [`CHECKPOINT_EVERY`] until `stopped`, a passive checkpoint: it copies what it can of the WAL without
-/// waiting for, or blocking, the writers and readers of the other connections.
-async fn checkpoints(mut connection: SqliteConnection, mut stopped: oneshot::Receiver<()>) {
+/// waiting for, or blocking, the writers and readers of the other connections. When that leaves a long WAL, it
+/// sets `wal_too_long` for the audit writer (see the module's documentation).
+async fn checkpoints(
+    mut connection: SqliteConnection,
+    wal_too_long: Arc<AtomicBool>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = every.tick() => {
-                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut connection).await {
-                    tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying");
+                match checkpoint(&mut connection, PASSIVE).await {
+                    Ok(frames) => wal_too_long.store(frames > WAL_RESTART_FRAMES, Ordering::Relaxed),
+                    Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
                 }
             }
         }
     }
-    if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut connection).await {
+    if let Err(error) = checkpoint(&mut connection, TRUNCATE).await {
         tracing::warn!(error = %error, "the last sqlite WAL checkpoint failed");
     }
     if let Err(error) = connection.close().await {
         tracing::warn!(error = %error, "closing the sqlite checkpoint connection failed");
     }
+}
+
+const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+const TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
+/// Runs a checkpoint (one of the statements above) and returns the WAL's length in frames when it ran.
+async fn checkpoint(connection: &mut SqliteConnection, sql: &'static str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(sql).fetch_one(connection).await?;
+    row.try_get(1)
 }
 
 /// Creates the database file readable by its owner only; SQLite gives its WAL and shared-memory files the same
