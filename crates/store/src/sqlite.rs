@@ -133,9 +133,12 @@ impl SqliteStore {
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         MIGRATOR.run(&main).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
         let audit_pool = pool(1).await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
-        let checkpointer = SqliteConnection::connect_with(&connect)
-            .await
-            .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+        let mut checkpointer = SqliteConnection::connect_with(
+            &connect.clone().thread_name(|_| SQLITE_CHECKPOINT_THREAD.to_owned()),
+        )
+        .await
+        .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+        lowest_priority(&mut checkpointer).await?;
         let (stop, stopped) = oneshot::channel();
         let wal_too_long = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(checkpoints(checkpointer, wal_too_long.clone(), stopped));
@@ -175,6 +178,33 @@ async fn checkpoints(
     if let Err(error) = connection.close().await {
         tracing::warn!(error = %error, "closing the sqlite checkpoint connection failed");
     }
+}
+
+/// The name of the checkpointing connection's thread.
+pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
+
+/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy core
+/// it does not take turns with the request workers and the audit writer's connection. (Sharing one core evenly,
+/// a checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several times
+/// a second.) It still gets a share of the core, so checkpoints keep up under saturation. sqlx runs each
+/// connection on a thread of its own and offers no hook to it but SQLite's callbacks: the progress handler
+/// runs on that thread, during the first statement.
+async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreError> {
+    let mut handle =
+        connection.lock_handle().await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+    let mut lowered = false;
+    handle.set_progress_handler(1, move || {
+        if !lowered {
+            lowered = true;
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::warn!(error = ?error, "cannot lower the sqlite checkpoint thread's priority");
+            }
+        }
+        true
+    });
+    Ok(())
 }
 
 const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";

@@ -107,3 +107,29 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
     assert_eq!(store.count_audit(&Default::default()).await.expect("count"), seq as u64);
     store.close().await;
 }
+
+/// The thread that runs SQLite's checkpoints takes the lowest priority (nice 19) once it has run one.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_sqlite_checkpoint_thread_runs_at_the_lowest_priority() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    // The checkpointing task runs its first checkpoint at once; give it a moment on a loaded machine.
+    let mut nice = None;
+    for _ in 0..100 {
+        nice = std::fs::read_dir("/proc/self/task").expect("tasks").flatten().find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == store::SQLITE_CHECKPOINT_THREAD).then_some(())?;
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the parenthesised name: state is field 3, nice is field 19.
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+            fields.get(16)?.parse::<i32>().ok()
+        });
+        if nice == Some(19) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(nice, Some(19), "the checkpoint thread's nice value");
+    store.close().await;
+}
