@@ -74,9 +74,12 @@ pub(crate) struct Program {
     /// patterns, messages) are evaluated once, at compile time.
     initial: Vec<Memo>,
     extensions: Vec<(String, ExtensionFn)>,
-    /// Compiled patterns of `regex.match` and `regex.replace`. regorus' own cache hands out clones, and a
-    /// cloned `Regex` starts with an empty matching cache, so each call rebuilt its automaton (about a third
-    /// of a decision); one shared `Regex` keeps its per-thread caches warm.
+    /// The patterns of `regex.match` and `regex.replace` known at compile time (constants and constant rules),
+    /// compiled once and read without a lock. regorus' own cache hands out clones, and a cloned `Regex` starts
+    /// with an empty matching cache, so each call rebuilt its automaton (about a third of a decision); one
+    /// shared `Regex` keeps its per-thread caches warm.
+    patterns: HashMap<String, regex::Regex>,
+    /// Patterns that only a decision's input names, compiled on first use.
     regexes: RwLock<HashMap<String, regex::Regex>>,
     /// The empty set, shared (see [`Run::set`]); `as_set_mut` copies it before the first insert.
     empty_set: Value,
@@ -172,11 +175,50 @@ impl Program {
             rules,
             outputs,
             extensions,
+            patterns: HashMap::new(),
             regexes: RwLock::new(HashMap::new()),
             empty_set: Value::new_set(),
         };
         program.initial = program.fold_constants();
+        program.patterns = program.constant_patterns();
         Ok(program)
+    }
+
+    /// The regex patterns the rules name as constants, or as rules folded to constant strings, compiled. A
+    /// pattern that does not compile is left out: its call goes to the interpreter, as any other would.
+    fn constant_patterns(&self) -> HashMap<String, regex::Regex> {
+        let mut codes: Vec<&Code> = Vec::new();
+        for rule in &self.rules {
+            codes.extend(rule.default.iter());
+            for def in &rule.defs {
+                codes.extend(def.value.iter());
+                steps_codes(&def.query, &mut codes);
+            }
+        }
+        let mut patterns = HashMap::new();
+        while let Some(code) = codes.pop() {
+            let pattern = match code {
+                Code::Builtin { name: "regex.match", args, .. } => args.first(),
+                Code::Builtin { name: "regex.replace", args, .. } => args.get(1),
+                _ => None,
+            };
+            let pattern = match pattern {
+                Some(Code::Const(Value::String(pattern))) => Some(pattern),
+                Some(Code::Rule(id)) => match self.initial.get(*id) {
+                    Some(Memo::Known(Value::String(pattern))) => Some(pattern),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(pattern) = pattern
+                && !patterns.contains_key(pattern.as_ref())
+                && let Ok(re) = regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build()
+            {
+                patterns.insert(pattern.to_string(), re);
+            }
+            children(code, &mut codes);
+        }
+        patterns
     }
 
     /// The memo with every constant rule evaluated. A rule is constant when nothing it reaches reads the
@@ -1452,6 +1494,9 @@ impl<'p> Run<'p> {
             None => Value::Bool(re.is_match(subject)),
             Some(value) => Value::String(re.replace_all(subject, value.as_ref()).into()),
         };
+        if let Some(re) = self.program.patterns.get(pattern.as_ref()) {
+            return Ok(Some(apply(re)));
+        }
         let cache = &self.program.regexes;
         if let Some(re) = cache.read().map_err(|_| Stop::Interpreter)?.get(pattern.as_ref()) {
             return Ok(Some(apply(re)));

@@ -310,6 +310,17 @@ warn contains "bound" if { y = input.a; y == 1 }
 "#,
     ),
     (
+        "regex patterns: constant, from a constant rule, from the input",
+        r#"package axonflow.policy
+import rego.v1
+word := `^[a-z]+$`
+allow if regex.match(word, input.s)
+deny contains "digits" if regex.match(`[0-9]`, input.s)
+warn contains x if x := regex.replace(input.s, `[aeiou]`, "*")
+warn contains "dynamic" if regex.match(input.d, "abc")
+"#,
+    ),
+    (
         "extensions",
         r#"package axonflow.policy
 import rego.v1
