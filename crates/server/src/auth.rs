@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -225,10 +225,14 @@ fn shared_state_unavailable(state: &AppState, operation: &'static str) -> Respon
     ApiError::unavailable("limits cannot be checked right now").into_response()
 }
 
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 fn rate_headers(headers: &mut HeaderMap, rate: &RateLimitStatus) {
-    headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset_at.0 / 1000));
+    headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(rate.limit));
+    headers.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(rate.remaining));
+    headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(rate.reset_at.0 / 1000));
 }
 
 #[cfg(test)]

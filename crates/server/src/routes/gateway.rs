@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::{Check, Checked, EngineError, LlmCall, RateLimitStatus, ToolCall};
 use serde::{Deserialize, Serialize};
@@ -11,21 +11,31 @@ use serde::{Deserialize, Serialize};
 use super::keys::RateLimitDto;
 use crate::{ApiError, ApiJson, AppState, Caller, RequestId};
 
+/// The transparency headers' names, built once: a name given as a string is parsed and copied into a new
+/// allocation on every insert.
+static X_AI_REQUEST_ID: HeaderName = HeaderName::from_static("x-ai-request-id");
+static X_AI_DECISION_ID: HeaderName = HeaderName::from_static("x-ai-decision-id");
+static X_AI_DECISION: HeaderName = HeaderName::from_static("x-ai-decision");
+static X_AI_DECISION_BLOCKED: HeaderName = HeaderName::from_static("x-ai-decision-blocked");
+static X_AI_POLICIES_APPLIED: HeaderName = HeaderName::from_static("x-ai-policies-applied");
+pub(crate) static X_AI_AUDIT_HASH: HeaderName = HeaderName::from_static("x-ai-audit-hash");
+static X_AI_PII_DETECTED: HeaderName = HeaderName::from_static("x-ai-pii-detected");
+
 /// The transparency headers of a decision.
 pub(crate) fn decision_headers(headers: &mut HeaderMap, checked: &Checked, request_id: &str) {
-    let mut set = |name: &'static str, value: String| {
+    let mut set = |name: &HeaderName, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
+            headers.insert(name.clone(), value);
         }
     };
-    set("x-ai-request-id", request_id.to_owned());
-    set("x-ai-decision-id", checked.decision_id().to_owned());
-    set("x-ai-decision", checked.verdict().to_owned());
-    set("x-ai-decision-blocked", (!checked.decision.proceeds()).to_string());
-    set("x-ai-policies-applied", checked.policies().join(","));
-    set("x-ai-audit-hash", checked.receipt.hash_hex());
+    set(&X_AI_REQUEST_ID, request_id.to_owned());
+    set(&X_AI_DECISION_ID, checked.decision_id().to_owned());
+    set(&X_AI_DECISION, checked.verdict().to_owned());
+    set(&X_AI_DECISION_BLOCKED, (!checked.decision.proceeds()).to_string());
+    set(&X_AI_POLICIES_APPLIED, checked.policies().join(","));
+    set(&X_AI_AUDIT_HASH, checked.receipt.hash_hex());
     set(
-        "x-ai-pii-detected",
+        &X_AI_PII_DETECTED,
         checked.findings.iter().any(|f| f.category() == detect::Category::Pii).to_string(),
     );
 }
@@ -254,7 +264,7 @@ pub(crate) async fn audit_llm_call(
         Json(AuditedResponse { success: true, audit_id: receipt.id.clone(), audit_hash: receipt.hash_hex() })
             .into_response();
     if let Ok(value) = HeaderValue::from_str(&receipt.hash_hex()) {
-        response.headers_mut().insert("x-ai-audit-hash", value);
+        response.headers_mut().insert(X_AI_AUDIT_HASH.clone(), value);
     }
     Ok(response)
 }

@@ -204,7 +204,7 @@ pub(crate) async fn check_output(
     let status = if response.allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
     let mut response = (status, Json(response)).into_response();
     if let Ok(value) = axum::http::HeaderValue::from_str(&output.receipt.hash_hex()) {
-        response.headers_mut().insert("x-ai-audit-hash", value);
+        response.headers_mut().insert(super::gateway::X_AI_AUDIT_HASH.clone(), value);
     }
     Ok(response)
 }
