@@ -7,9 +7,10 @@
 //! records, so rewriting the chain up to a checkpoint, or forging a whole chain, is detected too.
 //!
 //! Writes are group-committed: requests hand their record to one writer task, which takes everything waiting,
-//! yields once to the runtime so that the tasks ready to run can add theirs, and commits it all in one
-//! transaction; it never waits on a timer. (The yield cut the bytes written per record by a third at 5,000
-//! records/s: each commit writes the last page of five B-trees, whatever its size.) A record is durable before
+//! yields to the runtime so that the tasks ready to run can add theirs (again while they do, up to
+//! [`GATHER_YIELDS`] times), and commits it all in one transaction; it never waits on a timer. (The yields cut
+//! the bytes written per record from 23.5 to 13 KB at 5,000 records/s: each commit writes the last page of
+//! five B-trees, whatever its size.) A record is durable before
 //! [`AuditLog::record`] returns, and if the store cannot take it the caller gets an error and must fail closed.
 
 use std::fmt::Write as _;
@@ -197,6 +198,9 @@ pub enum AuditStartError {
     Spool(#[from] SpoolError),
 }
 
+/// How many times in a row the writer yields to gather records before a commit, while each yield adds some.
+const GATHER_YIELDS: usize = 8;
+
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Pending>, mut stopped: oneshot::Receiver<()>) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
@@ -218,13 +222,20 @@ impl Writer {
                 break;
             }
             // Let the tasks that are ready to run add their records first: one commit for all of them. Not a
-            // timer: with nothing else ready this returns at once.
-            if batch.len() < self.options.max_batch {
+            // timer: with nothing else ready a yield returns at once, and adds nothing, which ends the loop.
+            for _ in 0..GATHER_YIELDS {
+                let before = batch.len();
+                if before >= self.options.max_batch {
+                    break;
+                }
                 tokio::task::yield_now().await;
                 while batch.len() < self.options.max_batch
                     && let Ok(pending) = receiver.try_recv()
                 {
                     batch.push(pending);
+                }
+                if batch.len() == before {
+                    break;
                 }
             }
             self.commit(std::mem::take(&mut batch)).await;
