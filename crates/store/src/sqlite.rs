@@ -8,7 +8,7 @@
 //! A passive checkpoint never waits for writers, so under a steady stream of commits it never catches up with
 //! the end of the WAL, and SQLite only starts the WAL over once a checkpoint has: the file grew without bound
 //! (1.3 GB after 54,000 audit records in a benchmark, with every read slower for it). So when a passive
-//! checkpoint leaves more than [`WAL_RESTART_FRAMES`] in the WAL, the audit writer's own connection runs one
+//! checkpoint leaves more than `OpenOptions::wal_restart_pages` in the WAL, the audit writer's own connection runs one
 //! more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with no commit
 //! running meanwhile it copies the few frames written since and completes, and the next commit starts the WAL
 //! from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing connection, but
@@ -41,12 +41,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// How often the checkpointing connection moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// A WAL longer than this many frames (pages) after a passive checkpoint is started over.
-const WAL_RESTART_FRAMES: i64 = 2048;
-
-/// The size the WAL file is cut back to when it starts over (`journal_size_limit`), in bytes: above what a
-/// steady load leaves, so that only a burst's WAL is truncated (a truncation takes milliseconds).
-const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+/// The size the WAL file is cut back to when it starts over (`journal_size_limit`), as a multiple of the
+/// restart threshold: above what a steady load leaves, so that only a burst's WAL is truncated (a truncation
+/// takes milliseconds).
+const WAL_SIZE_LIMIT_RESTARTS: i64 = 2;
 
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
@@ -118,7 +116,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout)
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+            .pragma(
+                "journal_size_limit",
+                (options.wal_restart_pages.max(1) * 4096 * WAL_SIZE_LIMIT_RESTARTS).to_string(),
+            );
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
                 // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip to
@@ -141,7 +142,8 @@ impl SqliteStore {
         lowest_priority(&mut checkpointer).await?;
         let (stop, stopped) = oneshot::channel();
         let wal_too_long = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(checkpoints(checkpointer, wal_too_long.clone(), stopped));
+        let restart = options.wal_restart_pages;
+        let task = tokio::spawn(checkpoints(checkpointer, restart, wal_too_long.clone(), stopped));
         Ok(SqliteStore {
             pool: main,
             audit_pool,
@@ -156,6 +158,7 @@ impl SqliteStore {
 /// sets `wal_too_long` for the audit writer (see the module's documentation).
 async fn checkpoints(
     mut connection: SqliteConnection,
+    restart_pages: i64,
     wal_too_long: Arc<AtomicBool>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -166,7 +169,7 @@ async fn checkpoints(
             _ = &mut stopped => break,
             _ = every.tick() => {
                 match checkpoint(&mut connection, PASSIVE).await {
-                    Ok(frames) => wal_too_long.store(frames > WAL_RESTART_FRAMES, Ordering::Relaxed),
+                    Ok(frames) => wal_too_long.store(frames > restart_pages, Ordering::Relaxed),
                     Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
                 }
             }

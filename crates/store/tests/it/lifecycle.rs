@@ -82,7 +82,9 @@ async fn the_sqlite_file_is_readable_by_its_owner_only() {
 /// written (185 MB after 96 MiB of records).
 #[tokio::test]
 async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
-    let database = TestDatabase::sqlite();
+    let mut database = TestDatabase::sqlite();
+    // 8 MiB rather than the default 64, so that a few seconds of writing show the bound.
+    database.options.wal_restart_pages = 2048;
     let store = database.open().await;
     let body = "x".repeat(32 * 1024);
     let (mut seq, mut written) = (0_i64, 0_usize);
