@@ -10,8 +10,8 @@
 //! yields to the runtime so that the tasks ready to run can add theirs (again while they do, up to
 //! [`GATHER_YIELDS`] times), and commits it all in one transaction; it never waits on a timer. (The yields cut
 //! the bytes written per record from 23.5 to 13 KB at 5,000 records/s: each commit writes the last page of
-//! five B-trees, whatever its size.) A record is durable before
-//! [`AuditLog::record`] returns, and if the store cannot take it the caller gets an error and must fail closed.
+//! five B-trees, whatever its size.) A record is durable before [`AuditLog::record`] returns, and if the store
+//! cannot take it the caller gets an error and must fail closed.
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -8,10 +8,10 @@
 //! A passive checkpoint never waits for writers, so under a steady stream of commits it never catches up with
 //! the end of the WAL, and SQLite only starts the WAL over once a checkpoint has: the file grew without bound
 //! (1.3 GB after 54,000 audit records in a benchmark, with every read slower for it). So when a passive
-//! checkpoint leaves more than `OpenOptions::wal_restart_pages` in the WAL, the audit writer's own connection runs one
-//! more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with no commit
-//! running meanwhile it copies the few frames written since and completes, and the next commit starts the WAL
-//! from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing connection, but
+//! checkpoint leaves more than `OpenOptions::wal_restart_pages` in the WAL, the audit writer's own connection
+//! runs one more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with
+//! no commit running meanwhile it copies the frames written since and completes, and the next commit starts
+//! the WAL from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing connection, but
 //! it holds writers back through the busy handler, which sleeps in steps of 5 to 25 ms: each restart stalled
 //! the audit trail for about 30 ms in a benchmark.)
 
@@ -189,7 +189,8 @@ pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 /// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy core
 /// it does not take turns with the request workers and the audit writer's connection. (Sharing one core evenly,
 /// a checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several times
-/// a second.) It still gets a share of the core, so checkpoints keep up under saturation. sqlx runs each
+/// a second.) Nice 19 is not `SCHED_IDLE`: the thread still gets a small share of a saturated core, so it is
+/// slowed there but not starved (whether it keeps up through a long saturation is not measured). sqlx runs each
 /// connection on a thread of its own and offers no hook to it but SQLite's callbacks: the progress handler
 /// runs on that thread, during the first statement.
 async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreError> {
