@@ -106,6 +106,17 @@ struct RuleCode {
     uniform: bool,
 }
 
+impl RuleCode {
+    /// The codes directly in the rule: its default, and each definition's value and body.
+    fn codes<'c>(&'c self, out: &mut Vec<&'c Code>) {
+        out.extend(self.default.iter());
+        for def in &self.defs {
+            out.extend(def.value.iter());
+            steps_codes(&def.query, out);
+        }
+    }
+}
+
 struct Def {
     /// Functions: the slot of each argument (`None` for `_`).
     params: Vec<Option<Slotted>>,
@@ -189,11 +200,7 @@ impl Program {
     fn constant_patterns(&self) -> HashMap<String, regex::Regex> {
         let mut codes: Vec<&Code> = Vec::new();
         for rule in &self.rules {
-            codes.extend(rule.default.iter());
-            for def in &rule.defs {
-                codes.extend(def.value.iter());
-                steps_codes(&def.query, &mut codes);
-            }
+            rule.codes(&mut codes);
         }
         let mut patterns = HashMap::new();
         while let Some(code) = codes.pop() {
@@ -251,11 +258,8 @@ impl Program {
         // A cycle is not constant (and fails at run time anyway).
         constant[id] = Some(false);
         let rule = &self.rules[id];
-        let mut codes: Vec<&Code> = rule.default.iter().collect();
-        for def in &rule.defs {
-            codes.extend(def.value.iter());
-            steps_codes(&def.query, &mut codes);
-        }
+        let mut codes: Vec<&Code> = Vec::new();
+        rule.codes(&mut codes);
         let mut result = true;
         while let Some(code) = codes.pop() {
             match code {

@@ -153,7 +153,7 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Called by the audit writer between two appends: housekeeping that must not run concurrently with
     /// them (SQLite: starting a long WAL over). Errors are logged, not returned: the next call tries again.
-    async fn between_audit_appends(&self) {}
+    async fn between_audit_appends(&self);
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;
     /// The retention horizon of a chain, if its oldest records were deleted.

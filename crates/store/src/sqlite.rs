@@ -11,9 +11,9 @@
 //! checkpoint leaves more than `OpenOptions::wal_restart_pages` in the WAL, the audit writer's own connection
 //! runs one more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with
 //! no commit running meanwhile it copies the frames written since and completes, and the next commit starts
-//! the WAL from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing connection, but
-//! it holds writers back through the busy handler, which sleeps in steps of 5 to 25 ms: each restart stalled
-//! the audit trail for about 30 ms in a benchmark.)
+//! the WAL from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing
+//! connection, but it holds writers back through the busy handler, which sleeps in steps of 5 to 25 ms: each
+//! restart stalled the audit trail for about 30 ms in a benchmark.)
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -84,16 +84,11 @@ impl SqliteStore {
         if !self.wal_too_long.load(Ordering::Relaxed) {
             return;
         }
-        match sqlx::query(PASSIVE).fetch_one(&self.audit_pool).await {
-            Ok(row) => {
-                let (busy, frames, copied) = (row.try_get(0), row.try_get(1), row.try_get::<i64, _>(2));
-                // Complete: the next commit starts the WAL over. Otherwise (another checkpoint was running, a
-                // reader held an old snapshot) the next call tries again.
-                if busy.is_ok_and(|b: i64| b == 0) && frames.is_ok_and(|f: i64| copied.is_ok_and(|c| c == f))
-                {
-                    self.wal_too_long.store(false, Ordering::Relaxed);
-                }
-            }
+        match checkpoint(&self.audit_pool, PASSIVE).await {
+            // Complete: the next commit starts the WAL over. Otherwise (another checkpoint was running, a reader
+            // held an old snapshot) the next call tries again.
+            Ok(done) if done.complete() => self.wal_too_long.store(false, Ordering::Relaxed),
+            Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
         }
     }
@@ -169,7 +164,7 @@ async fn checkpoints(
             _ = &mut stopped => break,
             _ = every.tick() => {
                 match checkpoint(&mut connection, PASSIVE).await {
-                    Ok(frames) => wal_too_long.store(frames > restart_pages, Ordering::Relaxed),
+                    Ok(done) => wal_too_long.store(done.frames > restart_pages, Ordering::Relaxed),
                     Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
                 }
             }
@@ -214,10 +209,34 @@ async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreE
 const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 const TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 
-/// Runs a checkpoint (one of the statements above) and returns the WAL's length in frames when it ran.
-async fn checkpoint(connection: &mut SqliteConnection, sql: &'static str) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(sql).fetch_one(connection).await?;
-    row.try_get(1)
+/// What a checkpoint reports (the three columns of `PRAGMA wal_checkpoint`).
+struct WalCheckpoint {
+    /// It could not run to the end (another checkpoint, or a writer or reader it had to wait for).
+    busy: bool,
+    /// The WAL's length in frames when it ran.
+    frames: i64,
+    /// How many of those frames are now in the database file.
+    copied: i64,
+}
+
+impl WalCheckpoint {
+    /// Every frame is in the database file: the next commit starts the WAL over.
+    fn complete(&self) -> bool {
+        !self.busy && self.copied == self.frames
+    }
+}
+
+/// Runs a checkpoint (one of the statements above).
+async fn checkpoint<'c>(
+    executor: impl sqlx::Executor<'c, Database = Sqlite>,
+    sql: &'static str,
+) -> Result<WalCheckpoint, sqlx::Error> {
+    let row = sqlx::query(sql).fetch_one(executor).await?;
+    Ok(WalCheckpoint {
+        busy: row.try_get::<i64, _>(0)? != 0,
+        frames: row.try_get(1)?,
+        copied: row.try_get(2)?,
+    })
 }
 
 /// Creates the database file readable by its owner only; SQLite gives its WAL and shared-memory files the same
