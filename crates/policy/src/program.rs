@@ -35,6 +35,8 @@ use regorus::unstable::{
     Query, Ref, Rule as AstRule, RuleHead, must_cache,
 };
 
+use thread_local::ThreadLocal;
+
 use crate::compile::{Extension, ExtensionFn, to_json};
 use crate::plan::Slot;
 
@@ -76,9 +78,8 @@ pub(crate) struct Program {
     extensions: Vec<(String, ExtensionFn)>,
     /// The patterns of `regex.match` and `regex.replace` known at compile time (constants and constant rules),
     /// compiled once and read without a lock. regorus' own cache hands out clones, and a cloned `Regex` starts
-    /// with an empty matching cache, so each call rebuilt its automaton (about a third of a decision); one
-    /// shared `Regex` keeps its per-thread caches warm.
-    patterns: HashMap<String, regex::Regex>,
+    /// with an empty matching cache, so each call rebuilt its automaton (about a third of a decision).
+    patterns: Patterns,
     /// Patterns that only a decision's input names, compiled on first use.
     regexes: RwLock<HashMap<String, regex::Regex>>,
     /// The empty set, shared (see [`Run::set`]); `as_set_mut` copies it before the first insert.
@@ -88,6 +89,28 @@ pub(crate) struct Program {
 impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program").field("rules", &self.rules.len()).finish()
+    }
+}
+
+/// The compiled constant patterns, and each thread's own copies of them.
+///
+/// A `Regex` keeps a pool of matching caches: the first thread to use it takes its cache without
+/// synchronisation, every other thread goes through a mutex (sharded, but shared). Each evaluating thread
+/// therefore matches with its own copy, made on its first call: a copy shares the compiled automata and gets
+/// a pool of its own, which that thread then owns. No lock is taken on the hot path.
+#[derive(Default)]
+struct Patterns {
+    /// Pattern -> its position in `compiled`.
+    index: HashMap<String, usize>,
+    compiled: Vec<regex::Regex>,
+    per_thread: ThreadLocal<Vec<regex::Regex>>,
+}
+
+impl Patterns {
+    /// This thread's copy of `pattern`, if it is one of the constant patterns.
+    fn get(&self, pattern: &str) -> Option<&regex::Regex> {
+        let at = *self.index.get(pattern)?;
+        self.per_thread.get_or(|| self.compiled.clone()).get(at)
     }
 }
 
@@ -186,7 +209,7 @@ impl Program {
             rules,
             outputs,
             extensions,
-            patterns: HashMap::new(),
+            patterns: Patterns::default(),
             regexes: RwLock::new(HashMap::new()),
             empty_set: Value::new_set(),
         };
@@ -197,12 +220,12 @@ impl Program {
 
     /// The regex patterns the rules name as constants, or as rules folded to constant strings, compiled. A
     /// pattern that does not compile is left out: its call goes to the interpreter, as any other would.
-    fn constant_patterns(&self) -> HashMap<String, regex::Regex> {
+    fn constant_patterns(&self) -> Patterns {
         let mut codes: Vec<&Code> = Vec::new();
         for rule in &self.rules {
             rule.codes(&mut codes);
         }
-        let mut patterns = HashMap::new();
+        let mut patterns = Patterns::default();
         while let Some(code) = codes.pop() {
             let pattern = match code {
                 Code::Builtin { name: "regex.match", args, .. } => args.first(),
@@ -218,10 +241,11 @@ impl Program {
                 _ => None,
             };
             if let Some(pattern) = pattern
-                && !patterns.contains_key(pattern.as_ref())
+                && !patterns.index.contains_key(pattern.as_ref())
                 && let Ok(re) = regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build()
             {
-                patterns.insert(pattern.to_string(), re);
+                patterns.index.insert(pattern.to_string(), patterns.compiled.len());
+                patterns.compiled.push(re);
             }
             children(code, &mut codes);
         }
@@ -1498,7 +1522,7 @@ impl<'p> Run<'p> {
             None => Value::Bool(re.is_match(subject)),
             Some(value) => Value::String(re.replace_all(subject, value.as_ref()).into()),
         };
-        if let Some(re) = self.program.patterns.get(pattern.as_ref()) {
+        if let Some(re) = self.program.patterns.get(pattern) {
             return Ok(Some(apply(re)));
         }
         let cache = &self.program.regexes;
@@ -1700,5 +1724,26 @@ fn agree(result: &mut Option<Value>, value: Value, uniform: bool) -> Result<Flow
             *result = Some(value);
             Ok(if uniform { Flow::Done } else { Flow::More })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_matches_with_its_own_copy_of_a_constant_pattern() {
+        let mut patterns = Patterns::default();
+        patterns.index.insert("a+b".to_owned(), 0);
+        patterns.compiled.push(regex::Regex::new("a+b").expect("a pattern"));
+        let address = |patterns: &Patterns| patterns.get("a+b").map(|re| std::ptr::from_ref(re) as usize);
+        let here = address(&patterns);
+        assert!(here.is_some());
+        assert_eq!(address(&patterns), here, "a thread keeps its copy");
+        assert!(patterns.get("a+b").is_some_and(|re| re.is_match("xaab")));
+        assert!(patterns.get("c").is_none(), "only the constant patterns");
+        let there = std::thread::scope(|scope| scope.spawn(|| address(&patterns)).join().expect("no panic"));
+        assert!(there.is_some());
+        assert_ne!(there, here, "another thread matches with another copy");
     }
 }
