@@ -225,7 +225,7 @@ impl WalCheckpoint {
 
     /// After the writer's start-over checkpoint: whether its next call should try again. Not when it completed.
     /// Not when it was busy either: the background holds SQLite's checkpoint lock, for seconds on a saturated
-    /// core, where retrying after every commit cost a round trip each (275 in one 8 s benchmark run); the
+    /// core, where retrying after every commit cost a round trip each (hundreds per benchmark series); the
     /// background asks again when it has finished (or, if its request crossed this answer, at its next period).
     /// Otherwise (a reader held an old snapshot) yes.
     fn asks_again(&self) -> bool {
