@@ -49,9 +49,9 @@ const WAL_SIZE_LIMIT_RESTARTS: i64 = 2;
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
-    /// One connection of its own for appending audit records. With the writes spread over the main pool, every
-    /// connection found its page cache stale (another connection had written since) and read the tables'
-    /// last pages back from the WAL on each commit; one appending connection keeps them cached.
+    /// One connection of its own for appending audit records. With the writes spread over the main pool,
+    /// every connection found its page cache stale (another connection had written since) and read the
+    /// tables' last pages back from the WAL on each commit; one appending connection keeps them cached.
     audit_pool: SqlitePool,
     /// Set by the checkpointing task when the WAL should start over (see the module's documentation).
     wal_too_long: Arc<AtomicBool>,
@@ -115,8 +115,8 @@ impl SqliteStore {
             );
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
-                // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip to
-                // the connection's thread) before each use.
+                // A connection to a local file cannot go stale behind the pool's back: no ping (a round trip
+                // to the connection's thread) before each use.
                 .test_before_acquire(false)
                 .max_connections(connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -147,8 +147,8 @@ impl SqliteStore {
 }
 
 /// Every [`CHECKPOINT_EVERY`] until `stopped`, a passive checkpoint: it copies what it can of the WAL without
-/// waiting for, or blocking, the writers and readers of the other connections. When that leaves a long WAL, it
-/// sets `wal_too_long` for the audit writer (see the module's documentation).
+/// waiting for, or blocking, the writers and readers of the other connections. When that leaves a long WAL,
+/// it sets `wal_too_long` for the audit writer (see the module's documentation).
 async fn checkpoints(
     mut connection: SqliteConnection,
     restart_pages: i64,
@@ -179,13 +179,14 @@ async fn checkpoints(
 /// The name of the checkpointing connection's thread.
 pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 
-/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy core
-/// it does not take turns with the request workers and the audit writer's connection. (Sharing one core evenly,
-/// a checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several times
-/// a second.) Nice 19 is not `SCHED_IDLE`: the thread still gets a small share of a saturated core, so it is
-/// slowed there but not starved (whether it keeps up through a long saturation is not measured). sqlx runs each
-/// connection on a thread of its own and offers no hook to it but SQLite's callbacks: the progress handler
-/// runs on that thread, during the first statement.
+/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy
+/// core it does not take turns with the request workers and the audit writer's connection. (Sharing one core
+/// evenly, a checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms,
+/// several times a second.) Nice 19 is not `SCHED_IDLE`: the thread still gets a small share of a saturated
+/// core, but there it does not keep up. Each checkpoint took 1–4 s in a benchmark, holding SQLite's
+/// checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start it over (see
+/// [`WalCheckpoint::asks_again`]). sqlx runs each connection on a thread of its own and offers no hook to it
+/// but SQLite's callbacks: the progress handler runs on that thread, during the first statement.
 async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut handle =
         connection.lock_handle().await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
@@ -223,11 +224,11 @@ impl WalCheckpoint {
         !self.busy && self.copied == self.frames
     }
 
-    /// After the writer's start-over checkpoint: whether its next call should try again. Not when it completed.
-    /// Not when it was busy either: the background holds SQLite's checkpoint lock, for seconds on a saturated
-    /// core, where retrying after every commit cost a round trip each (hundreds per benchmark series); the
-    /// background asks again when it has finished (or, if its request crossed this answer, at its next period).
-    /// Otherwise (a reader held an old snapshot) yes.
+    /// After the writer's start-over checkpoint: whether its next call should try again. Not when it
+    /// completed. Not when it was busy either: the background holds SQLite's checkpoint lock, for seconds on
+    /// a saturated core, where retrying after every commit cost a round trip each (hundreds per benchmark
+    /// series); the background asks again when it has finished (or, if its request crossed this answer, at
+    /// its next period). Otherwise (a reader held an old snapshot) yes.
     fn asks_again(&self) -> bool {
         !self.complete() && !self.busy
     }
@@ -246,8 +247,8 @@ async fn checkpoint<'c>(
     })
 }
 
-/// Creates the database file readable by its owner only; SQLite gives its WAL and shared-memory files the same
-/// mode. An existing file is left as it is.
+/// Creates the database file readable by its owner only; SQLite gives its WAL and shared-memory files the
+/// same mode. An existing file is left as it is.
 fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
