@@ -2,22 +2,20 @@
 //! every decision is audited (durably) before its result is returned.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use detect::{Category, DetectorSet, Finding};
 use license::{McpOperation, Permission};
 use policy::{CompiledPolicy, Decision, Input, Outcome};
-use sha2::{Digest, Sha256};
 use types::{Clock, UnixMillis};
 
 use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt};
 use crate::auth::Principal;
+pub use crate::contexts::CONTEXT_TTL;
+use crate::contexts::{Contexts, MAX_CONTEXTS, NewApproval};
 use crate::subjects::{RESTRICTED_REASON, Subject, SubjectError, Subjects};
-
-/// How long a pre-check's approval may be used for its LLM call.
-pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
 
 /// Why a check could not be made. Each maps to one HTTP status in the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,15 +123,6 @@ pub struct ApprovedContext {
     pub expires_at: UnixMillis,
 }
 
-#[derive(Debug, Clone)]
-struct ContextRecord {
-    tenant: String,
-    key_id: String,
-    query_hash: [u8; 32],
-    decision_id: String,
-    expires_at: UnixMillis,
-}
-
 /// What an LLM call used: who served it, how many tokens, how long it took.
 #[derive(Debug, Clone, Copy)]
 pub struct LlmUsage<'a> {
@@ -175,14 +164,12 @@ pub struct ControlPlane {
     policy: ArcSwap<CompiledPolicy>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
-    contexts: Mutex<HashMap<String, ContextRecord>>,
+    contexts: Contexts,
     /// Tenants' own bundles, evaluated on top of the system bundle (see [`ControlPlane::evaluate`]).
     tenant_policies: ArcSwap<HashMap<String, Arc<CompiledPolicy>>>,
     subjects: Arc<Subjects>,
     options: ControlOptions,
 }
-
-const MAX_CONTEXTS: usize = 1_000_000;
 
 impl ControlPlane {
     pub fn new(
@@ -198,7 +185,7 @@ impl ControlPlane {
             policy: ArcSwap::new(policy),
             audit,
             clock,
-            contexts: Mutex::new(HashMap::new()),
+            contexts: Contexts::new(MAX_CONTEXTS),
             tenant_policies: ArcSwap::from_pointee(HashMap::new()),
             subjects,
             options,
@@ -252,25 +239,16 @@ impl ControlPlane {
         if !checked.decision.proceeds() {
             return Ok((checked, None));
         }
-        let context = ApprovedContext {
-            context_id: format!("ctx_{}", uuid::Uuid::new_v4().simple()),
-            expires_at: self.clock.now().plus_millis(CONTEXT_TTL.as_millis() as i64),
-        };
-        let record = ContextRecord {
-            tenant: check.principal.tenant.as_str().to_owned(),
-            key_id: check.principal.key_id.clone(),
-            query_hash: Sha256::digest(check.query.as_bytes()).into(),
-            decision_id: checked.receipt.id.clone(),
-            expires_at: context.expires_at,
-        };
         let now = self.clock.now();
-        let mut contexts = self.contexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if contexts.len() >= MAX_CONTEXTS / 2 {
-            contexts.retain(|_, c| c.expires_at > now);
-        }
-        if contexts.len() < MAX_CONTEXTS {
-            contexts.insert(context.context_id.clone(), record);
-        }
+        let expires_at = now.plus_millis(CONTEXT_TTL.as_millis() as i64);
+        let approval = NewApproval {
+            tenant: check.principal.tenant.as_str(),
+            key_id: &check.principal.key_id,
+            query: check.query,
+            decision_id: &checked.receipt.id,
+            expires_at,
+        };
+        let context = ApprovedContext { context_id: self.contexts.approve(approval, now), expires_at };
         Ok((checked, Some(context)))
     }
 
@@ -278,33 +256,21 @@ impl ControlPlane {
     /// the same client, and is used once.
     pub async fn audit_llm_call(&self, call: &LlmCall<'_>) -> Result<AuditReceipt, EngineError> {
         let now = self.clock.now();
-        let record = {
-            let mut contexts = self.contexts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let invalid =
-                |message: &str| EngineError::Invalid { field: "context_id", message: message.to_owned() };
-            let record = contexts.get(call.context_id).ok_or_else(|| {
-                invalid("unknown context_id: call /api/policy/pre-check first (contexts are valid 5 minutes)")
-            })?;
-            if record.expires_at <= now {
-                contexts.remove(call.context_id);
-                return Err(invalid("expired context_id: approvals are valid 5 minutes"));
-            }
-            if record.key_id != call.principal.key_id || record.tenant != call.principal.tenant.as_str() {
-                return Err(invalid("this context_id belongs to another client"));
-            }
-            contexts.remove(call.context_id).ok_or_else(|| invalid("unknown context_id"))?
-        };
+        let record = self
+            .contexts
+            .take(call.context_id, call.principal.tenant.as_str(), &call.principal.key_id, now)
+            .map_err(|e| EngineError::Invalid { field: "context_id", message: e.message().to_owned() })?;
         let findings = self.detectors.scan(call.response_summary);
         let summary = self.detectors.redact(call.response_summary, &findings).into_owned();
         let mut details = self.usage_details(&call.usage);
         details["request_id"] = call.request_id.into();
-        details["decision_id"] = record.decision_id.into();
+        details["decision_id"] = record.decision_id.as_ref().into();
         details["response_summary"] = summary.into();
         details["detections"] = serde_json::json!(counts(&findings));
         details["query_sha256"] = hex(&record.query_hash).into();
         let entry = AuditEntry {
             kind: "llm_call",
-            tenant: record.tenant,
+            tenant: call.principal.tenant.as_str().to_owned(),
             actor: call.principal.display_name().to_owned(),
             verdict: "recorded".to_owned(),
             details,

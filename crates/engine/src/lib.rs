@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod builtins;
+mod contexts;
 pub mod control;
 pub mod keys;
 pub mod limits;

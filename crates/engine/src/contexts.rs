@@ -1,0 +1,272 @@
+//! Approvals handed out by pre-checks (gateway mode), waiting for the audit of the LLM call each one allowed.
+//!
+//! Every approval expires [`CONTEXT_TTL`] after it is given, so approvals expire in the order they are given.
+//! A queue in that order lets each new approval drop the expired ones at its front: the cost per approval is
+//! constant, whatever the number held. (Sweeping the whole map instead, once it held half its capacity, cost a
+//! pass over hundreds of thousands of entries on every pre-check once a steady load kept that many alive.)
+//!
+//! Memory is bounded: at most `capacity` approvals are held. When a new one would exceed that, the oldest is
+//! dropped, the one closest to expiring; its LLM call, if it still comes, is refused as an unknown context.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use types::UnixMillis;
+
+/// How long a pre-check's approval may be used for its LLM call.
+pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
+
+/// Approvals held at most (about 150 bytes each).
+pub(crate) const MAX_CONTEXTS: usize = 1_000_000;
+
+const PREFIX: &str = "ctx_";
+
+/// An approval as held: who it was given to, for which query, by which decision, until when.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Approval {
+    owner: Owner,
+    pub query_hash: [u8; 32],
+    pub decision_id: Box<str>,
+    pub expires_at: UnixMillis,
+}
+
+impl std::fmt::Debug for Approval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approval")
+            .field("decision_id", &self.decision_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client an approval belongs to: a digest of its tenant and key id, so that an approval holds 16 bytes
+/// for them instead of two strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Owner([u8; 16]);
+
+impl Owner {
+    fn of(tenant: &str, key_id: &str) -> Owner {
+        let mut hasher = Sha256::new();
+        hasher.update((tenant.len() as u64).to_le_bytes());
+        hasher.update(tenant.as_bytes());
+        hasher.update(key_id.as_bytes());
+        let digest = hasher.finalize();
+        let mut owner = [0; 16];
+        owner.copy_from_slice(&digest[..16]);
+        Owner(owner)
+    }
+}
+
+/// Why an approval cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContextError {
+    Unknown,
+    Expired,
+    OtherClient,
+}
+
+impl ContextError {
+    pub fn message(self) -> &'static str {
+        match self {
+            ContextError::Unknown => {
+                "unknown context_id: call /api/policy/pre-check first (contexts are valid 5 minutes)"
+            }
+            ContextError::Expired => "expired context_id: approvals are valid 5 minutes",
+            ContextError::OtherClient => "this context_id belongs to another client",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Contexts {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_id: HashMap<u128, Approval>,
+    /// Every id handed out and not yet dropped from here, oldest first, with its expiry. An id used meanwhile is
+    /// no longer in `by_id`; its entry here is dropped in its turn.
+    order: VecDeque<(UnixMillis, u128)>,
+}
+
+impl Inner {
+    fn drop_front(&mut self) {
+        if let Some((_, id)) = self.order.pop_front() {
+            self.by_id.remove(&id);
+        }
+    }
+}
+
+/// What a pre-check approved, to be held.
+pub(crate) struct NewApproval<'a> {
+    pub tenant: &'a str,
+    pub key_id: &'a str,
+    pub query: &'a str,
+    pub decision_id: &'a str,
+    pub expires_at: UnixMillis,
+}
+
+impl Contexts {
+    pub fn new(capacity: usize) -> Contexts {
+        Contexts { inner: Mutex::new(Inner::default()), capacity: capacity.max(1) }
+    }
+
+    /// Holds an approval until its expiry and returns its context id (`ctx_` and 32 random lowercase hex
+    /// digits). `now` drops the approvals that expired by then.
+    pub fn approve(&self, approval: NewApproval<'_>, now: UnixMillis) -> String {
+        let held = Approval {
+            owner: Owner::of(approval.tenant, approval.key_id),
+            query_hash: Sha256::digest(approval.query.as_bytes()).into(),
+            decision_id: approval.decision_id.into(),
+            expires_at: approval.expires_at,
+        };
+        let id = uuid::Uuid::new_v4();
+        let mut inner = self.lock();
+        while inner.order.front().is_some_and(|&(expires_at, _)| expires_at <= now) {
+            inner.drop_front();
+        }
+        while inner.order.len() >= self.capacity {
+            inner.drop_front();
+        }
+        inner.order.push_back((held.expires_at, id.as_u128()));
+        inner.by_id.insert(id.as_u128(), held);
+        drop(inner);
+        format!("{PREFIX}{}", id.simple())
+    }
+
+    /// Takes the approval out (it is used once) if it belongs to this client and has not expired at `now`. An
+    /// approval of another client stays, for its own client to use.
+    pub fn take(
+        &self,
+        context_id: &str,
+        tenant: &str,
+        key_id: &str,
+        now: UnixMillis,
+    ) -> Result<Approval, ContextError> {
+        let id = parse(context_id).ok_or(ContextError::Unknown)?;
+        let owner = Owner::of(tenant, key_id);
+        let mut inner = self.lock();
+        let approval = inner.by_id.get(&id).ok_or(ContextError::Unknown)?;
+        if approval.expires_at <= now {
+            inner.by_id.remove(&id);
+            return Err(ContextError::Expired);
+        }
+        if approval.owner != owner {
+            return Err(ContextError::OtherClient);
+        }
+        inner.by_id.remove(&id).ok_or(ContextError::Unknown)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.by_id.len(), inner.order.len())
+    }
+}
+
+/// The id behind a context id, only for the exact form [`Contexts::approve`] hands out.
+fn parse(context_id: &str) -> Option<u128> {
+    let hex = context_id.strip_prefix(PREFIX)?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    u128::from_str_radix(hex, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixMillis = UnixMillis(1_700_000_000_000);
+
+    fn approval(expires_at: UnixMillis) -> NewApproval<'static> {
+        NewApproval { tenant: "acme", key_id: "k1", query: "hello", decision_id: "d1", expires_at }
+    }
+
+    fn later(ms: i64) -> UnixMillis {
+        T0.plus_millis(ms)
+    }
+
+    #[test]
+    fn an_approval_is_used_once_by_its_own_client_before_it_expires() {
+        let contexts = Contexts::new(10);
+        let id = contexts.approve(approval(later(1_000)), T0);
+        assert!(id.starts_with("ctx_") && id.len() == 36, "{id}");
+        assert_eq!(contexts.take(&id, "acme", "k2", T0), Err(ContextError::OtherClient));
+        assert_eq!(contexts.take(&id, "other", "k1", T0), Err(ContextError::OtherClient));
+        let taken = contexts.take(&id, "acme", "k1", later(999)).expect("its own client, in time");
+        assert_eq!(&*taken.decision_id, "d1");
+        assert_eq!(taken.query_hash, <[u8; 32]>::from(Sha256::digest(b"hello")));
+        assert_eq!(contexts.take(&id, "acme", "k1", later(999)), Err(ContextError::Unknown));
+    }
+
+    #[test]
+    fn an_expired_approval_is_refused_and_dropped() {
+        let contexts = Contexts::new(10);
+        let id = contexts.approve(approval(later(1_000)), T0);
+        assert_eq!(contexts.take(&id, "acme", "k1", later(1_000)), Err(ContextError::Expired));
+        assert_eq!(contexts.take(&id, "acme", "k1", later(1)), Err(ContextError::Unknown));
+    }
+
+    #[test]
+    fn owners_do_not_collide_by_moving_the_boundary_between_tenant_and_key() {
+        assert_ne!(Owner::of("ab", "c").0, Owner::of("a", "bc").0);
+    }
+
+    #[test]
+    fn only_the_exact_form_handed_out_is_recognised() {
+        let contexts = Contexts::new(10);
+        let id = contexts.approve(approval(later(1_000)), T0);
+        let hex = &id[4..];
+        for other in [
+            format!("ctx_{}", hex.to_uppercase()),
+            format!("ctx_+{}", &hex[1..]),
+            format!("CTX_{hex}"),
+            format!("ctx_{hex}0"),
+            hex.to_owned(),
+            String::new(),
+            "ctx_".to_owned(),
+        ] {
+            assert_eq!(contexts.take(&other, "acme", "k1", T0), Err(ContextError::Unknown), "{other}");
+        }
+        assert!(contexts.take(&id, "acme", "k1", T0).is_ok());
+    }
+
+    #[test]
+    fn expired_approvals_are_dropped_as_new_ones_come_without_a_sweep() {
+        let contexts = Contexts::new(100);
+        let old: Vec<String> = (1..=10).map(|i| contexts.approve(approval(later(i)), T0)).collect();
+        assert_eq!(contexts.held(), (10, 10));
+        // At 5 ms, the approvals expiring at 1..=5 ms are dropped; the five others stay.
+        let new = contexts.approve(approval(later(1_000)), later(5));
+        assert_eq!(contexts.held(), (6, 6));
+        assert_eq!(contexts.take(&old[4], "acme", "k1", later(5)), Err(ContextError::Unknown));
+        assert!(contexts.take(&old[5], "acme", "k1", later(5)).is_ok());
+        assert!(contexts.take(&new, "acme", "k1", later(5)).is_ok());
+    }
+
+    #[test]
+    fn past_capacity_the_oldest_approval_gives_way() {
+        let contexts = Contexts::new(3);
+        let ids: Vec<String> = (0..5).map(|i| contexts.approve(approval(later(1_000 + i)), T0)).collect();
+        assert_eq!(contexts.held(), (3, 3));
+        for gone in &ids[..2] {
+            assert_eq!(contexts.take(gone, "acme", "k1", T0), Err(ContextError::Unknown));
+        }
+        for kept in &ids[2..] {
+            assert!(contexts.take(kept, "acme", "k1", T0).is_ok());
+        }
+        // Used approvals leave their place in the queue behind; it is dropped in its turn and bounded too.
+        let more: Vec<String> = (0..3).map(|i| contexts.approve(approval(later(2_000 + i)), T0)).collect();
+        assert_eq!(contexts.held(), (3, 3));
+        assert!(more.iter().all(|id| contexts.take(id, "acme", "k1", T0).is_ok()));
+    }
+}
