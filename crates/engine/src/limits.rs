@@ -3,8 +3,9 @@
 //! memory or, for a deployment of several nodes, in Redis (see [`crate::shared`]); both count the same way.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use license::Tier;
 use types::UnixMillis;
@@ -12,6 +13,7 @@ use types::UnixMillis;
 use crate::shared::{RedisState, SharedStateUnavailable, StateBackend};
 
 const WINDOW_MS: i64 = 60_000;
+/// Keys counted exactly in one window, in memory; more are counted in an [`Overflow`].
 const MAX_TRACKED: usize = 200_000;
 
 /// Where a client stands in its current window; the SDKs read these as `rate_limit`.
@@ -47,7 +49,7 @@ impl From<SharedStateUnavailable> for LimitError {
 /// Counters in fixed one-minute windows, by key.
 #[derive(Debug)]
 enum Counters {
-    Memory(Mutex<HashMap<String, (i64, u32)>>),
+    Memory(Mutex<MemoryCounts>),
     /// `kind` keeps the counters of different limiters apart in Redis.
     Redis {
         redis: RedisState,
@@ -58,7 +60,7 @@ enum Counters {
 impl Counters {
     fn new(backend: &StateBackend, kind: &'static str) -> Counters {
         match backend {
-            StateBackend::Memory => Counters::Memory(Mutex::new(HashMap::new())),
+            StateBackend::Memory => Counters::Memory(Mutex::new(MemoryCounts::new(MAX_TRACKED))),
             StateBackend::Redis(redis) => Counters::Redis { redis: redis.clone(), kind },
         }
     }
@@ -68,21 +70,8 @@ impl Counters {
         let window = now.0.div_euclid(WINDOW_MS);
         match self {
             Counters::Memory(counts) => {
-                let mut counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if counts.len() >= MAX_TRACKED {
-                    counts.retain(|_, (w, _)| *w == window);
-                }
-                Ok(keys
-                    .iter()
-                    .map(|key| {
-                        let entry = counts.entry(key.clone()).or_insert((window, 0));
-                        if entry.0 != window {
-                            *entry = (window, 0);
-                        }
-                        entry.1 = entry.1.saturating_add(1);
-                        entry.1
-                    })
-                    .collect())
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(keys.iter().map(|key| counts.hit(key, window)).collect())
             }
             Counters::Redis { redis, kind } => {
                 let ttl = window_end(now).0 - now.0 + WINDOW_MS;
@@ -97,17 +86,115 @@ impl Counters {
         let window = now.0.div_euclid(WINDOW_MS);
         match self {
             Counters::Memory(counts) => {
-                let counts = counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                Ok(keys
-                    .iter()
-                    .map(|key| counts.get(key).filter(|(w, _)| *w == window).map_or(0, |(_, c)| *c))
-                    .collect())
+                let counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(keys.iter().map(|key| counts.count(key, window)).collect())
             }
             Counters::Redis { redis, kind } => {
                 let counts = redis.counts(&redis_keys(redis, kind, keys, window)).await?;
                 same_length(counts, keys)
             }
         }
+    }
+}
+
+/// The counts of the current window, in this process's memory. A new window starts from nothing, so the work per
+/// hit is constant whatever the number of keys; and the memory is bounded whatever keys come, as failed
+/// authentications name any client id they like.
+///
+/// Keys are held as 64-bit digests keyed with this process's random key ([`RandomState`]): a fixed size
+/// whatever the key's length, and two keys that happen to share a digest share a count, which can only count too
+/// much. The first `capacity` keys of a window are counted exactly; past that, more keys are counted in an
+/// [`Overflow`], which may also count too much but never too little: under a flood of new keys, limits and
+/// lockouts can come early for a key that came late, never late.
+#[derive(Debug)]
+struct MemoryCounts {
+    window: i64,
+    exact: HashMap<u64, u32>,
+    overflow: Option<Box<Overflow>>,
+    capacity: usize,
+    digest: RandomState,
+}
+
+impl MemoryCounts {
+    fn new(capacity: usize) -> MemoryCounts {
+        MemoryCounts {
+            window: i64::MIN,
+            exact: HashMap::new(),
+            overflow: None,
+            capacity,
+            digest: RandomState::new(),
+        }
+    }
+
+    fn hit(&mut self, key: &str, window: i64) -> u32 {
+        if self.window != window {
+            self.window = window;
+            self.exact.clear();
+            self.overflow = None;
+        }
+        let digest = self.digest.hash_one(key);
+        if let Some(count) = self.exact.get_mut(&digest) {
+            *count = count.saturating_add(1);
+            return *count;
+        }
+        if self.exact.len() < self.capacity {
+            self.exact.insert(digest, 1);
+            return 1;
+        }
+        self.overflow.get_or_insert_with(Overflow::new).hit(digest)
+    }
+
+    fn count(&self, key: &str, window: i64) -> u32 {
+        if self.window != window {
+            return 0;
+        }
+        let digest = self.digest.hash_one(key);
+        match (self.exact.get(&digest), &self.overflow) {
+            (Some(&count), _) => count,
+            (None, Some(overflow)) => overflow.count(digest),
+            (None, None) => 0,
+        }
+    }
+}
+
+const OVERFLOW_ROWS: usize = 4;
+const OVERFLOW_WIDTH: usize = 1 << 16;
+
+/// A count-min sketch (1 MiB, made only when a window overflows): each key adds to one counter per row, at places given by its digest, and its
+/// count is the smallest of its counters. Other keys can only add to a key's counters, so a count is never too
+/// small. Updates are conservative (only the counters at the minimum grow), which keeps counts close.
+struct Overflow {
+    rows: Box<[[u32; OVERFLOW_WIDTH]; OVERFLOW_ROWS]>,
+}
+
+impl std::fmt::Debug for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overflow").finish_non_exhaustive()
+    }
+}
+
+impl Overflow {
+    fn new() -> Box<Overflow> {
+        Box::new(Overflow { rows: Box::new([[0; OVERFLOW_WIDTH]; OVERFLOW_ROWS]) })
+    }
+
+    /// Where a digest counts in each row: double hashing from its two halves.
+    fn places(digest: u64) -> impl Iterator<Item = (usize, usize)> {
+        let (low, high) = (digest as u32 as usize, (digest >> 32) as usize | 1);
+        (0..OVERFLOW_ROWS).map(move |row| (row, low.wrapping_add(row.wrapping_mul(high)) % OVERFLOW_WIDTH))
+    }
+
+    fn hit(&mut self, digest: u64) -> u32 {
+        let count = self.count(digest).saturating_add(1);
+        for (row, place) in Self::places(digest) {
+            let counter = &mut self.rows[row][place];
+            *counter = (*counter).max(count);
+        }
+        count
+    }
+
+    fn count(&self, digest: u64) -> u32 {
+        Self::places(digest).map(|(row, place)| self.rows[row][place]).min().unwrap_or(0)
     }
 }
 
@@ -213,6 +300,47 @@ fn failure_keys(address: IpAddr, client_id: Option<&str>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::testing::{redis_nodes, test_backends};
+
+    #[test]
+    fn in_memory_a_new_window_starts_from_nothing() {
+        let mut counts = MemoryCounts::new(10);
+        assert_eq!((counts.hit("a", 7), counts.hit("a", 7), counts.hit("b", 7)), (1, 2, 1));
+        assert_eq!((counts.count("a", 7), counts.count("c", 7), counts.count("a", 8)), (2, 0, 0));
+        assert_eq!(counts.hit("a", 8), 1);
+        assert_eq!((counts.count("a", 7), counts.count("b", 8), counts.exact.len()), (0, 0, 1));
+    }
+
+    #[test]
+    fn in_memory_keys_past_the_capacity_are_never_counted_too_little() {
+        let mut counts = MemoryCounts::new(100);
+        for i in 0..100 {
+            counts.hit(&format!("early{i}"), 1);
+        }
+        assert!(counts.overflow.is_none());
+        // A flood of 50,000 new keys, one failure each, then a late key five times: the late key's count is at
+        // least its own, and the keys counted exactly keep their exact counts.
+        for i in 0..50_000 {
+            assert!(counts.hit(&format!("flood{i}"), 1) >= 1);
+        }
+        let late: Vec<u32> = (0..5).map(|_| counts.hit("late", 1)).collect();
+        assert!(late.windows(2).all(|w| w[1] == w[0] + 1) && late[0] >= 1, "{late:?}");
+        assert!(counts.count("late", 1) >= 5);
+        assert_eq!((counts.exact.len(), counts.count("early7", 1)), (100, 1));
+        // Most flood keys still read 1, even the last ones: the sketch stays close at this load (4 rows of 65,536).
+        let exact = (49_000..50_000).filter(|i| counts.count(&format!("flood{i}"), 1) == 1).count();
+        assert!(exact > 850, "{exact} of the last 1,000 exact");
+        assert_eq!(counts.hit("late", 2), 1, "the next window starts afresh");
+        assert!(counts.overflow.is_none());
+    }
+
+    #[test]
+    fn a_long_key_costs_no_more_memory_than_a_short_one() {
+        let mut counts = MemoryCounts::new(10);
+        let long = "x".repeat(1 << 20);
+        assert_eq!((counts.hit(&long, 1), counts.hit(&long, 1)), (1, 2));
+        assert_eq!(counts.count(&long[1..], 1), 0);
+        assert_eq!(std::mem::size_of_val(counts.exact.keys().next().expect("one key")), 8);
+    }
 
     #[tokio::test]
     async fn requests_over_the_tier_limit_are_refused_until_the_window_ends() {
