@@ -21,6 +21,14 @@ test_detections_redact_in_order if {
 	}
 }
 
+# Spans that overlap (two detectors on one number) leave nothing of either behind.
+test_overlapping_detections_leave_no_text if {
+	redacted_query == "x ***-**-*******-***-**** y" with input as {
+		"query": "x 123-45-6789 y",
+		"detections": [detection("ssn", 2, 13), detection("phone", 4, 11)]
+	}
+}
+
 test_detections_ignore_other_categories if {
 	redacted_query == "drop table" with input as {
 		"query": "drop table",

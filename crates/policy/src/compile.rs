@@ -186,6 +186,13 @@ pub(crate) fn prepare_files(
     }
     packages.sort();
     packages.dedup();
+    for (name, arity, function) in crate::redact::BUILTINS {
+        let callable =
+            move |args: Vec<Value>| function(&args).map_err(|message| anyhow::anyhow!("{name}: {message}"));
+        engine
+            .add_extension(name.to_owned(), arity, Box::new(callable))
+            .map_err(|e| PolicyError::Extension { name: name.to_owned(), message: e.to_string() })?;
+    }
     for extension in &options.extensions {
         register(&mut engine, extension)?;
     }

@@ -15,6 +15,7 @@ mod decision;
 mod input;
 mod plan;
 mod program;
+mod redact;
 mod report;
 mod testing;
 mod validate;

@@ -39,6 +39,7 @@ use thread_local::ThreadLocal;
 
 use crate::compile::{Extension, ExtensionFn, to_json};
 use crate::plan::Slot;
+use crate::redact::NativeFn;
 
 /// Builtins the program does not call: they depend on interpreter state (prints, traces).
 const INTERPRETER_ONLY: [&str; 2] = ["print", "trace"];
@@ -165,20 +166,68 @@ enum Code {
     Var(Slotted),
     Input,
     Rule(RuleId),
-    Index { base: Box<Code>, index: Box<Code>, data: bool },
+    Index {
+        base: Box<Code>,
+        index: Box<Code>,
+        data: bool,
+    },
     Array(Vec<Code>),
     Set(Vec<Code>),
     Object(Vec<(Code, Code)>),
-    ArrayCompr { term: Box<Code>, query: Vec<Step> },
-    SetCompr { term: Box<Code>, query: Vec<Step> },
-    ObjectCompr { key: Box<Code>, value: Box<Code>, query: Vec<Step> },
-    Builtin { name: &'static str, fcn: BuiltinFcn, call: ExprRef, params: Vec<ExprRef>, args: Vec<Code> },
-    Extension { index: usize, args: Vec<Code> },
-    Function { rule: RuleId, args: Vec<Code> },
-    Compare { op: BoolOp, lhs: Box<Code>, rhs: Box<Code> },
-    Arith { op: ArithOp, call: ExprRef, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
-    SetOp { op: BinOp, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
-    Member { key: Option<Box<Code>>, value: Box<Code>, collection: Box<Code> },
+    ArrayCompr {
+        term: Box<Code>,
+        query: Vec<Step>,
+    },
+    SetCompr {
+        term: Box<Code>,
+        query: Vec<Step>,
+    },
+    ObjectCompr {
+        key: Box<Code>,
+        value: Box<Code>,
+        query: Vec<Step>,
+    },
+    Builtin {
+        name: &'static str,
+        fcn: BuiltinFcn,
+        call: ExprRef,
+        params: Vec<ExprRef>,
+        args: Vec<Code>,
+    },
+    Extension {
+        index: usize,
+        args: Vec<Code>,
+    },
+    /// A builtin of this crate ([`crate::redact`]).
+    Native {
+        function: NativeFn,
+        args: Vec<Code>,
+    },
+    Function {
+        rule: RuleId,
+        args: Vec<Code>,
+    },
+    Compare {
+        op: BoolOp,
+        lhs: Box<Code>,
+        rhs: Box<Code>,
+    },
+    Arith {
+        op: ArithOp,
+        call: ExprRef,
+        lhs: (Box<Code>, ExprRef),
+        rhs: (Box<Code>, ExprRef),
+    },
+    SetOp {
+        op: BinOp,
+        lhs: (Box<Code>, ExprRef),
+        rhs: (Box<Code>, ExprRef),
+    },
+    Member {
+        key: Option<Box<Code>>,
+        value: Box<Code>,
+        collection: Box<Code>,
+    },
 }
 
 impl Program {
@@ -756,6 +805,13 @@ impl Compiler {
             }
             return Ok(Code::Builtin { name, fcn: *fcn, call: expr.clone(), params: params.to_vec(), args });
         }
+        if let Some((_, arity, function)) = crate::redact::BUILTINS.iter().find(|(name, ..)| *name == dotted)
+        {
+            if usize::from(*arity) != args.len() {
+                return Err(format!("{dotted}: wrong number of arguments"));
+            }
+            return Ok(Code::Native { function: *function, args });
+        }
         if let Some(index) = self.extensions.get(&dotted) {
             return Ok(Code::Extension { index: *index, args });
         }
@@ -996,9 +1052,10 @@ fn children<'c>(code: &'c Code, out: &mut Vec<&'c Code>) {
             out.extend([&**key, &**value]);
             steps_codes(query, out);
         }
-        Code::Builtin { args, .. } | Code::Extension { args, .. } | Code::Function { args, .. } => {
-            out.extend(args.iter())
-        }
+        Code::Builtin { args, .. }
+        | Code::Extension { args, .. }
+        | Code::Native { args, .. }
+        | Code::Function { args, .. } => out.extend(args.iter()),
         Code::Compare { lhs, rhs, .. } => out.extend([&**lhs, &**rhs]),
         Code::Arith { lhs, rhs, .. } | Code::SetOp { lhs, rhs, .. } => out.extend([&*lhs.0, &*rhs.0]),
         Code::Member { key, value, collection } => {
@@ -1425,6 +1482,13 @@ impl<'p> Run<'p> {
                     self.cached.push((name, args, value.clone()));
                 }
                 value
+            }
+            Code::Native { function, args } => {
+                let args = self.args(args, frame)?;
+                if args.iter().any(undefined) {
+                    return Ok(Value::Undefined);
+                }
+                function(&args).map_err(|_| Stop::Interpreter)?
             }
             Code::Extension { index, args } => {
                 let args = self.args(args, frame)?;

@@ -162,9 +162,10 @@ fn the_shipped_bundle_decides_the_same_on_a_grid_of_inputs() {
             }
         }
     }
-    // The interpreter takes over only on errors (a quarter of the inputs above are malformed on purpose, and
-    // `patient_id: false` makes the guide's patient-id function conflict).
-    assert!(decided * 10 >= n * 7, "the compiled evaluator decided {decided} of {n}");
+    // The interpreter takes over only on errors: a third of the inputs above are malformed on purpose (among
+    // them a PII span that ends before it starts, which `axonflow.redact_spans` refuses, so that decision
+    // fails closed), and `patient_id: false` makes the guide's patient-id function conflict.
+    assert!(decided * 10 >= n * 6, "the compiled evaluator decided {decided} of {n}");
     // Only the malformed inputs reach an erroring rule that the decision does not need.
     assert!(lazier * 10 <= n, "{lazier} of {n} decisions differ");
 }
