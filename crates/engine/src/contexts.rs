@@ -89,17 +89,28 @@ pub(crate) struct Contexts {
 #[derive(Debug, Default)]
 struct Inner {
     by_id: HashMap<u128, Approval>,
+    /// Approvals dropped before their expiry to stay within the capacity, since start.
+    dropped_early: u64,
     /// Every id handed out and not yet dropped from here, oldest first, with its expiry. An id used meanwhile is
     /// no longer in `by_id`; its entry here is dropped in its turn.
     order: VecDeque<(UnixMillis, u128)>,
 }
 
 impl Inner {
-    fn drop_front(&mut self) {
-        if let Some((_, id)) = self.order.pop_front() {
-            self.by_id.remove(&id);
-        }
+    /// Drops the oldest id; true if its approval was still held (not used yet).
+    fn drop_front(&mut self) -> bool {
+        self.order.pop_front().is_some_and(|(_, id)| self.by_id.remove(&id).is_some())
     }
+}
+
+/// The state of the approvals, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalStats {
+    /// Approvals waiting for their LLM call's audit (expired ones are dropped as new ones come).
+    pub held: usize,
+    /// Approvals dropped before their expiry to stay within the capacity, since start: each one's LLM call, if
+    /// it still comes, is refused as an unknown context.
+    pub dropped_early: u64,
 }
 
 /// What a pre-check approved, to be held.
@@ -131,7 +142,9 @@ impl Contexts {
             inner.drop_front();
         }
         while inner.order.len() >= self.capacity {
-            inner.drop_front();
+            if inner.drop_front() {
+                inner.dropped_early += 1;
+            }
         }
         inner.order.push_back((held.expires_at, id.as_u128()));
         inner.by_id.insert(id.as_u128(), held);
@@ -160,6 +173,12 @@ impl Contexts {
             return Err(ContextError::OtherClient);
         }
         inner.by_id.remove(&id).ok_or(ContextError::Unknown)
+    }
+
+    /// How many approvals are held, and how many were dropped early since start, for the metrics.
+    pub fn stats(&self) -> ApprovalStats {
+        let inner = self.lock();
+        ApprovalStats { held: inner.by_id.len(), dropped_early: inner.dropped_early }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -249,6 +268,7 @@ mod tests {
         // At 5 ms, the approvals expiring at 1..=5 ms are dropped; the five others stay.
         let new = contexts.approve(approval(later(1_000)), later(5));
         assert_eq!(contexts.held(), (6, 6));
+        assert_eq!(contexts.stats(), ApprovalStats { held: 6, dropped_early: 0 }, "expiry is not early");
         assert_eq!(contexts.take(&old[4], "acme", "k1", later(5)), Err(ContextError::Unknown));
         assert!(contexts.take(&old[5], "acme", "k1", later(5)).is_ok());
         assert!(contexts.take(&new, "acme", "k1", later(5)).is_ok());
@@ -259,6 +279,7 @@ mod tests {
         let contexts = Contexts::new(3);
         let ids: Vec<String> = (0..5).map(|i| contexts.approve(approval(later(1_000 + i)), T0)).collect();
         assert_eq!(contexts.held(), (3, 3));
+        assert_eq!(contexts.stats(), ApprovalStats { held: 3, dropped_early: 2 });
         for gone in &ids[..2] {
             assert_eq!(contexts.take(gone, "acme", "k1", T0), Err(ContextError::Unknown));
         }
@@ -268,6 +289,7 @@ mod tests {
         // Used approvals leave their place in the queue behind; it is dropped in its turn and bounded too.
         let more: Vec<String> = (0..3).map(|i| contexts.approve(approval(later(2_000 + i)), T0)).collect();
         assert_eq!(contexts.held(), (3, 3));
+        assert_eq!(contexts.stats().dropped_early, 2, "used approvals are not counted as dropped");
         assert!(more.iter().all(|id| contexts.take(id, "acme", "k1", T0).is_ok()));
     }
 }

@@ -14,7 +14,7 @@ use types::{Clock, UnixMillis};
 use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt};
 use crate::auth::Principal;
 pub use crate::contexts::CONTEXT_TTL;
-use crate::contexts::{Contexts, MAX_CONTEXTS, NewApproval};
+use crate::contexts::{ApprovalStats, Contexts, MAX_CONTEXTS, NewApproval};
 use crate::subjects::{RESTRICTED_REASON, Subject, SubjectError, Subjects};
 
 /// Why a check could not be made. Each maps to one HTTP status in the server.
@@ -250,6 +250,11 @@ impl ControlPlane {
         };
         let context = ApprovedContext { context_id: self.contexts.approve(approval, now), expires_at };
         Ok((checked, Some(context)))
+    }
+
+    /// The pre-check approvals held and dropped early, for the metrics.
+    pub fn approval_stats(&self) -> ApprovalStats {
+        self.contexts.stats()
     }
 
     /// Gateway mode: audits the LLM call a pre-check approved. The context must exist, be unexpired, belong to

@@ -24,6 +24,7 @@ pub mod vault;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditStartError, AuditWriter};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
+pub use contexts::ApprovalStats;
 pub use control::{
     ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, LlmUsage, McpOutput,
     ProxyResponse, StageTimings, ToolCall,

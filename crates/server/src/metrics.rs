@@ -76,6 +76,8 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     stages: Family<StageLabels, Histogram, fn() -> Histogram>,
     evaluators: Family<EvaluatorLabels, Counter>,
+    approvals_held: Gauge,
+    approvals_dropped_early: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -149,6 +151,19 @@ impl Metrics {
              does not cover, or an evaluation that met an error; a rise means policies are failing)",
             evaluators.clone(),
         );
+        let approvals_held = Gauge::default();
+        registry.register(
+            "gateway_approvals_held",
+            "Pre-check approvals (context_id) waiting for their LLM call's audit, as of this scrape",
+            approvals_held.clone(),
+        );
+        let approvals_dropped_early = Counter::default();
+        registry.register(
+            "gateway_approvals_dropped_early",
+            "Pre-check approvals dropped before their 5 minutes to stay within the capacity (a million held); \
+             the audit of their LLM call is refused as an unknown context",
+            approvals_dropped_early.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -163,6 +178,8 @@ impl Metrics {
             decisions,
             stages,
             evaluators,
+            approvals_held,
+            approvals_dropped_early,
         })
     }
 
@@ -229,6 +246,15 @@ impl Metrics {
         {
             self.observe_stage(stage, duration);
         }
+    }
+
+    /// The engine's approval counts, read when metrics are scraped.
+    pub fn set_approvals(&self, stats: engine::ApprovalStats) {
+        self.approvals_held.set(i64::try_from(stats.held).unwrap_or(i64::MAX));
+        // The engine counts since start; a counter only goes up, whatever order two scrapes set it in.
+        self.approvals_dropped_early
+            .inner()
+            .fetch_max(stats.dropped_early, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The text exposition format.

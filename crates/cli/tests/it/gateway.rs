@@ -66,6 +66,9 @@ async fn pre_check_allows_redacts_and_blocks_with_transparency_headers() {
         "{text}"
     );
     assert!(!text.contains("evaluator=\"interpreter\""), "{text}");
+    // The allowed and the redacted pre-check left their approvals, unused; none was dropped early.
+    assert!(text.lines().any(|l| l == "axonflow_gateway_approvals_held 2"), "{text}");
+    assert!(text.lines().any(|l| l == "axonflow_gateway_approvals_dropped_early_total 0"), "{text}");
 }
 
 #[tokio::test]

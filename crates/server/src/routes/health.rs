@@ -63,6 +63,7 @@ pub(crate) async fn ready(State((state, service)): State<(AppState, Service)>) -
 /// Prometheus text exposition, for credentials holding `metrics:read`.
 pub(crate) async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&Permission::MetricsRead)?;
+    state.metrics().set_approvals(state.control().approval_stats());
     Ok((
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics().encode(),
