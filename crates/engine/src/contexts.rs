@@ -2,8 +2,8 @@
 //!
 //! Every approval expires [`CONTEXT_TTL`] after it is given, so approvals expire in the order they are given.
 //! A queue in that order lets each new approval drop the expired ones at its front: the cost per approval is
-//! constant, whatever the number held. (Sweeping the whole map instead, once it held half its capacity, cost a
-//! pass over hundreds of thousands of entries on every pre-check once a steady load kept that many alive.)
+//! constant, whatever the number held. (Sweeping the whole map instead, once it held half its capacity, cost
+//! a pass over hundreds of thousands of entries on every pre-check once a steady load kept that many alive.)
 //!
 //! Memory is bounded: at most `capacity` approvals are held. When a new one would exceed that, the oldest is
 //! dropped, the one closest to expiring; its LLM call, if it still comes, is refused as an unknown context.
@@ -18,8 +18,8 @@ use types::UnixMillis;
 /// How long a pre-check's approval may be used for its LLM call.
 pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
 
-/// Approvals held at most. Each takes about 100 bytes, a few hundred with the map's and the queue's spare room:
-/// a server holding a million measured about 400 MB resident in all (BENCHMARKS.md, eighth run).
+/// Approvals held at most. Each takes about 100 bytes, a few hundred with the map's and the queue's spare
+/// room: a server holding a million measured about 400 MB resident in all (BENCHMARKS.md, eighth run).
 pub(crate) const MAX_CONTEXTS: usize = 1_000_000;
 
 const PREFIX: &str = "ctx_";
@@ -91,8 +91,8 @@ struct Inner {
     by_id: HashMap<u128, Approval>,
     /// Approvals dropped before their expiry to stay within the capacity, since start.
     dropped_early: u64,
-    /// Every id handed out and not yet dropped from here, oldest first, with its expiry. An id used meanwhile is
-    /// no longer in `by_id`; its entry here is dropped in its turn.
+    /// Every id handed out and not yet dropped from here, oldest first, with its expiry. An id used meanwhile
+    /// is no longer in `by_id`; its entry here is dropped in its turn.
     order: VecDeque<(UnixMillis, u128)>,
 }
 
@@ -108,8 +108,8 @@ impl Inner {
 pub struct ApprovalStats {
     /// Approvals waiting for their LLM call's audit (expired ones are dropped as new ones come).
     pub held: usize,
-    /// Approvals dropped before their expiry to stay within the capacity, since start: each one's LLM call, if
-    /// it still comes, is refused as an unknown context.
+    /// Approvals dropped before their expiry to stay within the capacity, since start: each one's LLM call,
+    /// if it still comes, is refused as an unknown context.
     pub dropped_early: u64,
 }
 

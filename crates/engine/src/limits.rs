@@ -97,20 +97,20 @@ impl Counters {
     }
 }
 
-/// The counts of the current window, in this process's memory. A new window starts from nothing, so the work per
-/// hit is constant whatever the number of keys; and the memory is bounded whatever keys come, as failed
+/// The counts of the current window, in this process's memory. A new window starts from nothing, so the work
+/// per hit is constant whatever the number of keys; and the memory is bounded whatever keys come, as failed
 /// authentications name any client id they like.
 ///
 /// Keys are held as 64-bit digests keyed with this process's random key ([`RandomState`]): a fixed size
-/// whatever the key's length, and two keys that happen to share a digest share a count, which can only count too
-/// much. The first `capacity` keys of a window are counted exactly; past that, more keys are counted in an
-/// [`Overflow`], which may also count too much but never too little: under a flood of new keys, limits and
+/// whatever the key's length, and two keys that happen to share a digest share a count, which can only count
+/// too much. The first `capacity` keys of a window are counted exactly; past that, more keys are counted in
+/// an [`Overflow`], which may also count too much but never too little: under a flood of new keys, limits and
 /// lockouts can come early for a key that came late, never late.
 #[derive(Debug)]
 struct MemoryCounts {
     window: i64,
     exact: HashMap<u64, u32>,
-    overflow: Option<Box<Overflow>>,
+    overflow: Option<Overflow>,
     capacity: usize,
     digest: RandomState,
 }
@@ -160,11 +160,14 @@ impl MemoryCounts {
 const OVERFLOW_ROWS: usize = 4;
 const OVERFLOW_WIDTH: usize = 1 << 16;
 
-/// A count-min sketch (1 MiB, made only when a window overflows): each key adds to one counter per row, at places given by its digest, and its
-/// count is the smallest of its counters. Other keys can only add to a key's counters, so a count is never too
-/// small. Updates are conservative (only the counters at the minimum grow), which keeps counts close.
+/// A count-min sketch (1 MiB, made only when a window overflows): each key adds to one counter per row, at
+/// places given by its digest, and its count is the smallest of its counters. Other keys can only add to a
+/// key's counters, so a count is never too small. Updates are conservative (only the counters at the minimum
+/// grow), which keeps counts close.
 struct Overflow {
-    rows: Box<[[u32; OVERFLOW_WIDTH]; OVERFLOW_ROWS]>,
+    /// `OVERFLOW_ROWS` rows of `OVERFLOW_WIDTH` counters, one after the other (allocated on the heap
+    /// directly).
+    counters: Box<[u32]>,
 }
 
 impl std::fmt::Debug for Overflow {
@@ -174,27 +177,28 @@ impl std::fmt::Debug for Overflow {
 }
 
 impl Overflow {
-    fn new() -> Box<Overflow> {
-        Box::new(Overflow { rows: Box::new([[0; OVERFLOW_WIDTH]; OVERFLOW_ROWS]) })
+    fn new() -> Overflow {
+        Overflow { counters: vec![0; OVERFLOW_ROWS * OVERFLOW_WIDTH].into_boxed_slice() }
     }
 
-    /// Where a digest counts in each row: double hashing from its two halves.
-    fn places(digest: u64) -> impl Iterator<Item = (usize, usize)> {
+    /// Where a digest counts, one place per row: double hashing from its two halves.
+    fn places(digest: u64) -> impl Iterator<Item = usize> {
         let (low, high) = (digest as u32 as usize, (digest >> 32) as usize | 1);
-        (0..OVERFLOW_ROWS).map(move |row| (row, low.wrapping_add(row.wrapping_mul(high)) % OVERFLOW_WIDTH))
+        (0..OVERFLOW_ROWS)
+            .map(move |row| row * OVERFLOW_WIDTH + low.wrapping_add(row.wrapping_mul(high)) % OVERFLOW_WIDTH)
     }
 
     fn hit(&mut self, digest: u64) -> u32 {
         let count = self.count(digest).saturating_add(1);
-        for (row, place) in Self::places(digest) {
-            let counter = &mut self.rows[row][place];
+        for place in Self::places(digest) {
+            let counter = &mut self.counters[place];
             *counter = (*counter).max(count);
         }
         count
     }
 
     fn count(&self, digest: u64) -> u32 {
-        Self::places(digest).map(|(row, place)| self.rows[row][place]).min().unwrap_or(0)
+        Self::places(digest).map(|place| self.counters[place]).min().unwrap_or(0)
     }
 }
 
@@ -289,7 +293,8 @@ impl FailureLimiter {
     }
 }
 
-/// The counters a failure counts against. The prefixes keep an address and a client id spelled like one apart.
+/// The counters a failure counts against. The prefixes keep an address and a client id spelled like one
+/// apart.
 fn failure_keys(address: IpAddr, client_id: Option<&str>) -> Vec<String> {
     let mut keys = vec![format!("addr:{address}")];
     keys.extend(client_id.map(|id| format!("client:{id}")));
@@ -317,8 +322,8 @@ mod tests {
             counts.hit(&format!("early{i}"), 1);
         }
         assert!(counts.overflow.is_none());
-        // A flood of 50,000 new keys, one failure each, then a late key five times: the late key's count is at
-        // least its own, and the keys counted exactly keep their exact counts.
+        // A flood of 50,000 new keys, one failure each, then a late key five times: the late key's count is
+        // at least its own, and the keys counted exactly keep their exact counts.
         for i in 0..50_000 {
             assert!(counts.hit(&format!("flood{i}"), 1) >= 1);
         }
@@ -326,7 +331,8 @@ mod tests {
         assert!(late.windows(2).all(|w| w[1] == w[0] + 1) && late[0] >= 1, "{late:?}");
         assert!(counts.count("late", 1) >= 5);
         assert_eq!((counts.exact.len(), counts.count("early7", 1)), (100, 1));
-        // Most flood keys still read 1, even the last ones: the sketch stays close at this load (4 rows of 65,536).
+        // Most flood keys still read 1, even the last ones: the sketch stays close at this load (4 rows of
+        // 65,536).
         let exact = (49_000..50_000).filter(|i| counts.count(&format!("flood{i}"), 1) == 1).count();
         assert!(exact > 850, "{exact} of the last 1,000 exact");
         assert_eq!(counts.hit("late", 2), 1, "the next window starts afresh");

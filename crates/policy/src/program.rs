@@ -166,68 +166,22 @@ enum Code {
     Var(Slotted),
     Input,
     Rule(RuleId),
-    Index {
-        base: Box<Code>,
-        index: Box<Code>,
-        data: bool,
-    },
+    Index { base: Box<Code>, index: Box<Code>, data: bool },
     Array(Vec<Code>),
     Set(Vec<Code>),
     Object(Vec<(Code, Code)>),
-    ArrayCompr {
-        term: Box<Code>,
-        query: Vec<Step>,
-    },
-    SetCompr {
-        term: Box<Code>,
-        query: Vec<Step>,
-    },
-    ObjectCompr {
-        key: Box<Code>,
-        value: Box<Code>,
-        query: Vec<Step>,
-    },
-    Builtin {
-        name: &'static str,
-        fcn: BuiltinFcn,
-        call: ExprRef,
-        params: Vec<ExprRef>,
-        args: Vec<Code>,
-    },
-    Extension {
-        index: usize,
-        args: Vec<Code>,
-    },
-    /// A builtin of this crate ([`crate::redact`]).
-    Native {
-        function: NativeFn,
-        args: Vec<Code>,
-    },
-    Function {
-        rule: RuleId,
-        args: Vec<Code>,
-    },
-    Compare {
-        op: BoolOp,
-        lhs: Box<Code>,
-        rhs: Box<Code>,
-    },
-    Arith {
-        op: ArithOp,
-        call: ExprRef,
-        lhs: (Box<Code>, ExprRef),
-        rhs: (Box<Code>, ExprRef),
-    },
-    SetOp {
-        op: BinOp,
-        lhs: (Box<Code>, ExprRef),
-        rhs: (Box<Code>, ExprRef),
-    },
-    Member {
-        key: Option<Box<Code>>,
-        value: Box<Code>,
-        collection: Box<Code>,
-    },
+    ArrayCompr { term: Box<Code>, query: Vec<Step> },
+    SetCompr { term: Box<Code>, query: Vec<Step> },
+    ObjectCompr { key: Box<Code>, value: Box<Code>, query: Vec<Step> },
+    Builtin { name: &'static str, fcn: BuiltinFcn, call: ExprRef, params: Vec<ExprRef>, args: Vec<Code> },
+    Extension { index: usize, args: Vec<Code> },
+    // A builtin of this crate (`crate::redact`).
+    Native { function: NativeFn, args: Vec<Code> },
+    Function { rule: RuleId, args: Vec<Code> },
+    Compare { op: BoolOp, lhs: Box<Code>, rhs: Box<Code> },
+    Arith { op: ArithOp, call: ExprRef, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
+    SetOp { op: BinOp, lhs: (Box<Code>, ExprRef), rhs: (Box<Code>, ExprRef) },
+    Member { key: Option<Box<Code>>, value: Box<Code>, collection: Box<Code> },
 }
 
 impl Program {

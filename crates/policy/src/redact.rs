@@ -2,8 +2,8 @@
 //! compiled evaluator and in regorus' interpreter alike.
 //!
 //! Replacing the detectors' spans in a query with masks is the one step of the default bundle's decision that
-//! costs most when written in Rego: per span a `sprintf`, an `object.get`, a `substring` of the whole query and
-//! two `concat`s, about a fifth of the decision. Done natively it is one pass over the text.
+//! costs most when written in Rego: per span a `sprintf`, an `object.get`, a `substring` of the whole query
+//! and two `concat`s, about a fifth of the decision. Done natively it is one pass over the text.
 
 use regorus::Value;
 
