@@ -40,14 +40,13 @@ pub(crate) fn redact_spans(args: &[Value]) -> Result<Value, String> {
     }
     parsed.sort_by_key(|&(start, end, _)| (start, end));
 
-    // Character offsets to byte offsets: the same numbers for ASCII text.
-    let ascii = text.is_ascii();
-    let byte = |chars: usize| -> usize {
-        if ascii {
-            chars.min(text.len())
-        } else {
-            text.char_indices().nth(chars).map_or(text.len(), |(b, _)| b)
-        }
+    // Character offsets to byte offsets: the same numbers for ASCII text; otherwise each character's byte
+    // offset, found in one pass over the text rather than a pass per span.
+    let starts: Option<Vec<usize>> =
+        (!text.is_ascii()).then(|| text.char_indices().map(|(b, _)| b).collect());
+    let byte = |chars: usize| match &starts {
+        None => chars.min(text.len()),
+        Some(starts) => starts.get(chars).copied().unwrap_or(text.len()),
     };
     let mut out = String::with_capacity(text.len());
     let mut kept_to = 0; // in characters: the text before this is written or masked
