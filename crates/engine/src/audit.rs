@@ -35,7 +35,39 @@ pub struct AuditEntry {
     pub tenant: String,
     pub actor: String,
     pub verdict: String,
-    pub details: serde_json::Value,
+    pub details: Details,
+}
+
+/// A record's details: one JSON object, held as the text the record stores and hashes. Built from a typed,
+/// borrowing struct on the decision path ([`Details::of`]), so a decision's record never becomes a tree of
+/// `serde_json::Value`s first; other records convert from a `json!` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Details(String);
+
+impl Details {
+    /// The details a value serializes to. The value must serialize to a JSON object; serde_json can only fail
+    /// on a map with keys that are not strings, and then the record keeps an object saying so rather than
+    /// being lost.
+    pub fn of<T: serde::Serialize + ?Sized>(value: &T) -> Details {
+        match serde_json::to_string(value) {
+            Ok(text) => Details(text),
+            Err(_) => {
+                tracing::error!("an audit record's details could not be serialized");
+                Details(r#"{"details_unserializable":true}"#.to_owned())
+            }
+        }
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<serde_json::Value> for Details {
+    fn from(value: serde_json::Value) -> Details {
+        Details(value.to_string())
+    }
 }
 
 /// Where a record landed: its id, position and hash (the `X-AI-Audit-Hash` a caller can keep).
@@ -394,7 +426,7 @@ fn build_row(chain_id: &str, seq: i64, prev: [u8; 32], ts: UnixMillis, entry: &A
         actor: entry.actor.clone(),
         kind: entry.kind.to_owned(),
         verdict: entry.verdict.clone(),
-        body: entry.details.to_string(),
+        body: entry.details.as_str().to_owned(),
         prev_hash: prev.to_vec(),
         hash: Vec::new(),
     };

@@ -11,7 +11,7 @@ use license::{McpOperation, Permission};
 use policy::{CompiledPolicy, Decision, Input, Outcome};
 use types::{Clock, UnixMillis};
 
-use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt};
+use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt, Details};
 use crate::auth::Principal;
 pub use crate::contexts::CONTEXT_TTL;
 use crate::contexts::{ApprovalStats, Contexts, MAX_CONTEXTS, NewApproval};
@@ -278,7 +278,7 @@ impl ControlPlane {
             tenant: call.principal.tenant.as_str().to_owned(),
             actor: call.principal.display_name().to_owned(),
             verdict: "recorded".to_owned(),
-            details,
+            details: details.into(),
         };
         Ok(self.audit.record(entry).await?)
     }
@@ -301,7 +301,7 @@ impl ControlPlane {
             tenant: response.principal.tenant.as_str().to_owned(),
             actor: response.principal.display_name().to_owned(),
             verdict: if findings.is_empty() { "allow" } else { "redact" }.to_owned(),
-            details,
+            details: details.into(),
         };
         let receipt = self.audit.record(entry).await?;
         Ok((redacted, receipt))
@@ -400,7 +400,7 @@ impl ControlPlane {
                 "allow"
             }
             .to_owned(),
-            details,
+            details: details.into(),
         };
         let receipt = self.audit.record(entry).await?;
         Ok(McpOutput {
@@ -449,7 +449,7 @@ impl ControlPlane {
             tenant: call.principal.tenant.as_str().to_owned(),
             actor: call.principal.display_name().to_owned(),
             verdict: if call.success.unwrap_or(true) { "success" } else { "failure" }.to_owned(),
-            details,
+            details: details.into(),
         };
         Ok(self.audit.record(entry).await?)
     }
@@ -504,20 +504,20 @@ impl ControlPlane {
             Outcome::Deny { reasons } | Outcome::RequireApproval { reasons, .. } => reasons.iter().collect(),
             _ => Vec::new(),
         };
-        let details = serde_json::json!({
-            "request_id": check.request_id,
-            "request_type": check.request_type,
-            "policies": decision.matched.iter().map(|m| &m.package).collect::<Vec<_>>(),
-            "reasons": reasons,
-            "warnings": decision.warnings,
-            "detections": counts(&findings),
-            "query_redacted": redacted_query,
-            "subject": subject,
-            "logs": decision.logs.iter().map(|l| &l.name).collect::<Vec<_>>(),
-            "latency_us": {
-                "detection": detection.as_micros() as u64,
-                "policy": policy_time.as_micros() as u64,
+        let details = Details::of(&DecisionDetails {
+            detections: counts(&findings),
+            latency_us: StageMicros {
+                detection: detection.as_micros() as u64,
+                policy: policy_time.as_micros() as u64,
             },
+            logs: decision.logs.iter().map(|l| l.name.as_str()).collect(),
+            policies: decision.matched.iter().map(|m| m.package.as_str()).collect(),
+            query_redacted: &redacted_query,
+            reasons,
+            request_id: check.request_id,
+            request_type: check.request_type,
+            subject: subject.as_ref(),
+            warnings: &decision.warnings,
         });
         let entry = AuditEntry {
             kind,
@@ -676,6 +676,29 @@ fn policy_detection(finding: &Finding) -> policy::Detection {
 }
 
 /// Detection counts by kind, for audit records (never the matched text).
+/// The details of a decision's audit record. Fields in alphabetical order: the record's text is what the
+/// `json!` object this replaced produced (serde_json's maps sort their keys), so records before and after
+/// read alike.
+#[derive(serde::Serialize)]
+struct DecisionDetails<'a> {
+    detections: BTreeMap<&'static str, usize>,
+    latency_us: StageMicros,
+    logs: Vec<&'a str>,
+    policies: Vec<&'a str>,
+    query_redacted: &'a str,
+    reasons: Vec<&'a String>,
+    request_id: &'a str,
+    request_type: &'a str,
+    subject: Option<&'a serde_json::Value>,
+    warnings: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+struct StageMicros {
+    detection: u64,
+    policy: u64,
+}
+
 pub fn counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
     for finding in findings {
@@ -736,5 +759,53 @@ mod tests {
         );
         assert_eq!(stricter(approval("s", None), redact("b")), approval("s", None));
         assert_eq!(stricter(approval("s", None), deny("t")), deny("t"));
+    }
+
+    #[test]
+    fn decision_details_read_as_the_json_object_they_replaced() {
+        let reason = "rbac: not allowed".to_owned();
+        let warnings = vec!["security: prompt injection suspected".to_owned()];
+        let subject = serde_json::json!({"sealed": "v1.abc"});
+        let mut detections = BTreeMap::new();
+        detections.insert("email", 2);
+        let typed = Details::of(&DecisionDetails {
+            detections: detections.clone(),
+            latency_us: StageMicros { detection: 3, policy: 17 },
+            logs: vec!["log_pii_detection"],
+            policies: vec!["axonflow.policy"],
+            query_redacted: "mail \"[REDACTED:email]\"\n",
+            reasons: vec![&reason],
+            request_id: "req-1",
+            request_type: "llm_chat",
+            subject: Some(&subject),
+            warnings: &warnings,
+        });
+        let value: Details = serde_json::json!({
+            "request_id": "req-1",
+            "request_type": "llm_chat",
+            "policies": ["axonflow.policy"],
+            "reasons": [reason],
+            "warnings": warnings,
+            "detections": detections,
+            "query_redacted": "mail \"[REDACTED:email]\"\n",
+            "subject": subject,
+            "logs": ["log_pii_detection"],
+            "latency_us": {"detection": 3, "policy": 17},
+        })
+        .into();
+        assert_eq!(typed, value, "byte for byte, so stored records read the same");
+        let none = Details::of(&DecisionDetails {
+            detections: BTreeMap::new(),
+            latency_us: StageMicros { detection: 0, policy: 0 },
+            logs: vec![],
+            policies: vec![],
+            query_redacted: "",
+            reasons: vec![],
+            request_id: "r",
+            request_type: "t",
+            subject: None,
+            warnings: &[],
+        });
+        assert!(none.as_str().contains(r#""subject":null"#), "{}", none.as_str());
     }
 }

@@ -199,7 +199,7 @@ impl KeyService {
             tenant: row.tenant_id.clone(),
             actor: by.to_owned(),
             verdict: verdict.to_owned(),
-            details,
+            details: details.into(),
         };
         audit.record(entry).await?;
         Ok(())

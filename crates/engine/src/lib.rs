@@ -22,7 +22,9 @@ pub mod testing;
 pub mod user_tokens;
 pub mod vault;
 
-pub use audit::{AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditStartError, AuditWriter};
+pub use audit::{
+    AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditStartError, AuditWriter, Details,
+};
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
 pub use contexts::ApprovalStats;
 pub use control::{

@@ -187,7 +187,7 @@ impl Retention {
             tenant: crate::policies::SYSTEM_TENANT.to_owned(),
             actor: "retention".to_owned(),
             verdict: "recorded".to_owned(),
-            details,
+            details: details.into(),
         };
         self.audit.record(entry).await?;
         Ok(())

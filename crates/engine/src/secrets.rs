@@ -172,7 +172,7 @@ impl ConnectorSecrets {
             tenant: actor.tenant.as_str().to_owned(),
             actor: actor.display_name().to_owned(),
             verdict: "recorded".to_owned(),
-            details: serde_json::json!({ "connector": connector }),
+            details: serde_json::json!({ "connector": connector }).into(),
         };
         self.audit.record(entry).await?;
         Ok(())

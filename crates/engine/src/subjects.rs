@@ -468,7 +468,7 @@ impl Subjects {
             tenant: tenant.to_owned(),
             actor: actor.display_name().to_owned(),
             verdict: "recorded".to_owned(),
-            details,
+            details: details.into(),
         };
         Ok(self.audit.record(entry).await?.id)
     }

@@ -190,7 +190,9 @@ pub(crate) async fn authenticate(
             tenant: principal.tenant.as_str().to_owned(),
             actor: principal.key_id.clone(),
             verdict: "used".to_owned(),
-            details: serde_json::json!({"route": route, "method": request.method().as_str(), "flagged": true}),
+            details:
+                serde_json::json!({"route": route, "method": request.method().as_str(), "flagged": true})
+                    .into(),
         };
         if state.audit().record(entry).await.is_err() {
             return ApiError::unavailable("the audit trail is unavailable").into_response();

@@ -61,7 +61,9 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
     }
     .instrument(span)
     .await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(mut value) = HeaderValue::from_str(&id) {
+        // Never indexed by HPACK: a value that cannot repeat would only evict the entries that do.
+        value.set_sensitive(true);
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response

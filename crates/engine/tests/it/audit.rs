@@ -14,7 +14,7 @@ fn entry(n: usize) -> AuditEntry {
         tenant: "acme".to_owned(),
         actor: "trip-planner".to_owned(),
         verdict: if n.is_multiple_of(2) { "allow".to_owned() } else { "deny".to_owned() },
-        details: serde_json::json!({"n": n, "policies": ["pii"]}),
+        details: serde_json::json!({"n": n, "policies": ["pii"]}).into(),
     }
 }
 

@@ -154,7 +154,7 @@ async fn subjects_are_sealed_revealed_and_erased_by_crypto_shredding() {
                     tenant: "acme".to_owned(),
                     actor: "svc".to_owned(),
                     verdict: "allow".to_owned(),
-                    details: serde_json::json!({ "n": n, "subject": field }),
+                    details: serde_json::json!({ "n": n, "subject": field }).into(),
                 })
                 .await
                 .expect("record");
@@ -271,7 +271,7 @@ async fn retention_deletes_old_records_audits_it_and_the_trail_still_verifies() 
             tenant: "acme".to_owned(),
             actor: "svc".to_owned(),
             verdict: "allow".to_owned(),
-            details: serde_json::json!({ "n": n }),
+            details: serde_json::json!({ "n": n }).into(),
         };
         for n in 0..5 {
             fx.audit.record(record(n)).await.expect("old");
@@ -335,7 +335,7 @@ async fn retention_refuses_to_delete_across_a_tampered_record() {
                 tenant: "acme".to_owned(),
                 actor: "svc".to_owned(),
                 verdict: "allow".to_owned(),
-                details: serde_json::json!({ "n": n }),
+                details: serde_json::json!({ "n": n }).into(),
             };
             fx.audit.record(entry).await.expect("record");
         }

@@ -23,21 +23,22 @@ static X_AI_PII_DETECTED: HeaderName = HeaderName::from_static("x-ai-pii-detecte
 
 /// The transparency headers of a decision.
 pub(crate) fn decision_headers(headers: &mut HeaderMap, checked: &Checked, request_id: &str) {
-    let mut set = |name: &HeaderName, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+    // `unique`: a value no other response carries (ids, hashes) is never indexed by HPACK; in the connection's
+    // table it would only evict the values that do repeat (verdicts, policy lists).
+    let mut set = |name: &HeaderName, value: &str, unique: bool| {
+        if let Ok(mut value) = HeaderValue::from_str(value) {
+            value.set_sensitive(unique);
             headers.insert(name.clone(), value);
         }
     };
-    set(&X_AI_REQUEST_ID, request_id.to_owned());
-    set(&X_AI_DECISION_ID, checked.decision_id().to_owned());
-    set(&X_AI_DECISION, checked.verdict().to_owned());
-    set(&X_AI_DECISION_BLOCKED, (!checked.decision.proceeds()).to_string());
-    set(&X_AI_POLICIES_APPLIED, checked.policies().join(","));
-    set(&X_AI_AUDIT_HASH, checked.receipt.hash_hex());
-    set(
-        &X_AI_PII_DETECTED,
-        checked.findings.iter().any(|f| f.category() == detect::Category::Pii).to_string(),
-    );
+    set(&X_AI_REQUEST_ID, request_id, true);
+    set(&X_AI_DECISION_ID, checked.decision_id(), true);
+    set(&X_AI_DECISION, checked.verdict(), false);
+    set(&X_AI_DECISION_BLOCKED, if checked.decision.proceeds() { "false" } else { "true" }, false);
+    set(&X_AI_POLICIES_APPLIED, &checked.policies().join(","), false);
+    set(&X_AI_AUDIT_HASH, &checked.receipt.hash_hex(), true);
+    let pii = checked.findings.iter().any(|f| f.category() == detect::Category::Pii);
+    set(&X_AI_PII_DETECTED, if pii { "true" } else { "false" }, false);
 }
 
 pub(crate) fn engine_error(error: EngineError) -> ApiError {
