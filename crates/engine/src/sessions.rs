@@ -73,6 +73,10 @@ enum SessionStore {
     Redis(RedisState),
 }
 
+/// The most sessions one process holds in memory. Past it, lapsed sessions are swept, and if that is not
+/// enough the least recently used session is logged off: an admin credential opening sessions in a loop
+/// cannot grow the process without bound. (Admin sessions are few; ten thousand live ones is a runaway
+/// script, and the sweep then runs once per new session, not once per request.)
 const MAX_SESSIONS: usize = 10_000;
 
 impl Sessions {
@@ -108,6 +112,15 @@ impl Sessions {
                 let mut sessions = sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if sessions.len() >= MAX_SESSIONS {
                     sessions.retain(|_, s| !self.lapsed(s.created, s.last_seen, now));
+                }
+                if sessions.len() >= MAX_SESSIONS
+                    && let Some(oldest) = sessions.values().min_by_key(|s| s.last_seen).map(|s| s.hash)
+                {
+                    sessions.remove(&oldest);
+                    tracing::warn!(
+                        held = MAX_SESSIONS,
+                        "admin sessions at their limit: the least recently used was logged off"
+                    );
                 }
                 let session = Session { principal: principal.clone(), created: now, last_seen: now, hash };
                 sessions.insert(hash, session);
@@ -361,5 +374,36 @@ mod tests {
         ] {
             assert_eq!(PrincipalRecord::parse(bad), None, "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn memory_sessions_are_bounded_and_the_least_recently_used_gives_way() {
+        let clock = Arc::new(ManualClock::new(UnixMillis(0)));
+        let sessions = Sessions::new(
+            Duration::from_secs(900),
+            Duration::from_secs(3600),
+            clock.clone(),
+            &StateBackend::Memory,
+        );
+        let admin = principal(license::KeyKind::Admin);
+        let first = sessions.create(&admin).await.expect("create").token.expose().clone();
+        clock.advance_millis(1);
+        let second = sessions.create(&admin).await.expect("create").token.expose().clone();
+        clock.advance_millis(1);
+        for _ in 2..MAX_SESSIONS {
+            sessions.create(&admin).await.expect("create");
+        }
+        clock.advance_millis(1);
+        assert!(sessions.resume(&first).await.is_ok(), "the first session is now the most recently used");
+        let newest = sessions.create(&admin).await.expect("create at the limit").token.expose().clone();
+        let SessionStore::Memory(held) = &sessions.store else { unreachable!("memory backend") };
+        assert_eq!(held.lock().expect("lock").len(), MAX_SESSIONS, "held at the limit");
+        assert!(sessions.resume(&newest).await.is_ok());
+        assert!(sessions.resume(&first).await.is_ok(), "recently used: kept");
+        assert_eq!(
+            sessions.resume(&second).await.err(),
+            Some(SessionError::Unknown),
+            "the least recently used was logged off"
+        );
     }
 }
