@@ -119,19 +119,58 @@ async fn the_sqlite_checkpoint_thread_runs_at_the_lowest_priority() {
     // The checkpointing task runs its first checkpoint at once; give it a moment on a loaded machine.
     let mut nice = None;
     for _ in 0..100 {
-        nice = std::fs::read_dir("/proc/self/task").expect("tasks").flatten().find_map(|task| {
-            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            (comm.trim_end() == store::SQLITE_CHECKPOINT_THREAD).then_some(())?;
-            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            // Fields after the parenthesised name: state is field 3, nice is field 19.
-            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-            fields.get(16)?.parse::<i32>().ok()
-        });
+        nice = threads_named(store::SQLITE_CHECKPOINT_THREAD).first().copied();
         if nice == Some(19) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(nice, Some(19), "the checkpoint thread's nice value");
+    store.close().await;
+}
+
+/// The threads of this process with a given name, and their nice values.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then_some(())?;
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the parenthesised name: state is field 3, nice is field 19.
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+            fields.get(16)?.parse::<i32>().ok()
+        })
+        .collect()
+}
+
+/// With process-crash durability a low-priority thread syncs the WAL; it stops with the store. With power-loss
+/// durability every commit syncs, and there is no such thread.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_low_priority_thread_syncs_the_wal_unless_every_commit_does() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    let mut nices = Vec::new();
+    for _ in 0..100 {
+        nices = threads_named(store::SQLITE_WAL_SYNC_THREAD);
+        if nices == [19] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(nices, [19], "one WAL sync thread, at the lowest priority");
+    store.close().await;
+    assert!(threads_named(store::SQLITE_WAL_SYNC_THREAD).is_empty(), "stopped with the store");
+
+    let mut database = TestDatabase::sqlite();
+    database.options.durability = store::Durability::PowerLoss;
+    let store = database.open().await;
+    assert!(
+        threads_named(store::SQLITE_WAL_SYNC_THREAD).is_empty(),
+        "power-loss durability syncs every commit"
+    );
     store.close().await;
 }
