@@ -675,7 +675,6 @@ fn policy_detection(finding: &Finding) -> policy::Detection {
     }
 }
 
-/// Detection counts by kind, for audit records (never the matched text).
 /// The details of a decision's audit record. Fields in alphabetical order: the record's text is what the
 /// `json!` object this replaced produced (serde_json's maps sort their keys), so records before and after
 /// read alike.
@@ -699,6 +698,7 @@ struct StageMicros {
     policy: u64,
 }
 
+/// Detection counts by kind, for audit records (never the matched text).
 pub fn counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
     for finding in findings {

@@ -259,11 +259,19 @@ impl WalSyncer {
                 {
                     tracing::warn!(error = ?error, "cannot lower the sqlite WAL sync thread's priority");
                 }
-                let mut synced = None;
+                let (mut synced, mut failing) = (None, false);
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(WAL_SYNC_EVERY)
                 {
-                    synced = sync_if_changed(&wal, synced);
+                    match sync_if_changed(&wal, synced) {
+                        Ok(state) => (synced, failing) = (state, false),
+                        // Once per run of failures, not every period; SQLite's own syncs report theirs.
+                        Err(error) if !failing => {
+                            tracing::warn!(error = %error, "syncing the sqlite WAL failed; retrying");
+                            failing = true;
+                        }
+                        Err(_) => {}
+                    }
                 }
             })
             .map_err(|error| {
@@ -287,20 +295,17 @@ impl WalSyncer {
 /// The WAL's length and modification time, as last synced.
 type WalState = (u64, std::time::SystemTime);
 
-fn sync_if_changed(wal: &std::path::Path, synced: Option<WalState>) -> Option<WalState> {
-    let Ok(file) = std::fs::File::open(wal) else { return synced };
-    let Ok(metadata) = file.metadata() else { return synced };
+/// Syncs the WAL if it changed since `synced`; the state it synced (or `synced` again when there was nothing
+/// to do, or no WAL). A failed sync is an error, and the next period tries again.
+fn sync_if_changed(wal: &std::path::Path, synced: Option<WalState>) -> std::io::Result<Option<WalState>> {
+    let Ok(file) = std::fs::File::open(wal) else { return Ok(synced) };
+    let metadata = file.metadata()?;
     let state = (metadata.len(), metadata.modified().unwrap_or(std::time::UNIX_EPOCH));
     if synced == Some(state) {
-        return synced;
+        return Ok(synced);
     }
-    match file.sync_data() {
-        Ok(()) => Some(state),
-        Err(error) => {
-            tracing::warn!(error = %error, "syncing the sqlite WAL failed; retrying");
-            synced
-        }
-    }
+    file.sync_data()?;
+    Ok(Some(state))
 }
 
 const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
@@ -391,20 +396,21 @@ mod tests {
         );
         let dir = tempfile::tempdir().expect("temporary directory");
         let wal = dir.path().join("axonflow.db-wal");
-        assert_eq!(sync_if_changed(&wal, None), None, "no WAL yet: nothing to sync");
+        let sync = |synced| sync_if_changed(&wal, synced).expect("sync");
+        assert_eq!(sync(None), None, "no WAL yet: nothing to sync");
         std::fs::write(&wal, b"frame").expect("write");
-        let first = sync_if_changed(&wal, None).expect("synced");
+        let first = sync(None).expect("synced");
         assert_eq!(first.0, 5);
-        assert_eq!(sync_if_changed(&wal, Some(first)), Some(first), "unchanged: kept as synced");
+        assert_eq!(sync(Some(first)), Some(first), "unchanged: kept as synced");
         std::fs::OpenOptions::new()
             .append(true)
             .open(&wal)
             .expect("open")
             .write_all(b"more")
             .expect("append");
-        let second = sync_if_changed(&wal, Some(first)).expect("synced");
+        let second = sync(Some(first)).expect("synced");
         assert_eq!(second.0, 9, "a longer WAL is synced again");
         std::fs::remove_file(&wal).expect("remove");
-        assert_eq!(sync_if_changed(&wal, Some(second)), Some(second), "a vanished WAL is skipped");
+        assert_eq!(sync(Some(second)), Some(second), "a vanished WAL is skipped");
     }
 }
