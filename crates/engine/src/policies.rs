@@ -264,7 +264,12 @@ impl PolicyLifecycle {
             tenant: tenant.to_owned(),
             actor: author.to_owned(),
             verdict: verdict.to_owned(),
-            details: serde_json::json!({"version": row.id, "content_hash": row.content_hash, "summary": row.summary}).into(),
+            details: serde_json::json!({
+                "version": row.id,
+                "content_hash": row.content_hash,
+                "summary": row.summary,
+            })
+            .into(),
         };
         self.audit.record(entry).await?;
         Ok(())

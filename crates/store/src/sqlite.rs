@@ -21,8 +21,8 @@
 //! [`WAL_SYNC_EVERY`] when it has changed, so those syncs find little to write (pre-check p99 at 2,000
 //! requests/s on a fresh server: 4.9–6.4 ms without it, 1.8–1.9 ms with it; BENCHMARKS.md), and a power loss
 //! usually costs at most the last few tens of milliseconds of records rather than everything since the last
-//! checkpoint. (Not a guarantee: on a saturated core the thread runs late. `power-loss` durability syncs every
-//! commit.)
+//! checkpoint. (Not a guarantee: on a saturated core the thread runs late. `power-loss` durability syncs
+//! every commit.)
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -239,8 +239,8 @@ fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// A thread that syncs the WAL file every [`WAL_SYNC_EVERY`] when its length or modification time changed
-/// since the last sync (see the module's documentation). It opens the file for each sync, so a WAL that SQLite
-/// truncated or recreated is followed; a missing one (an in-memory database) is skipped.
+/// since the last sync (see the module's documentation). It opens the file for each sync, so a WAL that
+/// SQLite truncated or recreated is followed; a missing one (an in-memory database) is skipped.
 #[derive(Debug)]
 struct WalSyncer {
     stop: std::sync::mpsc::Sender<()>,

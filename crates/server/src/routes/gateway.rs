@@ -23,8 +23,8 @@ static X_AI_PII_DETECTED: HeaderName = HeaderName::from_static("x-ai-pii-detecte
 
 /// The transparency headers of a decision.
 pub(crate) fn decision_headers(headers: &mut HeaderMap, checked: &Checked, request_id: &str) {
-    // `unique`: a value no other response carries (ids, hashes) is never indexed by HPACK; in the connection's
-    // table it would only evict the values that do repeat (verdicts, policy lists).
+    // `unique`: a value no other response carries (ids, hashes) is never indexed by HPACK; in the
+    // connection's table it would only evict the values that do repeat (verdicts, policy lists).
     let mut set = |name: &HeaderName, value: &str, unique: bool| {
         if let Ok(mut value) = HeaderValue::from_str(value) {
             value.set_sensitive(unique);

@@ -146,8 +146,8 @@ fn threads_named(name: &str) -> Vec<i32> {
         .collect()
 }
 
-/// With process-crash durability a low-priority thread syncs the WAL; it stops with the store. With power-loss
-/// durability every commit syncs, and there is no such thread.
+/// With process-crash durability a low-priority thread syncs the WAL; it stops with the store. With
+/// power-loss durability every commit syncs, and there is no such thread.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_low_priority_thread_syncs_the_wal_unless_every_commit_does() {
