@@ -220,15 +220,18 @@ async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreE
     handle.set_progress_handler(1, move || {
         if !lowered {
             lowered = true;
-            if let Err(error) =
-                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-            {
-                tracing::warn!(error = ?error, "cannot lower the sqlite checkpoint thread's priority");
-            }
+            lower_this_thread(SQLITE_CHECKPOINT_THREAD);
         }
         true
     });
     Ok(())
+}
+
+/// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not.
+fn lower_this_thread(name: &str) {
+    if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+        tracing::warn!(error = ?error, thread = name, "cannot lower a background sqlite thread's priority");
+    }
 }
 
 /// The WAL file next to a database file (`axonflow.db` → `axonflow.db-wal`).
@@ -254,11 +257,7 @@ impl WalSyncer {
             .name(SQLITE_WAL_SYNC_THREAD.to_owned())
             .spawn(move || {
                 // Background work, like the checkpoints: it never takes turns with the request workers.
-                if let Err(error) =
-                    thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-                {
-                    tracing::warn!(error = ?error, "cannot lower the sqlite WAL sync thread's priority");
-                }
+                lower_this_thread(SQLITE_WAL_SYNC_THREAD);
                 let (mut synced, mut failing) = (None, false);
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(WAL_SYNC_EVERY)
