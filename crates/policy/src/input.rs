@@ -78,6 +78,31 @@ static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
     permissions: Value::from("permissions"),
 });
 
+/// The input's fixed key named `name`, if it is one: the compiled program indexes with these same
+/// allocations, so its lookups match a key by address before comparing bytes (`program::member`).
+pub(crate) fn shared_key(name: &str) -> Option<Value> {
+    let keys = &*KEYS;
+    [
+        &keys.query,
+        &keys.request_type,
+        &keys.context,
+        &keys.principal,
+        &keys.detections,
+        &keys.kind,
+        &keys.category,
+        &keys.start,
+        &keys.end,
+        &keys.confidence,
+        &keys.key_id,
+        &keys.tenant,
+        &keys.service,
+        &keys.permissions,
+    ]
+    .into_iter()
+    .find(|key| matches!(key, Value::String(s) if **s == *name))
+    .cloned()
+}
+
 impl Input {
     /// The Rego value of this input.
     pub(crate) fn to_value(&self) -> Value {

@@ -835,6 +835,9 @@ impl Compiler {
         let mut code = base;
         for component in components {
             let index = match component {
+                Component::Const(Value::String(key)) => {
+                    Code::Const(crate::input::shared_key(&key).unwrap_or(Value::String(key)))
+                }
                 Component::Const(value) => Code::Const(value),
                 Component::Dynamic(expr) => self.expr(module, scope, &expr)?,
             };
@@ -1036,6 +1039,9 @@ struct Run<'p> {
     memo: Vec<Memo>,
     /// Builtins that must return the same value throughout a decision (`time.now_ns`).
     cached: Vec<(&'static str, Args, Value)>,
+    /// The last `lower` call's argument and result: policies lower the same `input.query` in several rules
+    /// (three times in the default bundle), a copy of the whole text each time.
+    lowered: Option<(Value, Value)>,
     deadline: Instant,
     ticks: u32,
     /// Emptied frames, kept for the next rule body (and, through [`SCRATCH`], the next decision).
@@ -1068,7 +1074,7 @@ impl<'p> Run<'p> {
     ) -> Run<'p> {
         let started = Instant::now();
         let deadline = started.checked_add(budget).unwrap_or(started);
-        Run { program, input, memo, cached: Vec::new(), deadline, ticks: 0, spare }
+        Run { program, input, memo, cached: Vec::new(), lowered: None, deadline, ticks: 0, spare }
     }
 
     fn tick(&mut self) -> Result<(), Stop> {
@@ -1332,9 +1338,9 @@ impl<'p> Run<'p> {
                         &owned
                     }
                 };
-                let value = base[&index].clone();
+                let value = field(base, &index).clone();
                 if undefined(&value) && *data && matches!(index, Value::Number(_)) {
-                    base[&Value::from(index.to_string())].clone()
+                    field(base, &Value::from(index.to_string())).clone()
                 } else {
                     value
                 }
@@ -1421,6 +1427,9 @@ impl<'p> Run<'p> {
                 }
                 if let Some(value) = self.regex(name, &args)? {
                     return Ok(value);
+                }
+                if *name == "lower" {
+                    return self.lower(args, fcn, call, params);
                 }
                 if let Some(value) = native(name, &args) {
                     return Ok(value);
@@ -1559,6 +1568,36 @@ impl<'p> Run<'p> {
         Ok(Some(value))
     }
 
+    /// `lower(text)`, computed once per decision for the same string (the same allocation: a reference to
+    /// the input or a rule's value, not merely equal text).
+    fn lower(
+        &mut self,
+        args: Args,
+        fcn: &BuiltinFcn,
+        call: &ExprRef,
+        params: &[ExprRef],
+    ) -> Result<Value, Stop> {
+        let same = |a: &Value, b: &Value| match (a, b) {
+            (Value::String(a), Value::String(b)) => {
+                std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+            }
+            _ => false,
+        };
+        if let (Some((seen, lowered)), [arg]) = (&self.lowered, args.as_slice())
+            && same(seen, arg)
+        {
+            return Ok(lowered.clone());
+        }
+        let value = match native("lower", &args) {
+            Some(value) => value,
+            None => (fcn.0)(call.span(), params, &args, true).map_err(|_| Stop::Interpreter)?,
+        };
+        if let [arg @ Value::String(_)] = args.as_slice() {
+            self.lowered = Some((arg.clone(), value.clone()));
+        }
+        Ok(value)
+    }
+
     /// The value of `code` without evaluating anything, when it is a reference that can be followed by
     /// borrowing: `input`, a variable, a constant or an already known rule, then constant indices. None
     /// otherwise (the caller evaluates). Indexing on a `data` reference with a number is left to the caller
@@ -1574,7 +1613,7 @@ impl<'p> Run<'p> {
             },
             Code::Index { base, index, data } => match &**index {
                 Code::Const(key) if !(*data && matches!(key, Value::Number(_))) => {
-                    Some(&self.borrowed(base, frame)?[key])
+                    Some(field(self.borrowed(base, frame)?, key))
                 }
                 _ => None,
             },
@@ -1596,6 +1635,11 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
     let string = |s: &str| Value::String(s.into());
     match (name, args) {
         ("count", [Value::Array(a)]) => Some(Value::from(a.len())),
+        ("sort", [Value::Array(a)]) => {
+            let mut sorted = a.to_vec();
+            sorted.sort();
+            Some(Value::from(sorted))
+        }
         ("count", [Value::Set(a)]) => Some(Value::from(a.len())),
         ("count", [Value::Object(a)]) => Some(Value::from(a.len())),
         // regorus counts UTF-16 units; for ASCII that is the byte length.
@@ -1607,11 +1651,11 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
         ("array.concat", [Value::Array(a), Value::Array(b)]) => {
             Some(Value::from(a.iter().chain(b.iter()).cloned().collect::<Vec<_>>()))
         }
-        ("object.get", [object @ Value::Object(map), key, default]) => Some(match key {
+        ("object.get", [object @ Value::Object(_), key, default]) => Some(match key {
             Value::Array(path) => {
                 let mut value = object;
                 for part in path.iter() {
-                    value = &value[part];
+                    value = field(value, part);
                     if undefined(value) {
                         value = default;
                         break;
@@ -1619,7 +1663,7 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
                 }
                 value.clone()
             }
-            key => map.get(key).unwrap_or(default).clone(),
+            key => member(object, key).unwrap_or(default).clone(),
         }),
         // For ASCII text the Unicode mappings are the ASCII ones, and the ASCII conversion is several times faster.
         ("lower", [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_lowercase().into())),
@@ -1628,7 +1672,14 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
         ("upper", [Value::String(s)]) => Some(Value::String(s.to_uppercase().into())),
         // regorus splits on "" into characters (Go's behaviour); that case is left to it.
         ("split", [Value::String(s), Value::String(delimiter)]) if !delimiter.is_empty() => {
-            Some(Value::from(s.split(delimiter.as_ref()).map(string).collect::<Vec<_>>()))
+            // One character (a space, most often) is searched for as a `char`: the same pieces, without the
+            // two-way substring searcher's set-up and steps.
+            let mut chars = delimiter.chars();
+            let pieces: Vec<Value> = match (chars.next(), chars.next()) {
+                (Some(c), None) => s.split(c).map(string).collect(),
+                _ => s.split(delimiter.as_ref()).map(string).collect(),
+            };
+            Some(Value::from(pieces))
         }
         ("trim", [Value::String(s), Value::String(cutset)]) => {
             Some(string(s.trim_matches(|c| cutset.contains(c))))
@@ -1667,6 +1718,39 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// The objects [`field`] searches key by key rather than by regorus' binary search.
+const SCAN_FIELDS: usize = 16;
+
+/// `base[key]`, as regorus indexes (`Value`'s `Index`: undefined when absent or not indexable), with
+/// string keys of small objects found by a scan that compares lengths and addresses before bytes. regorus'
+/// binary search compares `Value`s (a `match` on both variants and a `memcmp` call per step), which was a
+/// fifth of a decision: the input, its `context` and each detection are indexed by constant keys about fifty
+/// times per decision. Object keys are unique, so the first equal key is the only one.
+fn field<'v>(base: &'v Value, key: &Value) -> &'v Value {
+    match base {
+        Value::Object(_) => member(base, key).unwrap_or(&Value::Undefined),
+        _ => &base[key],
+    }
+}
+
+/// The value of `key` in `object` (None when absent or `object` is not an object); see [`field`].
+fn member<'v>(object: &'v Value, key: &Value) -> Option<&'v Value> {
+    let Value::Object(object) = object else { return None };
+    let Value::String(wanted) = key else { return object.get(key) };
+    if object.len() > SCAN_FIELDS {
+        return object.get(key);
+    }
+    let wanted: &str = wanted;
+    object.iter().find_map(|(k, value)| match k {
+        Value::String(k)
+            if k.len() == wanted.len() && (std::ptr::eq(k.as_ptr(), wanted.as_ptr()) || **k == *wanted) =>
+        {
+            Some(value)
+        }
+        _ => None,
+    })
 }
 
 /// `sprintf` for formats of `%s` with strings, `%d` with non-negative integers and `%%`, as regorus formats

@@ -267,6 +267,20 @@ warn contains sprintf("%v", [input.n * 18446744073709551615]) if true
 "#,
     ),
     (
+        "lookups, sort, a repeated lower and one-character splits",
+        r#"package axonflow.policy
+import rego.v1
+allow := true
+warn contains sprintf("big %v %v %v", [input.big.k17, input.big[input.k], object.get(input.big, input.k, "none")]) if true
+numbered := {1: "one", "1": "str", "k3": 3}
+warn contains sprintf("keys %v %v %v %v", [numbered[1], numbered["1"], numbered[input.k], input.o.a]) if true
+warn contains sprintf("path %v", [object.get(input, ["o", "a", "b"], "none")]) if true
+warn contains sprintf("sort %v", [sort(input.m)]) if true
+warn contains sprintf("lower %v %v %v", [lower(input.s), lower(input.s) == lower(input.s), lower(input.d)]) if true
+warn contains sprintf("split %v %v %v", [split(input.s, " "), split(input.s, "é"), split(input.s, "l")]) if true
+"#,
+    ),
+    (
         "sprintf and split cases left to regorus",
         r#"package axonflow.policy
 import rego.v1
@@ -363,6 +377,8 @@ fn case_inputs() -> Vec<Value> {
         json!({"c": "héllo", "m": [], "d": "", "parts": ["x", 1], "o": {"a": 1}, "k": "a", "s": "ÄÖü ß", "i": 2, "n": -1}),
         json!({"c": {"a": 1}, "m": ["b", "a"], "d": "o", "parts": [], "o": {"a": [5, 6]}, "k": ["a", 1], "s": "", "i": -1, "n": 2}),
         json!({"c": 7, "m": 4, "d": 5, "parts": "p", "o": "not an object", "k": [], "s": "abc", "i": 9, "n": 1.5}),
+        json!({"big": {"k0": 0, "k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, "k8": 8, "k9": 9, "k10": 10, "k11": 11, "k12": 12, "k13": 13, "k14": 14, "k15": 15, "k16": 16, "k17": 17, "k18": 18, "k19": 19}, "k": "k3", "m": [3, "a", [1], null, 2.5, {"x": 1}, false], "s": "Hé llo wörld", "d": "ÀB"}),
+        json!({"big": {"k17": "only"}, "k": "k17", "m": ["b", "a", "b"], "s": "no-spaces", "d": "x", "o": {"a": {"b": [1]}}}),
         json!({"c": "", "m": [null, true, "z", 2], "d": "b", "parts": ["a", "b", "a"], "o": {}, "k": ["x", "y"], "s": "abc", "i": 0, "n": 100}),
     ]
 }
