@@ -1199,12 +1199,19 @@ impl<'p> Run<'p> {
 
     /// A frame of `slots` undefined values, from the spare ones when there is one.
     fn frame(&mut self, slots: usize) -> Vec<Value> {
+        // Bodies without variables (about half of the default bundle's) need no buffer.
+        if slots == 0 {
+            return Vec::new();
+        }
         let mut frame = self.spare.pop().unwrap_or_default();
         frame.resize(slots, Value::Undefined);
         frame
     }
 
     fn release(&mut self, mut frame: Vec<Value>) {
+        if frame.capacity() == 0 {
+            return;
+        }
         frame.clear();
         self.spare.push(frame);
     }
