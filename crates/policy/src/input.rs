@@ -147,30 +147,31 @@ pub(crate) fn json_value(value: &serde_json::Value) -> Value {
 
 fn principal_value(principal: &Principal) -> Value {
     let keys = &*KEYS;
-    let mut map = BTreeMap::new();
-    map.insert(keys.key_id.clone(), Value::from(principal.key_id.as_str()));
-    map.insert(keys.kind.clone(), Value::from(principal.kind.as_str()));
-    map.insert(keys.tenant.clone(), Value::from(principal.tenant.as_str()));
-    if let Some(service) = &principal.service {
-        map.insert(keys.service.clone(), Value::from(service.as_str()));
-    }
+    // The pairs in their keys' order (see `detection_value`).
+    let mut pairs = Vec::with_capacity(5);
+    pairs.push((keys.key_id.clone(), Value::from(principal.key_id.as_str())));
+    pairs.push((keys.kind.clone(), Value::from(principal.kind.as_str())));
     let permissions: Vec<Value> = principal.permissions.iter().map(|p| Value::from(p.as_str())).collect();
-    map.insert(keys.permissions.clone(), Value::from(permissions));
-    Value::from(map)
+    pairs.push((keys.permissions.clone(), Value::from(permissions)));
+    if let Some(service) = &principal.service {
+        pairs.push((keys.service.clone(), Value::from(service.as_str())));
+    }
+    pairs.push((keys.tenant.clone(), Value::from(principal.tenant.as_str())));
+    Value::from(pairs.into_iter().collect::<BTreeMap<_, _>>())
 }
 
 fn detection_value(detection: &Detection, offsets: &CharOffsets<'_>) -> Value {
     let keys = &*KEYS;
-    let mut map = BTreeMap::new();
-    map.insert(keys.kind.clone(), Value::from(detection.kind.as_str()));
-    map.insert(keys.category.clone(), Value::from(detection.category.as_str()));
-    map.insert(keys.start.clone(), Value::from(offsets.chars_before(detection.start)));
-    map.insert(keys.end.clone(), Value::from(offsets.chars_before(detection.end)));
-    // Round to 3 decimals so 0.9f32 reads as 0.9, not 0.8999999761581421.
-    map.insert(
-        keys.confidence.clone(),
-        Value::from((f64::from(detection.confidence) * 1000.0).round() / 1000.0),
-    );
+    // The pairs in their keys' order: `BTreeMap::from` then only checks the order and builds the map in one
+    // pass, where five inserts searched it five times (1,300 instructions per decision of three detections).
+    let map = BTreeMap::from([
+        (keys.category.clone(), Value::from(detection.category.as_str())),
+        // Round to 3 decimals so 0.9f32 reads as 0.9, not 0.8999999761581421.
+        (keys.confidence.clone(), Value::from((f64::from(detection.confidence) * 1000.0).round() / 1000.0)),
+        (keys.end.clone(), Value::from(offsets.chars_before(detection.end))),
+        (keys.kind.clone(), Value::from(detection.kind.as_str())),
+        (keys.start.clone(), Value::from(offsets.chars_before(detection.start))),
+    ]);
     Value::from(map)
 }
 
@@ -243,6 +244,29 @@ mod tests {
         check("é123", 5, 4);
         check("日本 123-45-6789", 7, 3);
         check("日本", 1, 1);
+    }
+
+    #[test]
+    fn the_principal_is_an_object_of_its_fields() {
+        let principal = Principal {
+            key_id: "k1".into(),
+            kind: "license_key".into(),
+            tenant: "t1".into(),
+            service: Some("billing".into()),
+            permissions: vec!["query:read".into(), "mcp:*".into()],
+        };
+        let json = |principal: Principal| {
+            let input = Input { principal: Some(principal), ..Input::default() };
+            crate::compile::to_json(&input.to_value()).map(|v| v["principal"].to_string()).unwrap_or_default()
+        };
+        assert_eq!(
+            json(principal.clone()),
+            r#"{"key_id":"k1","kind":"license_key","permissions":["query:read","mcp:*"],"service":"billing","tenant":"t1"}"#
+        );
+        assert_eq!(
+            json(Principal { service: None, permissions: Vec::new(), ..principal }),
+            r#"{"key_id":"k1","kind":"license_key","permissions":[],"tenant":"t1"}"#
+        );
     }
 
     #[test]
