@@ -24,6 +24,8 @@ test_patient_id_from_context if {
 	not extract_patient_id("no id here") with input.context as {}
 	not extract_patient_id("ends with patient") with input.context as {}
 	not extract_patient_id("for patient ") with input.context as {}
+	extract_patient_id("Show labs for patient P-7, urgently please") == "P-7" with input.context as {}
+	extract_patient_id("PATIENT Q-8") == "Q-8" with input.context as {}
 }
 
 test_broad_query_denied if {

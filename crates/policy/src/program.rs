@@ -161,6 +161,9 @@ enum Step {
     SomeIn { key: Option<Slotted>, value: Option<Slotted>, collection: Code },
 }
 
+/// A builtin's name, as regorus' table spells it.
+type Name = &'static str;
+
 enum Code {
     Const(Value),
     Var(Slotted),
@@ -173,7 +176,7 @@ enum Code {
     ArrayCompr { term: Box<Code>, query: Vec<Step> },
     SetCompr { term: Box<Code>, query: Vec<Step> },
     ObjectCompr { key: Box<Code>, value: Box<Code>, query: Vec<Step> },
-    Builtin { name: &'static str, fcn: BuiltinFcn, call: ExprRef, params: Vec<ExprRef>, args: Vec<Code> },
+    Builtin { name: Name, op: Op, fcn: BuiltinFcn, call: ExprRef, params: Vec<ExprRef>, args: Vec<Code> },
     Extension { index: usize, args: Vec<Code> },
     // A builtin of this crate (`crate::redact`).
     Native { function: NativeFn, args: Vec<Code> },
@@ -757,7 +760,8 @@ impl Compiler {
             if usize::from(fcn.1) != args.len() {
                 return Err(format!("{dotted}: wrong number of arguments"));
             }
-            return Ok(Code::Builtin { name, fcn: *fcn, call: expr.clone(), params: params.to_vec(), args });
+            let (op, call, params) = (Op::of(name), expr.clone(), params.to_vec());
+            return Ok(Code::Builtin { name, op, fcn: *fcn, call, params, args });
         }
         if let Some((_, arity, function)) = crate::redact::BUILTINS.iter().find(|(name, ..)| *name == dotted)
         {
@@ -1427,21 +1431,21 @@ impl<'p> Run<'p> {
                 })?;
                 object
             }
-            Code::Builtin { name, fcn, call, params, args } => {
+            Code::Builtin { name, op, fcn, call, params, args } => {
                 let args = self.args(args, frame)?;
                 if args.iter().any(undefined) {
                     return Ok(Value::Undefined);
                 }
-                if let Some(value) = self.regex(name, &args)? {
+                let computed = match op {
+                    Op::RegexMatch | Op::RegexReplace => self.regex(*op, &args)?,
+                    Op::Lower => return self.lower(args, fcn, call, params),
+                    Op::Cached | Op::Other => None,
+                    _ => native(*op, &args),
+                };
+                if let Some(value) = computed {
                     return Ok(value);
                 }
-                if *name == "lower" {
-                    return self.lower(args, fcn, call, params);
-                }
-                if let Some(value) = native(name, &args) {
-                    return Ok(value);
-                }
-                let cache = must_cache(name).is_some();
+                let cache = *op == Op::Cached;
                 if cache
                     && let Some((_, _, value)) = self.cached.iter().find(|(n, a, _)| n == name && *a == args)
                 {
@@ -1544,10 +1548,10 @@ impl<'p> Run<'p> {
     /// `regex.match(pattern, value)` and `regex.replace(s, pattern, value)` on string arguments, as regorus
     /// computes them (same size limit, `is_match`, `replace_all`), with the program's compiled patterns. None
     /// for any other call; anything unusual (a pattern that does not compile) goes to the interpreter.
-    fn regex(&self, name: &str, args: &[Value]) -> Result<Option<Value>, Stop> {
-        let (pattern, subject, replacement) = match (name, args) {
-            ("regex.match", [Value::String(pattern), Value::String(value)]) => (pattern, value, None),
-            ("regex.replace", [Value::String(s), Value::String(pattern), Value::String(value)]) => {
+    fn regex(&self, op: Op, args: &[Value]) -> Result<Option<Value>, Stop> {
+        let (pattern, subject, replacement) = match (op, args) {
+            (Op::RegexMatch, [Value::String(pattern), Value::String(value)]) => (pattern, value, None),
+            (Op::RegexReplace, [Value::String(s), Value::String(pattern), Value::String(value)]) => {
                 (pattern, s, Some(value))
             }
             _ => return Ok(None),
@@ -1595,7 +1599,7 @@ impl<'p> Run<'p> {
         {
             return Ok(lowered.clone());
         }
-        let value = match native("lower", &args) {
+        let value = match native(Op::Lower, &args) {
             Some(value) => value,
             None => (fcn.0)(call.span(), params, &args, true).map_err(|_| Stop::Interpreter)?,
         };
@@ -1638,27 +1642,27 @@ impl<'p> Run<'p> {
 /// about 60–180 ns a call in regorus, most of it overhead. Only for the argument types each handles
 /// completely; `None` sends anything else (other types, errors, non-ASCII text where regorus counts
 /// characters) to regorus' builtin.
-fn native(name: &str, args: &[Value]) -> Option<Value> {
+fn native(op: Op, args: &[Value]) -> Option<Value> {
     let string = |s: &str| Value::String(s.into());
-    match (name, args) {
-        ("count", [Value::Array(a)]) => Some(Value::from(a.len())),
-        ("sort", [Value::Array(a)]) => {
+    match (op, args) {
+        (Op::Count, [Value::Array(a)]) => Some(Value::from(a.len())),
+        (Op::Sort, [Value::Array(a)]) => {
             let mut sorted = a.to_vec();
             sorted.sort();
             Some(Value::from(sorted))
         }
-        ("count", [Value::Set(a)]) => Some(Value::from(a.len())),
-        ("count", [Value::Object(a)]) => Some(Value::from(a.len())),
+        (Op::Count, [Value::Set(a)]) => Some(Value::from(a.len())),
+        (Op::Count, [Value::Object(a)]) => Some(Value::from(a.len())),
         // regorus counts UTF-16 units; for ASCII that is the byte length.
-        ("count", [Value::String(s)]) if s.is_ascii() => Some(Value::from(s.len())),
-        ("max", [Value::Array(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
-        ("max", [Value::Set(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
-        ("concat", [Value::String(delimiter), Value::Array(items)]) => join(delimiter, items.iter()),
-        ("concat", [Value::String(delimiter), Value::Set(items)]) => join(delimiter, items.iter()),
-        ("array.concat", [Value::Array(a), Value::Array(b)]) => {
+        (Op::Count, [Value::String(s)]) if s.is_ascii() => Some(Value::from(s.len())),
+        (Op::Max, [Value::Array(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
+        (Op::Max, [Value::Set(a)]) => Some(a.iter().max().cloned().unwrap_or(Value::Undefined)),
+        (Op::Concat, [Value::String(delimiter), Value::Array(items)]) => join(delimiter, items.iter()),
+        (Op::Concat, [Value::String(delimiter), Value::Set(items)]) => join(delimiter, items.iter()),
+        (Op::ArrayConcat, [Value::Array(a), Value::Array(b)]) => {
             Some(Value::from(a.iter().chain(b.iter()).cloned().collect::<Vec<_>>()))
         }
-        ("object.get", [object @ Value::Object(_), key, default]) => Some(match key {
+        (Op::ObjectGet, [object @ Value::Object(_), key, default]) => Some(match key {
             Value::Array(path) => {
                 let mut value = object;
                 for part in path.iter() {
@@ -1673,12 +1677,12 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
             key => member(object, key).unwrap_or(default).clone(),
         }),
         // For ASCII text the Unicode mappings are the ASCII ones, and the ASCII conversion is several times faster.
-        ("lower", [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_lowercase().into())),
-        ("lower", [Value::String(s)]) => Some(Value::String(s.to_lowercase().into())),
-        ("upper", [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_uppercase().into())),
-        ("upper", [Value::String(s)]) => Some(Value::String(s.to_uppercase().into())),
+        (Op::Lower, [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_lowercase().into())),
+        (Op::Lower, [Value::String(s)]) => Some(Value::String(s.to_lowercase().into())),
+        (Op::Upper, [Value::String(s)]) if s.is_ascii() => Some(Value::String(s.to_ascii_uppercase().into())),
+        (Op::Upper, [Value::String(s)]) => Some(Value::String(s.to_uppercase().into())),
         // regorus splits on "" into characters (Go's behaviour); that case is left to it.
-        ("split", [Value::String(s), Value::String(delimiter)]) if !delimiter.is_empty() => {
+        (Op::Split, [Value::String(s), Value::String(delimiter)]) if !delimiter.is_empty() => {
             // One character (a space, most often) is searched for as a `char`: the same pieces, without the
             // two-way substring searcher's set-up and steps.
             let mut chars = delimiter.chars();
@@ -1688,25 +1692,27 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
             };
             Some(Value::from(pieces))
         }
-        ("trim", [Value::String(s), Value::String(cutset)]) => {
+        (Op::Trim, [Value::String(s), Value::String(cutset)]) => {
             Some(string(s.trim_matches(|c| cutset.contains(c))))
         }
-        ("trim_left", [Value::String(s), Value::String(cutset)]) => {
+        (Op::TrimLeft, [Value::String(s), Value::String(cutset)]) => {
             Some(string(s.trim_start_matches(|c| cutset.contains(c))))
         }
-        ("trim_right", [Value::String(s), Value::String(cutset)]) => {
+        (Op::TrimRight, [Value::String(s), Value::String(cutset)]) => {
             Some(string(s.trim_end_matches(|c| cutset.contains(c))))
         }
-        ("sprintf", [Value::String(format), Value::Array(items)]) => sprintf(format, items.iter()),
-        ("trim_space", [Value::String(s)]) => Some(string(s.trim())),
-        ("contains", [Value::String(s), Value::String(part)]) => Some(Value::Bool(s.contains(part.as_ref()))),
-        ("startswith", [Value::String(s), Value::String(part)]) => {
+        (Op::Sprintf, [Value::String(format), Value::Array(items)]) => sprintf(format, items.iter()),
+        (Op::TrimSpace, [Value::String(s)]) => Some(string(s.trim())),
+        (Op::Contains, [Value::String(s), Value::String(part)]) => {
+            Some(Value::Bool(s.contains(part.as_ref())))
+        }
+        (Op::StartsWith, [Value::String(s), Value::String(part)]) => {
             Some(Value::Bool(s.starts_with(part.as_ref())))
         }
-        ("endswith", [Value::String(s), Value::String(part)]) => {
+        (Op::EndsWith, [Value::String(s), Value::String(part)]) => {
             Some(Value::Bool(s.ends_with(part.as_ref())))
         }
-        ("substring", [Value::String(s), Value::Number(offset), Value::Number(length)]) if s.is_ascii() => {
+        (Op::Substring, [Value::String(s), Value::Number(offset), Value::Number(length)]) if s.is_ascii() => {
             let (offset, length) = match (offset.as_i64(), length.as_i64()) {
                 (Some(offset), _) if offset < 0 => return None,
                 (Some(offset), Some(length)) => (offset, length),
@@ -1719,11 +1725,72 @@ fn native(name: &str, args: &[Value]) -> Option<Value> {
             };
             Some(string(&s[start..end]))
         }
-        ("indexof", [Value::String(s), Value::String(needle)]) if s.is_ascii() => {
+        (Op::IndexOf, [Value::String(s), Value::String(needle)]) if s.is_ascii() => {
             let at = if s.is_empty() { None } else { s.find(needle.as_ref()) };
             Some(Value::from(at.and_then(|at| i64::try_from(at).ok()).unwrap_or(-1)))
         }
         _ => None,
+    }
+}
+
+/// The builtins this module computes itself or treats specially, resolved from their names at compile time,
+/// so that a call dispatches on a number instead of comparing its name with each of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Count,
+    Sort,
+    Max,
+    Concat,
+    ArrayConcat,
+    ObjectGet,
+    Lower,
+    Upper,
+    Split,
+    Trim,
+    TrimLeft,
+    TrimRight,
+    Sprintf,
+    TrimSpace,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Substring,
+    IndexOf,
+    RegexMatch,
+    RegexReplace,
+    /// A builtin whose value must stay the same throughout a decision (`time.now_ns`: regorus' `must_cache`).
+    Cached,
+    /// Any other builtin: regorus computes it.
+    Other,
+}
+
+impl Op {
+    fn of(name: &str) -> Op {
+        match name {
+            "count" => Op::Count,
+            "sort" => Op::Sort,
+            "max" => Op::Max,
+            "concat" => Op::Concat,
+            "array.concat" => Op::ArrayConcat,
+            "object.get" => Op::ObjectGet,
+            "lower" => Op::Lower,
+            "upper" => Op::Upper,
+            "split" => Op::Split,
+            "trim" => Op::Trim,
+            "trim_left" => Op::TrimLeft,
+            "trim_right" => Op::TrimRight,
+            "sprintf" => Op::Sprintf,
+            "trim_space" => Op::TrimSpace,
+            "contains" => Op::Contains,
+            "startswith" => Op::StartsWith,
+            "endswith" => Op::EndsWith,
+            "substring" => Op::Substring,
+            "indexof" => Op::IndexOf,
+            "regex.match" => Op::RegexMatch,
+            "regex.replace" => Op::RegexReplace,
+            name if must_cache(name).is_some() => Op::Cached,
+            _ => Op::Other,
+        }
     }
 }
 
