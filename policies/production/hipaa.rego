@@ -4,7 +4,7 @@
 # log fires for PHI requests only and tolerates missing context fields (the guide's version silently logs
 # nothing when `access_reason` is absent); and the two functions the guide calls but never defines are
 # defined at the end: `extract_patient_id`, and the guide's `is_patient_assigned_to_user(input.query, user_id)`
-# as `assigned_patients(user_id)` with the patient id computed once per request (`request_patient_id`,
+# as `assigned(patient_id, user_id)` with the patient id computed once per request (`request_patient_id`,
 # shared with the audit log, rather than extracted once for `allow` and again for the log).
 package axonflow.policy.hipaa
 
@@ -24,7 +24,7 @@ phi_request {
 # HIPAA minimum necessary rule
 allow {
 	input.context.user_role in ["doctor", "nurse"]
-	request_patient_id in assigned_patients(input.context.user_id)
+	assigned(request_patient_id, input.context.user_id)
 }
 
 # Deny broad queries
@@ -55,9 +55,14 @@ request_patient_id := extract_patient_id(input.query)
 
 # Not in the guide: a doctor or nurse is assigned to a patient when the caller's context lists the patient
 # (the guide's section 4.3: "cache permissions in context") or the data document does
-# (`data.axonflow.hipaa.assignments[user_id]`, a list of patient ids).
-assigned_patients(user_id) := ids {
-	ids := {id | some id in input.context.assigned_patients} | {id | some id in data.axonflow.hipaa.assignments[user_id]}
+# (`data.axonflow.hipaa.assignments[user_id]`, a list of patient ids). Two membership tests, rather than the
+# union of both lists as sets, which built three sets per request.
+assigned(patient_id, _) {
+	patient_id in input.context.assigned_patients
+}
+
+assigned(patient_id, user_id) {
+	patient_id in data.axonflow.hipaa.assignments[user_id]
 }
 
 # Not in the guide: the patient a query is about. The caller may name it (`input.context.patient_id`);
