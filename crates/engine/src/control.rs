@@ -489,7 +489,7 @@ impl ControlPlane {
             principal: Some(policy_principal(check.principal)),
             detections: findings.iter().map(policy_detection).collect(),
         };
-        let mut decision = self.policy.load().evaluate(&input, self.options.policy_budget);
+        let mut decision = self.policy.load().decide(&input, self.options.policy_budget);
         if let Some(tenant_policy) = self.tenant_policy(check.principal.tenant.as_str()) {
             decision = self.layer(decision, &tenant_policy, input);
         }
@@ -544,7 +544,7 @@ impl ControlPlane {
             input.detections = self.detectors.scan(text).iter().map(policy_detection).collect();
             input.query.clone_from(text);
         }
-        let tenant = tenant_policy.evaluate(&input, self.options.policy_budget);
+        let tenant = tenant_policy.decide(&input, self.options.policy_budget);
         let outcome = stricter(system.outcome, tenant.outcome);
         Decision {
             outcome,

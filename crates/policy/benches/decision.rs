@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p policy --bench decision` prints criterion's means and, after them, p50/p99 latencies of a
 //! single-threaded loop and the throughput of two threads sharing one `CompiledPolicy`. With
-//! `PROFILE_DECISIONS=N` in the environment it runs only N default-bundle decisions (for profilers).
+//! `PROFILE_DECISIONS=N` in the environment it runs only N default-bundle decisions (for profilers). Decisions
+//! are made with `CompiledPolicy::decide`, as the request paths make them (log values not converted to JSON).
 #![allow(clippy::print_stderr, missing_docs)]
 
 use std::hint::black_box;
@@ -118,23 +119,23 @@ fn benches(c: &mut Criterion) {
     let guide_interpreted = compile_interpreted(&guide_bundle());
     let native = input(true);
     let regex = input(false);
-    let decision = default.evaluate(&native, BUDGET);
+    let decision = default.decide(&native, BUDGET);
     assert!(matches!(decision.outcome, Outcome::Redact { .. }) && decision.timings.compiled);
-    assert_eq!(interpreted.evaluate(&native, BUDGET).outcome, decision.outcome);
-    let decision = guide.evaluate(&regex, BUDGET);
+    assert_eq!(interpreted.decide(&native, BUDGET).outcome, decision.outcome);
+    let decision = guide.decide(&regex, BUDGET);
     assert!(matches!(decision.outcome, Outcome::Redact { .. }) && decision.timings.compiled);
 
     c.bench_function("decision/default_bundle_native_detections_1KiB", |b| {
-        b.iter(|| black_box(default.evaluate(black_box(&native), BUDGET)))
+        b.iter(|| black_box(default.decide(black_box(&native), BUDGET)))
     });
     c.bench_function("decision/default_bundle_native_detections_1KiB_interpreter", |b| {
-        b.iter(|| black_box(interpreted.evaluate(black_box(&native), BUDGET)))
+        b.iter(|| black_box(interpreted.decide(black_box(&native), BUDGET)))
     });
     c.bench_function("decision/guide_pii_example_regex_1KiB", |b| {
-        b.iter(|| black_box(guide.evaluate(black_box(&regex), BUDGET)))
+        b.iter(|| black_box(guide.decide(black_box(&regex), BUDGET)))
     });
     c.bench_function("decision/guide_pii_example_regex_1KiB_interpreter", |b| {
-        b.iter(|| black_box(guide_interpreted.evaluate(black_box(&regex), BUDGET)))
+        b.iter(|| black_box(guide_interpreted.decide(black_box(&regex), BUDGET)))
     });
     let bundle = default_bundle();
     c.bench_function("compile/default_bundle", |b| b.iter(|| black_box(compile(black_box(&bundle)))));
@@ -144,7 +145,7 @@ fn percentiles(name: &str, policy: &CompiledPolicy, input: &Input) {
     let mut samples: Vec<Duration> = (0..20_000)
         .map(|_| {
             let started = Instant::now();
-            black_box(policy.evaluate(input, BUDGET));
+            black_box(policy.decide(input, BUDGET));
             started.elapsed()
         })
         .collect();
@@ -166,7 +167,7 @@ fn threads(policy: &Arc<CompiledPolicy>, input: &Arc<Input>, n: usize) {
             let (policy, input) = (Arc::clone(policy), Arc::clone(input));
             std::thread::spawn(move || {
                 let cpu = thread_cpu_time();
-                (0..per_thread).for_each(|_| drop(black_box(policy.evaluate(&input, BUDGET))));
+                (0..per_thread).for_each(|_| drop(black_box(policy.decide(&input, BUDGET))));
                 thread_cpu_time().zip(cpu).map(|(after, before)| after.saturating_sub(before))
             })
         })
@@ -202,7 +203,7 @@ fn main() {
         let policy = compile(&default_bundle());
         let input = input(true);
         let started = Instant::now();
-        (0..n).for_each(|_| drop(black_box(policy.evaluate(black_box(&input), BUDGET))));
+        (0..n).for_each(|_| drop(black_box(policy.decide(black_box(&input), BUDGET))));
         eprintln!("{n} decisions, mean {:?}", started.elapsed() / n.max(1));
         return;
     }

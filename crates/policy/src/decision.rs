@@ -5,8 +5,8 @@ use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use regorus::Value;
 use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{Engine, Value};
 
 use crate::compile::{CompiledPolicy, tidy, to_json};
 use crate::input::Input;
@@ -43,15 +43,14 @@ pub struct LogEvent {
     pub value: LogValue,
 }
 
-/// A log rule's value, converted to JSON only when asked for: the request paths record only the names, and
-/// the conversion was about 7% of a default-bundle decision.
+/// A log rule's value, as JSON (sets become arrays, as regorus serializes them); null from
+/// [`CompiledPolicy::decide`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogValue(Value);
+pub struct LogValue(serde_json::Value);
 
 impl LogValue {
-    /// The value as JSON (sets become arrays, as regorus serializes them).
     pub fn json(&self) -> serde_json::Value {
-        to_json(&self.0).unwrap_or_default()
+        self.0.clone()
     }
 }
 
@@ -118,7 +117,16 @@ impl CompiledPolicy {
     pub fn evaluate(&self, input: &Input, budget: Duration) -> Decision {
         let started = Instant::now();
         let value = input.to_value();
-        self.evaluate_value(value, &input.query, budget, started)
+        self.evaluate_value(value, &input.query, budget, started, true)
+    }
+
+    /// [`CompiledPolicy::evaluate`] for the request paths, which record which `log_*` rules fired but not their
+    /// values: each [`LogEvent`]'s value is left null, saving its conversion to JSON (about a tenth of a
+    /// default-bundle decision).
+    pub fn decide(&self, input: &Input, budget: Duration) -> Decision {
+        let started = Instant::now();
+        let value = input.to_value();
+        self.evaluate_value(value, &input.query, budget, started, false)
     }
 
     /// Evaluate a raw JSON input document (for `axonflow policy eval --input FILE`). Detection offsets in it are
@@ -126,15 +134,30 @@ impl CompiledPolicy {
     pub fn evaluate_json(&self, input: &serde_json::Value, budget: Duration) -> Decision {
         let started = Instant::now();
         let query = input.get("query").and_then(|q| q.as_str()).unwrap_or_default().to_owned();
-        self.evaluate_value(crate::input::json_value(input), &query, budget, started)
+        self.evaluate_value(crate::input::json_value(input), &query, budget, started, true)
     }
 
-    fn evaluate_value(&self, input: Value, query: &str, budget: Duration, started: Instant) -> Decision {
+    fn evaluate_value(
+        &self,
+        input: Value,
+        query: &str,
+        budget: Duration,
+        started: Instant,
+        log_values: bool,
+    ) -> Decision {
         let mut timings = Timings { input: started.elapsed(), ..Timings::default() };
-        let (rules, evaluation, compiled) = match &self.plan {
+        // This thread's engine and plan (built from the sources on the thread's first evaluation).
+        let instance = match self.instance() {
+            Ok(instance) => instance,
+            Err(error) => {
+                timings.total = started.elapsed();
+                return Decision::fail_closed(format!("the policy could not be prepared: {error}"), timings);
+            }
+        };
+        let (rules, evaluation, compiled) = match &instance.plan {
             Some(plan) => self.evaluate_plan(plan, input, budget),
             None => {
-                let (rules, evaluation) = self.evaluate_package(input, budget);
+                let (rules, evaluation) = self.evaluate_package(&instance.engine, input, budget);
                 (rules, evaluation, false)
             }
         };
@@ -148,7 +171,7 @@ impl CompiledPolicy {
             return finish(Decision::fail_closed(over_budget(budget), timings));
         }
         match rules {
-            Ok(rules) => finish(self.read_decision(&rules, query, timings)),
+            Ok(rules) => finish(self.read_decision(&rules, query, timings, log_values)),
             Err(reason) => finish(Decision::fail_closed(reason, timings)),
         }
     }
@@ -202,14 +225,23 @@ impl CompiledPolicy {
     }
 
     /// The whole entry package in the interpreter (when the bundle has no [`Plan`]).
-    fn evaluate_package(&self, input: Value, budget: Duration) -> (Result<Vec<Fired<'_>>, String>, Duration) {
+    fn evaluate_package(
+        &self,
+        engine: &Engine,
+        input: Value,
+        budget: Duration,
+    ) -> (Result<Vec<Fired<'_>>, String>, Duration) {
         let evaluating = Instant::now();
-        let result = self.evaluate_package_rules(input, budget);
+        let result = self.evaluate_package_rules(engine.clone(), input, budget);
         (result, evaluating.elapsed())
     }
 
-    fn evaluate_package_rules(&self, input: Value, budget: Duration) -> Result<Vec<Fired<'_>>, String> {
-        let mut engine = self.engine.clone();
+    fn evaluate_package_rules(
+        &self,
+        mut engine: Engine,
+        input: Value,
+        budget: Duration,
+    ) -> Result<Vec<Fired<'_>>, String> {
         engine.set_execution_timer_config(timer(budget));
         engine.set_input(input);
         let results = interpreted(catch_unwind(AssertUnwindSafe(|| {
@@ -241,7 +273,13 @@ impl CompiledPolicy {
         Ok(out)
     }
 
-    fn read_decision(&self, rules: &[Fired<'_>], query: &str, timings: Timings) -> Decision {
+    fn read_decision(
+        &self,
+        rules: &[Fired<'_>],
+        query: &str,
+        timings: Timings,
+        log_values: bool,
+    ) -> Decision {
         let entry = |name: &str| {
             rules
                 .iter()
@@ -269,7 +307,14 @@ impl CompiledPolicy {
         let logs = rules
             .iter()
             .filter(|r| r.package == self.entry_package && r.rule.starts_with("log_"))
-            .map(|r| LogEvent { name: r.rule.to_string(), value: LogValue(r.value.clone()) })
+            .map(|r| LogEvent {
+                name: r.rule.to_string(),
+                value: LogValue(if log_values {
+                    to_json(&r.value).unwrap_or_default()
+                } else {
+                    serde_json::Value::Null
+                }),
+            })
             .collect();
         Decision {
             outcome,

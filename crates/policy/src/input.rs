@@ -61,27 +61,39 @@ struct Keys {
     permissions: Value,
 }
 
-static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
-    query: Value::from("query"),
-    request_type: Value::from("request_type"),
-    context: Value::from("context"),
-    principal: Value::from("principal"),
-    detections: Value::from("detections"),
-    kind: Value::from("kind"),
-    category: Value::from("category"),
-    start: Value::from("start"),
-    end: Value::from("end"),
-    confidence: Value::from("confidence"),
-    key_id: Value::from("key_id"),
-    tenant: Value::from("tenant"),
-    service: Value::from("service"),
-    permissions: Value::from("permissions"),
-});
+impl Keys {
+    fn new() -> Keys {
+        Keys {
+            query: Value::from("query"),
+            request_type: Value::from("request_type"),
+            context: Value::from("context"),
+            principal: Value::from("principal"),
+            detections: Value::from("detections"),
+            kind: Value::from("kind"),
+            category: Value::from("category"),
+            start: Value::from("start"),
+            end: Value::from("end"),
+            confidence: Value::from("confidence"),
+            key_id: Value::from("key_id"),
+            tenant: Value::from("tenant"),
+            service: Value::from("service"),
+            permissions: Value::from("permissions"),
+        }
+    }
+}
+
+std::thread_local! {
+    /// One set per thread: regorus' values are not shared between threads (its `arc` feature is off).
+    static KEYS: Keys = Keys::new();
+}
 
 /// The input's fixed key named `name`, if it is one: the compiled program indexes with these same
 /// allocations, so its lookups match a key by address before comparing bytes (`program::member`).
 pub(crate) fn shared_key(name: &str) -> Option<Value> {
-    let keys = &*KEYS;
+    KEYS.with(|keys| shared(keys, name))
+}
+
+fn shared(keys: &Keys, name: &str) -> Option<Value> {
     [
         &keys.query,
         &keys.request_type,
@@ -106,7 +118,10 @@ pub(crate) fn shared_key(name: &str) -> Option<Value> {
 impl Input {
     /// The Rego value of this input.
     pub(crate) fn to_value(&self) -> Value {
-        let keys = &*KEYS;
+        KEYS.with(|keys| self.value(keys))
+    }
+
+    fn value(&self, keys: &Keys) -> Value {
         let mut root = BTreeMap::new();
         root.insert(keys.query.clone(), Value::from(self.query.as_str()));
         root.insert(keys.request_type.clone(), Value::from(self.request_type.as_str()));
@@ -114,12 +129,13 @@ impl Input {
             self.context.iter().map(|(k, v)| (Value::from(k.as_str()), json_value(v))).collect();
         root.insert(keys.context.clone(), Value::from(context));
         if let Some(principal) = &self.principal {
-            root.insert(keys.principal.clone(), principal_value(principal));
+            root.insert(keys.principal.clone(), principal_value(keys, principal));
         }
         let offsets = CharOffsets::new(&self.query);
         let mut detections: Vec<&Detection> = self.detections.iter().collect();
         detections.sort_by_key(|d| (d.start, d.end));
-        let detections: Vec<Value> = detections.into_iter().map(|d| detection_value(d, &offsets)).collect();
+        let detections: Vec<Value> =
+            detections.into_iter().map(|d| detection_value(keys, d, &offsets)).collect();
         root.insert(keys.detections.clone(), Value::from(detections));
         Value::from(root)
     }
@@ -145,8 +161,7 @@ pub(crate) fn json_value(value: &serde_json::Value) -> Value {
     }
 }
 
-fn principal_value(principal: &Principal) -> Value {
-    let keys = &*KEYS;
+fn principal_value(keys: &Keys, principal: &Principal) -> Value {
     // The pairs in their keys' order (see `detection_value`).
     let mut pairs = Vec::with_capacity(5);
     pairs.push((keys.key_id.clone(), Value::from(principal.key_id.as_str())));
@@ -160,8 +175,7 @@ fn principal_value(principal: &Principal) -> Value {
     Value::from(pairs.into_iter().collect::<BTreeMap<_, _>>())
 }
 
-fn detection_value(detection: &Detection, offsets: &CharOffsets<'_>) -> Value {
-    let keys = &*KEYS;
+fn detection_value(keys: &Keys, detection: &Detection, offsets: &CharOffsets<'_>) -> Value {
     // The pairs in their keys' order: `BTreeMap::from` then only checks the order and builds the map in one
     // pass, where five inserts searched it five times (1,300 instructions per decision of three detections).
     let map = BTreeMap::from([

@@ -1,9 +1,10 @@
 //! AxonFlow policies: Rego bundles, validation, compilation and evaluation to a [`Decision`], and an
 //! `opa test`-style test runner with coverage.
 //!
-//! The crate is pure: it reads no files and keeps no global state. The caller gives it a [`Bundle`] (paths and
-//! texts), compiles it once into a [`CompiledPolicy`] (shared behind an `Arc`, evaluated from many threads
-//! without a lock) and passes every request as an [`Input`]. Native builtins (detectors) are injected as
+//! The crate is pure: it reads no files and keeps no global state (only per-thread copies of what it built,
+//! tied to the policies they belong to). The caller gives it a [`Bundle`] (paths and texts), compiles it once
+//! into a [`CompiledPolicy`] (shared behind an `Arc`, evaluated from many threads without a lock) and passes
+//! every request as an [`Input`]. Native builtins (detectors) are injected as
 //! [`Extension`]s, so this crate does not depend on `detect`.
 //!
 //! Fail closed: a policy that does not parse or compile is an error at compile time; an evaluation that
@@ -13,6 +14,7 @@ mod bundle;
 mod compile;
 mod decision;
 mod input;
+mod net;
 mod plan;
 mod program;
 mod redact;

@@ -11,9 +11,8 @@
 //!
 //! with one element per contract rule (`allow` of the entry package; `deny`, `warn`, `require_approval`,
 //! `redacted_query` and `log_*` of it and of every package below it, in a fixed order), so a decision is one
-//! `eval_rule`, each dependency is evaluated once, and an undefined rule is an empty array. Each thread gets its
-//! own engine, parsed from the sources (not cloned, so no `Arc` is shared between threads), the first time it
-//! evaluates.
+//! `eval_rule`, each dependency is evaluated once, and an undefined rule is an empty array. A plan belongs to
+//! one thread's [`crate::compile::Instance`], built from the sources the first time that thread evaluates.
 //!
 //! regorus' RVM (`rvm` feature, a compiled register VM) was tried: it evaluates the default bundle a few times
 //! faster, but it turns an error in a rule body (division by zero, a builtin's error, even with strict builtin
@@ -24,10 +23,8 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use regorus::Engine;
-use thread_local::ThreadLocal;
 
-use crate::bundle::PolicyFile;
-use crate::compile::{CompileOptions, PolicyError, prepare_files};
+use crate::compile::{CompileOptions, PolicyError};
 use crate::program::Program;
 
 /// The decision contract's rule names, besides `log_*`.
@@ -45,14 +42,10 @@ pub(crate) struct Plan {
     pub(crate) slots: Vec<Slot>,
     /// `data.<synthetic package>.result`.
     pub(crate) rule: String,
-    /// What a thread's engine is built from.
-    files: Vec<PolicyFile>,
-    options: CompileOptions,
-    module: (String, String),
-    /// The engine built at compile time; threads clone it only if building their own fails.
+    /// The prepared engine with the synthetic module; evaluations run on a clone of it.
     engine: Engine,
-    /// One engine per thread that evaluated this policy.
-    engines: ThreadLocal<RefCell<Option<Engine>>>,
+    /// The clone evaluations run on, kept between them.
+    current: RefCell<Option<Engine>>,
     /// The slots' rules compiled (see [`crate::program`]), or why they are not.
     pub(crate) program: Result<Program, String>,
 }
@@ -66,12 +59,7 @@ impl std::fmt::Debug for Plan {
 impl Plan {
     /// Build the plan for `engine` (prepared, with `files` loaded). None when the synthetic rule cannot be built
     /// (e.g. a contract rule is a function); the caller then evaluates the whole entry package.
-    pub(crate) fn build(
-        engine: &Engine,
-        files: &[&PolicyFile],
-        options: &CompileOptions,
-        packages: &[String],
-    ) -> Option<Plan> {
+    pub(crate) fn build(engine: &Engine, options: &CompileOptions, packages: &[String]) -> Option<Plan> {
         let slots = slots(engine, &options.entry_package);
         let synthetic = (0..)
             .map(|n| format!("axonflow_decision_plan_{n}"))
@@ -93,38 +81,26 @@ impl Plan {
         Some(Plan {
             slots,
             rule: format!("data.{synthetic}.result"),
-            files: files.iter().map(|f| (*f).clone()).collect(),
-            options: options.clone(),
-            module,
             engine,
-            engines: ThreadLocal::new(),
+            current: RefCell::new(None),
             program,
         })
     }
 
-    /// Run `f` with this thread's engine, catching a panic. A re-entrant evaluation on this thread (an
-    /// extension evaluating a policy) gets an engine of its own. After a panic the engine is dropped, so the
-    /// next evaluation on this thread starts from a fresh one.
+    /// Run `f` with the plan's engine, catching a panic. A re-entrant evaluation (an extension evaluating a
+    /// policy) gets an engine of its own. After a panic the engine is dropped, so the next evaluation starts
+    /// from a fresh clone.
     pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> std::thread::Result<T> {
-        let cell = self.engines.get_or(|| RefCell::new(None));
-        let Ok(mut slot) = cell.try_borrow_mut() else {
+        let Ok(mut slot) = self.current.try_borrow_mut() else {
             let mut engine = self.engine.clone();
             return catch_unwind(AssertUnwindSafe(|| f(&mut engine)));
         };
-        let engine = slot.get_or_insert_with(|| self.thread_engine().unwrap_or_else(|_| self.engine.clone()));
+        let engine = slot.get_or_insert_with(|| self.engine.clone());
         let result = catch_unwind(AssertUnwindSafe(|| f(engine)));
         if result.is_err() {
             *slot = None;
         }
         result
-    }
-
-    /// An engine with private copies of everything: the bundle parsed again, the synthetic module added.
-    fn thread_engine(&self) -> Result<Engine, PolicyError> {
-        let files: Vec<&PolicyFile> = self.files.iter().collect();
-        let mut engine = prepare_files(&files, &self.options)?.engine;
-        add_module(&mut engine, &self.module)?;
-        Ok(engine)
     }
 }
 
@@ -201,7 +177,8 @@ mod tests {
     fn the_default_bundle_is_evaluated_through_a_plan() {
         let compiled = CompiledPolicy::compile(&shipped(), &CompileOptions::default())
             .unwrap_or_else(|e| panic!("default bundle: {e}"));
-        let plan = compiled.plan.as_ref().unwrap_or_else(|| panic!("no plan"));
+        let instance = compiled.instance().unwrap_or_else(|e| panic!("instance: {e}"));
+        let plan = instance.plan.as_ref().unwrap_or_else(|| panic!("no plan"));
         let slots: Vec<String> = plan.slots.iter().map(|s| format!("{}.{}", s.package, s.rule)).collect();
         assert_eq!(
             slots.join("\n"),

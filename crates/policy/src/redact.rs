@@ -7,8 +7,14 @@
 
 use regorus::Value;
 
-/// The builtins, by name, with their arity.
-pub(crate) const BUILTINS: [(&str, u8, NativeFn); 1] = [("axonflow.redact_spans", 3, redact_spans)];
+/// The builtins, by name, with their arity: this module's, and the `net.*` ones regorus leaves out without its
+/// `arc` feature (`crate::net`).
+pub(crate) const BUILTINS: [(&str, u8, NativeFn); 4] = [
+    ("axonflow.redact_spans", 3, redact_spans),
+    ("net.cidr_is_valid", 1, crate::net::cidr_is_valid),
+    ("net.cidr_contains", 2, crate::net::cidr_contains),
+    ("net.cidr_expand", 1, crate::net::cidr_expand),
+];
 
 /// A builtin of this crate: regorus' values in and out, an error message for bad arguments.
 pub(crate) type NativeFn = fn(&[Value]) -> Result<Value, String>;

@@ -127,3 +127,40 @@ fn many_threads_share_one_compiled_policy() {
         assert_eq!(handle.join().ok(), Some(true));
     }
 }
+
+#[test]
+fn network_builtins_decide_on_both_evaluators() {
+    let policy = r#"package axonflow.policy
+import rego.v1
+default allow := false
+allow if net.cidr_contains("10.0.0.0/8", input.context.ip)
+warn contains "not a CIDR" if not net.cidr_is_valid(input.context.cidr)
+warn contains sprintf("%d addresses", [count(net.cidr_expand(input.context.cidr))]) if input.context.expand
+"#;
+    let bundle = policy::Bundle::from_sources(vec![("main.rego".to_owned(), policy.to_owned())]);
+    for compiled_evaluator in [true, false] {
+        let options = CompileOptions { compiled_evaluator, ..CompileOptions::default() };
+        let compiled = CompiledPolicy::compile(&bundle, &options).unwrap_or_else(|e| panic!("compile: {e}"));
+        assert_eq!(compiled.evaluator().is_ok(), compiled_evaluator);
+        let decide =
+            |context: serde_json::Value| compiled.evaluate_json(&json!({"context": context}), BUDGET);
+        let inside = decide(json!({"ip": "10.20.30.40", "cidr": "10.0.0.0/30", "expand": true}));
+        assert!(inside.proceeds(), "{inside:?}");
+        assert_eq!(inside.warnings, ["4 addresses"]);
+        let outside = decide(json!({"ip": "11.0.0.1", "cidr": "10.0.0.0/33"}));
+        assert_eq!(outside.outcome, Outcome::Deny { reasons: vec!["not allowed by policy".into()] });
+        assert_eq!(outside.warnings, ["not a CIDR"]);
+        // Not an address, or a network too large to expand: an error, so the decision fails closed.
+        for context in [
+            json!({"ip": "garbage", "cidr": "10.0.0.0/8"}),
+            json!({"ip": "10.0.0.1", "cidr": "10.0.0.0/8", "expand": true}),
+        ] {
+            let failed = decide(context.clone());
+            assert!(!failed.proceeds(), "{context}: {failed:?}");
+            assert!(
+                failed.deny_reasons().iter().any(|r| r.starts_with("policy evaluation failed")),
+                "{context}: {failed:?}"
+            );
+        }
+    }
+}

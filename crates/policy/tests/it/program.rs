@@ -336,6 +336,17 @@ warn contains "dynamic" if regex.match(input.d, "abc")
 "#,
     ),
     (
+        "network builtins (this crate's, regorus leaves them out without its arc feature)",
+        r#"package axonflow.policy
+import rego.v1
+allow if net.cidr_contains("10.0.0.0/8", "10.1.2.3")
+deny contains "inside" if net.cidr_contains("fd00::/8", "fd00::1/64")
+deny contains "outside" if net.cidr_contains("10.0.0.0/8", "11.0.0.1")
+warn contains sprintf("valid %v", [net.cidr_is_valid(input.s)]) if true
+warn contains sprintf("%v", [net.cidr_expand("192.168.7.0/30")]) if input.i == 1
+"#,
+    ),
+    (
         "extensions",
         r#"package axonflow.policy
 import rego.v1
