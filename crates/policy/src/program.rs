@@ -35,8 +35,6 @@ use regorus::unstable::{
     Query, Ref, Rule as AstRule, RuleHead, must_cache,
 };
 
-use thread_local::ThreadLocal;
-
 use crate::compile::{Extension, ExtensionFn, to_json};
 use crate::plan::Slot;
 use crate::redact::NativeFn;
@@ -93,25 +91,22 @@ impl std::fmt::Debug for Program {
     }
 }
 
-/// The compiled constant patterns, and each thread's own copies of them.
+/// The compiled constant patterns.
 ///
 /// A `Regex` keeps a pool of matching caches: the first thread to use it takes its cache without
-/// synchronisation, every other thread goes through a mutex (sharded, but shared). Each evaluating thread
-/// therefore matches with its own copy, made on its first call: a copy shares the compiled automata and gets
-/// a pool of its own, which that thread then owns. No lock is taken on the hot path.
+/// synchronisation, every other thread goes through a mutex. A program belongs to one thread (see
+/// `compile::Instance`), so its patterns are only ever matched by that thread: no lock on the hot path.
 #[derive(Default)]
 struct Patterns {
     /// Pattern -> its position in `compiled`.
     index: HashMap<String, usize>,
     compiled: Vec<regex::Regex>,
-    per_thread: ThreadLocal<Vec<regex::Regex>>,
 }
 
 impl Patterns {
-    /// This thread's copy of `pattern`, if it is one of the constant patterns.
+    /// `pattern` compiled, if it is one of the constant patterns.
     fn get(&self, pattern: &str) -> Option<&regex::Regex> {
-        let at = *self.index.get(pattern)?;
-        self.per_thread.get_or(|| self.compiled.clone()).get(at)
+        self.compiled.get(*self.index.get(pattern)?)
     }
 }
 
@@ -1908,18 +1903,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_thread_matches_with_its_own_copy_of_a_constant_pattern() {
+    fn constant_patterns_are_found_by_their_text() {
         let mut patterns = Patterns::default();
         patterns.index.insert("a+b".to_owned(), 0);
         patterns.compiled.push(regex::Regex::new("a+b").expect("a pattern"));
-        let address = |patterns: &Patterns| patterns.get("a+b").map(|re| std::ptr::from_ref(re) as usize);
-        let here = address(&patterns);
-        assert!(here.is_some());
-        assert_eq!(address(&patterns), here, "a thread keeps its copy");
         assert!(patterns.get("a+b").is_some_and(|re| re.is_match("xaab")));
         assert!(patterns.get("c").is_none(), "only the constant patterns");
-        let there = std::thread::scope(|scope| scope.spawn(|| address(&patterns)).join().expect("no panic"));
-        assert!(there.is_some());
-        assert_ne!(there, here, "another thread matches with another copy");
     }
 }
