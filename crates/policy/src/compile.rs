@@ -178,6 +178,8 @@ impl CompiledPolicy {
     /// This thread's instance, built on first use. An error only if the sources no longer compile here
     /// (they did when the policy was compiled; the caller fails closed).
     pub(crate) fn instance(&self) -> Result<Rc<Instance>, PolicyError> {
+        // Found by the address of the liveness token. A token's allocation lives as long as any `Weak` to it,
+        // so no other policy's token can take that address while an entry for it remains.
         let alive = Arc::as_ptr(&self.alive);
         let found = INSTANCES.with(|instances| {
             instances
