@@ -192,7 +192,13 @@ impl CompiledPolicy {
             return Ok(instance);
         }
         let files: Vec<&PolicyFile> = self.files.iter().collect();
-        let instance = Rc::new(Instance::build(&files, &self.options)?.0);
+        // The sources compiled once already; a panic here is regorus' and becomes an error (fail closed).
+        let built =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Instance::build(&files, &self.options)))
+                .unwrap_or_else(|_| {
+                    Err(PolicyError::Compile { message: "preparing the policy panicked".to_owned() })
+                });
+        let instance = Rc::new(built?.0);
         INSTANCES.with(|instances| {
             let mut instances = instances.borrow_mut();
             instances.retain(|(token, _)| token.strong_count() > 0);
