@@ -11,7 +11,10 @@ fn detect(args: &[&str], input: &str) -> (Option<i32>, String) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    if let Err(error) = child.stdin.take().expect("stdin").write_all(input.as_bytes()) {
+        // A command that rejects its arguments may exit before it reads its input.
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write: {error}");
+    }
     let output = child.wait_with_output().expect("output");
     (output.status.code(), String::from_utf8(output.stdout).expect("utf-8"))
 }

@@ -139,7 +139,10 @@ impl Server {
             .spawn()
             .expect("spawn cli");
         let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+        if let Err(error) = input.write_all(stdin.unwrap_or("").as_bytes()) {
+            // A command that fails early may exit before it reads its input.
+            assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {error}");
+        }
         drop(input);
         child.wait_with_output().expect("cli output")
     }
