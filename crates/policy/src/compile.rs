@@ -178,15 +178,8 @@ impl CompiledPolicy {
     /// This thread's instance, built on first use. An error only if the sources no longer compile here
     /// (they did when the policy was compiled; the caller fails closed).
     pub(crate) fn instance(&self) -> Result<Rc<Instance>, PolicyError> {
-        // Found by the address of the liveness token. A token's allocation lives as long as any `Weak` to it,
-        // so no other policy's token can take that address while an entry for it remains.
-        let alive = Arc::as_ptr(&self.alive);
         let found = INSTANCES.with(|instances| {
-            instances
-                .borrow()
-                .iter()
-                .find(|(token, _)| std::ptr::eq(token.as_ptr(), alive))
-                .map(|(_, i)| i.clone())
+            instances.borrow().iter().find(|(token, _)| self.owns(token)).map(|(_, i)| i.clone())
         });
         if let Some(instance) = found {
             return Ok(instance);
@@ -205,6 +198,13 @@ impl CompiledPolicy {
             instances.push((Arc::downgrade(&self.alive), instance.clone()));
         });
         Ok(instance)
+    }
+
+    /// Whether an entry of [`INSTANCES`] is this policy's: by the address of its liveness token. A token's
+    /// allocation lives as long as any `Weak` to it, so no other policy's token can take that address while an
+    /// entry for it remains.
+    fn owns(&self, token: &Weak<()>) -> bool {
+        std::ptr::eq(token.as_ptr(), Arc::as_ptr(&self.alive))
     }
 
     pub fn stats(&self) -> CompileStats {
@@ -231,11 +231,10 @@ impl CompiledPolicy {
 impl Drop for CompiledPolicy {
     /// This thread's instance goes with the policy; other threads drop theirs when they next build one.
     fn drop(&mut self) {
-        let alive = Arc::as_ptr(&self.alive);
         // `try_with`: the thread may be exiting, its instances already gone.
         let _ = INSTANCES.try_with(|instances| {
             if let Ok(mut instances) = instances.try_borrow_mut() {
-                instances.retain(|(token, _)| !std::ptr::eq(token.as_ptr(), alive));
+                instances.retain(|(token, _)| !self.owns(token));
             }
         });
     }

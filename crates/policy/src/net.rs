@@ -2,8 +2,9 @@
 //! (its `builtins/net.rs`, MIT licensed): regorus 0.14.1 does not build that feature without `arc`, which
 //! this crate turns off (see `Cargo.toml`).
 //!
-//! One deliberate difference: `net.cidr_expand` refuses networks of more than [`EXPAND_LIMIT`] addresses
-//! (an error, so the decision fails closed) where regorus expands until its memory limit.
+//! Two deliberate differences, both errors so the decision fails closed: a malformed address or network is
+//! an error where regorus, outside its strict mode, answers undefined; and `net.cidr_expand` refuses networks
+//! of more than [`EXPAND_LIMIT`] addresses where regorus expands until its memory limit.
 
 use std::net::IpAddr;
 

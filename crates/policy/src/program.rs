@@ -229,8 +229,8 @@ impl Program {
         let mut patterns = Patterns::default();
         while let Some(code) = codes.pop() {
             let pattern = match code {
-                Code::Builtin { name: "regex.match", args, .. } => args.first(),
-                Code::Builtin { name: "regex.replace", args, .. } => args.get(1),
+                Code::Builtin { op: Op::RegexMatch, args, .. } => args.first(),
+                Code::Builtin { op: Op::RegexReplace, args, .. } => args.get(1),
                 _ => None,
             };
             let pattern = match pattern {

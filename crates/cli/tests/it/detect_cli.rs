@@ -1,7 +1,6 @@
-use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::binary;
+use crate::support::{binary, feed};
 
 fn detect(args: &[&str], input: &str) -> (Option<i32>, String) {
     let mut child = binary()
@@ -11,10 +10,7 @@ fn detect(args: &[&str], input: &str) -> (Option<i32>, String) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    if let Err(error) = child.stdin.take().expect("stdin").write_all(input.as_bytes()) {
-        // A command that rejects its arguments may exit before it reads its input.
-        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write: {error}");
-    }
+    feed(&mut child, input);
     let output = child.wait_with_output().expect("output");
     (output.status.code(), String::from_utf8(output.stdout).expect("utf-8"))
 }

@@ -27,6 +27,16 @@ pub fn binary() -> Command {
     command
 }
 
+/// Writes `input` to a spawned command's stdin and closes it. A command that rejects its arguments may exit
+/// before it reads its input: a broken pipe is not a failure, any other error is.
+pub fn feed(child: &mut Child, input: &str) {
+    use std::io::Write;
+    let mut stdin = child.stdin.take().expect("stdin");
+    if let Err(error) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {error}");
+    }
+}
+
 /// A running `axonflow serve`, killed when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -128,7 +138,6 @@ impl Server {
 
     /// Runs `axonflow ARGS --data-dir DATA` against this server's deployment.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        use std::io::Write;
         let mut child = binary()
             .args(args)
             .arg("--data-dir")
@@ -138,12 +147,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cli");
-        let mut input = child.stdin.take().expect("stdin");
-        if let Err(error) = input.write_all(stdin.unwrap_or("").as_bytes()) {
-            // A command that fails early may exit before it reads its input.
-            assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {error}");
-        }
-        drop(input);
+        feed(&mut child, stdin.unwrap_or(""));
         child.wait_with_output().expect("cli output")
     }
 

@@ -80,6 +80,14 @@ fn approval_and_logs() {
         (json!(1), json!(["email"]), json!("u1"))
     );
     assert!(!log.to_string().contains("a@b.io"), "the log must not carry the value: {log}");
+
+    // `decide`, as the request paths call it: the same decision, the log names without their values.
+    let decided =
+        compiled().decide(&input("user", "mail a@b.io", vec![detection("email", "pii", 5, 11, 0.9)]), BUDGET);
+    assert_eq!((&decided.outcome, &decided.matched), (&decision.outcome, &decision.matched));
+    let logs: Vec<(&str, serde_json::Value)> =
+        decided.logs.iter().map(|l| (l.name.as_str(), l.value.json())).collect();
+    assert_eq!(logs, [("log_pii_detection", serde_json::Value::Null)]);
 }
 
 #[test]
