@@ -131,12 +131,19 @@ pub struct Authenticator {
     cache: RwLock<HashMap<Fingerprint, Cached>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Cached {
-    row: CredentialRow,
-    /// The key's claims, its signature checked when it was cached.
-    signed: SignedLicense,
+    /// Shared with the requests it serves: a request reads the registration and the claims; copying them
+    /// (a dozen strings and the permission list) on every request was most of the cache's cost.
+    credential: Arc<Registered>,
     fetched_at: UnixMillis,
+}
+
+/// A key's registration and its claims, the signature checked.
+#[derive(Debug)]
+struct Registered {
+    row: CredentialRow,
+    signed: SignedLicense,
 }
 
 const CACHE_LIMIT: usize = 100_000;
@@ -160,11 +167,12 @@ impl Authenticator {
         }
         let now = self.clock.now();
         let fingerprint = Fingerprint::of(&self.config.fingerprint_key, key);
-        let (row, signed) = self.registered(key, &fingerprint, now).await?;
+        let registered = self.registered(key, &fingerprint, now).await?;
+        let Registered { row, signed } = &*registered;
         let verified = self
             .config
             .verifier
-            .check(&signed, self.config.environment, now, self.config.grace)
+            .check(signed, self.config.environment, now, self.config.grace)
             .map_err(|error| failure_of(error.kind()))?;
         let claims = verified.claims();
         let row_fingerprint = Fingerprint::from_hex(&row.fingerprint).map_err(|_| AuthFailure::Unknown)?;
@@ -212,13 +220,13 @@ impl Authenticator {
         key: &str,
         fingerprint: &Fingerprint,
         now: UnixMillis,
-    ) -> Result<(CredentialRow, SignedLicense), AuthFailure> {
+    ) -> Result<Arc<Registered>, AuthFailure> {
         let ttl = i64::try_from(self.config.cache_ttl.as_millis()).unwrap_or(i64::MAX);
         if let Ok(cache) = self.cache.read()
             && let Some(cached) = cache.get(fingerprint)
             && now.0.saturating_sub(cached.fetched_at.0) < ttl
         {
-            return Ok((cached.row.clone(), cached.signed.clone()));
+            return Ok(Arc::clone(&cached.credential));
         }
         let signed = self.config.verifier.verify_signature(key).map_err(|error| failure_of(error.kind()))?;
         let row = match self.store.credential_by_fingerprint(&fingerprint.to_hex()).await {
@@ -233,15 +241,16 @@ impl Authenticator {
                 });
             }
         };
+        let registered = Arc::new(Registered { row, signed });
         if ttl > 0
             && let Ok(mut cache) = self.cache.write()
         {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(*fingerprint, Cached { row: row.clone(), signed: signed.clone(), fetched_at: now });
+            cache.insert(*fingerprint, Cached { credential: Arc::clone(&registered), fetched_at: now });
         }
-        Ok((row, signed))
+        Ok(registered)
     }
 }
 

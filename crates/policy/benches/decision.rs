@@ -3,8 +3,9 @@
 //!
 //! `cargo bench -p policy --bench decision` prints criterion's means and, after them, p50/p99 latencies of a
 //! single-threaded loop and the throughput of two threads sharing one `CompiledPolicy`. With
-//! `PROFILE_DECISIONS=N` in the environment it runs only N default-bundle decisions (for profilers). Decisions
-//! are made with `CompiledPolicy::decide`, as the request paths make them (log values not converted to JSON).
+//! `PROFILE_DECISIONS=N` in the environment it runs only N default-bundle decisions (for profilers); with
+//! `POLICY_ROOT=DIR`, the bundle laid out under DIR stands in for the shipped one. Decisions are made with
+//! `CompiledPolicy::decide`, as the request paths make them (log values not converted to JSON).
 #![allow(clippy::print_stderr, missing_docs)]
 
 use std::hint::black_box;
@@ -32,8 +33,13 @@ fn tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The shipped bundle, or the bundle laid out under `$POLICY_ROOT` (a copy of `policies/` with files removed
+/// or rules changed, to see what each part of the bundle costs).
 fn default_bundle() -> Bundle {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let root = std::env::var_os("POLICY_ROOT").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies"),
+        std::path::PathBuf::from,
+    );
     let mut files = Vec::new();
     tree(&root, &root, &mut files);
     Bundle::from_layout(files, Stage::Production)

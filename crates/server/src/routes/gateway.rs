@@ -177,7 +177,9 @@ pub(crate) async fn pre_check(
         context,
         request_id: &request_id.0,
     };
-    let (checked, approved) = state.control().pre_check(&check).await.map_err(engine_error)?;
+    // Boxed: the engine's future is about 3 KB, and the handler's future, which would hold it, is moved
+    // (copied) several times on its way through the router and middleware.
+    let (checked, approved) = Box::pin(state.control().pre_check(&check)).await.map_err(engine_error)?;
     state.metrics().observe_decision("pre_check", &checked);
     let reasons = checked.block_reasons();
     let response = PreCheckResponse {
@@ -321,7 +323,8 @@ pub(crate) async fn decide(
         context,
         request_id: &request_id.0,
     };
-    let checked = state.control().check(&check).await.map_err(engine_error)?;
+    // Boxed, as in `pre_check`.
+    let checked = Box::pin(state.control().check(&check)).await.map_err(engine_error)?;
     state.metrics().observe_decision("decide", &checked);
     let response = DecideResponse {
         decision_id: checked.decision_id().to_owned(),

@@ -103,7 +103,8 @@ pub(crate) async fn request(
         context,
         request_id: &request_id.0,
     };
-    let checked = state.control().check_query(&check).await.map_err(engine_error)?;
+    // Boxed, as in `gateway::pre_check`.
+    let checked = Box::pin(state.control().check_query(&check)).await.map_err(engine_error)?;
     state.metrics().observe_decision("request", &checked);
     let policy_info = PolicyInfo {
         policies_evaluated: checked.policies(),
