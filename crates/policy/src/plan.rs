@@ -204,5 +204,20 @@ axonflow.policy.security.deny
 axonflow.policy.security.log_security_event
 axonflow.policy.security.warn"
         );
+        // A decision that only reads which log rules fired builds none of their values.
+        let program = plan.program.as_ref().unwrap_or_else(|e| panic!("not compiled: {e}"));
+        let lean: Vec<&str> =
+            (0..slots.len()).filter(|i| program.lean_output(*i)).map(|i| &*slots[i]).collect();
+        assert_eq!(
+            lean,
+            [
+                "axonflow.policy.log_phi_access",
+                "axonflow.policy.log_pii_detection",
+                "axonflow.policy.log_security_event",
+                "axonflow.policy.hipaa.log_phi_access",
+                "axonflow.policy.pii.log_pii_detection",
+                "axonflow.policy.security.log_security_event",
+            ]
+        );
     }
 }

@@ -83,6 +83,9 @@ pub(crate) struct Program {
     regexes: RwLock<HashMap<String, regex::Regex>>,
     /// The empty set, shared (see [`Run::set`]); `as_set_mut` copies it before the first insert.
     empty_set: Value,
+    /// The rules a decision that reads only whether its `log_*` rules fired may settle without building
+    /// their values (see [`Program::lean_rules`] and [`Run::fires`]).
+    lean: Vec<bool>,
 }
 
 impl std::fmt::Debug for Program {
@@ -213,7 +216,9 @@ impl Program {
             patterns: Patterns::default(),
             regexes: RwLock::new(HashMap::new()),
             empty_set: Value::new_set(),
+            lean: Vec::new(),
         };
+        program.lean = program.lean_rules(slots);
         program.initial = program.fold_constants();
         program.patterns = program.constant_patterns();
         Ok(program)
@@ -263,7 +268,7 @@ impl Program {
         }
         let undefined = Value::Undefined;
         let memo = vec![Memo::Unknown; self.rules.len()];
-        let mut run = Run::new(self, &undefined, memo, Vec::new(), Duration::from_millis(100));
+        let mut run = Run::new(self, &undefined, memo, Vec::new(), Duration::from_millis(100), false);
         let mut initial = vec![Memo::Unknown; self.rules.len()];
         for (id, is_constant) in constant.iter().enumerate() {
             if *is_constant == Some(true)
@@ -306,11 +311,53 @@ impl Program {
         result
     }
 
-    /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order.
-    pub(crate) fn evaluate(&self, input: &Value, budget: Duration) -> Result<Vec<Value>, Stop> {
+    /// The `log_*` outputs whose value a lean decision need not build: one definition, no iteration in its
+    /// body (so at most one solution, and no conflict between solutions to detect), no default, and read by
+    /// no rule except as a plain copy by another such rule (`log_x := data.pkg.log_x`). Any other reader
+    /// would see the stand-in value, so any other reference rules the rule out (repeated until nothing
+    /// changes: a rule ruled out is evaluated in full, and its copies would then hold the stand-in).
+    fn lean_rules(&self, slots: &[Slot]) -> Vec<bool> {
+        let mut lean = vec![false; self.rules.len()];
+        for (slot, id) in slots.iter().zip(&self.outputs) {
+            let rule = &self.rules[*id];
+            lean[*id] = slot.rule.starts_with("log_")
+                && rule.kind == Kind::Complete
+                && rule.default.is_none()
+                && matches!(&rule.defs[..], [def] if !def.query.iter().any(|s| matches!(s, Step::SomeIn { .. })));
+        }
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (id, rule) in self.rules.iter().enumerate() {
+                let mut codes: Vec<&Code> = Vec::new();
+                out_of_copies(rule, lean[id], &mut codes);
+                while let Some(code) = codes.pop() {
+                    if let Code::Rule(other) | Code::Function { rule: other, .. } = code
+                        && lean[*other]
+                    {
+                        lean[*other] = false;
+                        changed = true;
+                    }
+                    children(code, &mut codes);
+                }
+            }
+        }
+        lean
+    }
+
+    /// Whether the plan's output number `index` may be settled without its value ([`Program::lean_rules`]).
+    #[cfg(test)]
+    pub(crate) fn lean_output(&self, index: usize) -> bool {
+        self.outputs.get(index).is_some_and(|id| self.lean[*id])
+    }
+
+    /// The value of every output rule (`Value::Undefined` when undefined), in the plan's order. A `lean`
+    /// decision only reads whether each `log_*` output fired (defined, not `false` or `null`): those of
+    /// [`Program::lean_rules`] may hold `true` instead of their value.
+    pub(crate) fn evaluate(&self, input: &Value, budget: Duration, lean: bool) -> Result<Vec<Value>, Stop> {
         let (mut memo, spare) = SCRATCH.with(|scratch| scratch.take());
         memo.clone_from(&self.initial);
-        let mut run = Run::new(self, input, memo, spare, budget);
+        let mut run = Run::new(self, input, memo, spare, budget, lean);
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.outputs.iter().map(|id| run.rule(*id)).collect::<Result<Vec<_>, Stop>>()
         }));
@@ -993,6 +1040,19 @@ fn steps_codes<'c>(steps: &'c [Step], out: &mut Vec<&'c Code>) {
     }
 }
 
+/// The codes of `rule` that read other rules, except, for a lean rule, a value that is a plain copy of a rule
+/// (see [`Program::lean_rules`]).
+fn out_of_copies<'c>(rule: &'c RuleCode, lean: bool, out: &mut Vec<&'c Code>) {
+    out.extend(rule.default.iter());
+    for def in &rule.defs {
+        match &def.value {
+            Some(Code::Rule(_)) if lean => {}
+            value => out.extend(value.iter()),
+        }
+        steps_codes(&def.query, out);
+    }
+}
+
 /// The codes directly inside `code`.
 fn children<'c>(code: &'c Code, out: &mut Vec<&'c Code>) {
     match code {
@@ -1045,6 +1105,8 @@ struct Run<'p> {
     ticks: u32,
     /// Emptied frames, kept for the next rule body (and, through [`SCRATCH`], the next decision).
     spare: Vec<Vec<Value>>,
+    /// Whether the decision reads only whether its `log_*` outputs fired (see [`Program::evaluate`]).
+    lean: bool,
 }
 
 std::thread_local! {
@@ -1070,10 +1132,11 @@ impl<'p> Run<'p> {
         memo: Vec<Memo>,
         spare: Vec<Vec<Value>>,
         budget: Duration,
+        lean: bool,
     ) -> Run<'p> {
         let started = Instant::now();
         let deadline = started.checked_add(budget).unwrap_or(started);
-        Run { program, input, memo, cached: Vec::new(), lowered: None, deadline, ticks: 0, spare }
+        Run { program, input, memo, cached: Vec::new(), lowered: None, deadline, ticks: 0, spare, lean }
     }
 
     fn tick(&mut self) -> Result<(), Stop> {
@@ -1103,6 +1166,7 @@ impl<'p> Run<'p> {
         let program = self.program;
         let rule = &program.rules[id];
         let value = match rule.kind {
+            Kind::Complete if self.lean && program.lean[id] => self.fires(rule)?,
             Kind::Complete => self.complete(rule)?,
             Kind::Set => self.set(rule)?,
             Kind::Function(_) => return Err(Stop::Interpreter),
@@ -1172,6 +1236,122 @@ impl<'p> Run<'p> {
             (None, Some(default)) => self.eval(default, &mut []),
             (None, None) => Ok(Value::Undefined),
         }
+    }
+
+    /// A lean rule (see [`Program::lean_rules`]) for a decision that reads only whether it fired: `true` when
+    /// its value would be an object, array or set made only of parts that are defined and cannot fail
+    /// ([`Run::safe`]): such a value is defined and is neither `false` nor `null`. Otherwise the value itself,
+    /// evaluated in full. The body always runs in full, and a value that is bound by the body's last step
+    /// (`log_x := m if { ...; m := {...} }`) is judged the same way as a value in the head.
+    fn fires(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
+        let [def] = &rule.defs[..] else { return self.complete(rule) };
+        let (steps, value) = match (def.query.split_last(), &def.value) {
+            (Some((Step::Bind(slot, code), rest)), Some(Code::Var(var))) if var == slot => (rest, code),
+            (_, Some(code)) => (&def.query[..], code),
+            (_, None) => return self.complete(rule),
+        };
+        let mut frame = self.frame(def.slots);
+        let mut result = Value::Undefined;
+        let solved = self.run(steps, &mut frame, &mut |run, frame| {
+            result = if run.built_of_safe_parts(value, frame)? {
+                Value::Bool(true)
+            } else {
+                run.eval(value, frame)?
+            };
+            Ok(Flow::Done)
+        });
+        self.release(frame);
+        solved?;
+        Ok(result)
+    }
+
+    /// Whether `code` is an object, array or set literal, or an array or set comprehension, that [`Run::safe`]
+    /// finds certain to evaluate without an error.
+    fn built_of_safe_parts(&mut self, code: &'p Code, frame: &[Value]) -> Result<bool, Stop> {
+        match code {
+            Code::Object(fields) => {
+                for (key, value) in fields {
+                    if !self.safe(key, frame)? || !self.safe(value, frame)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Code::Array(items) | Code::Set(items) => {
+                for item in items {
+                    if !self.safe(item, frame)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Code::ArrayCompr { term, query } | Code::SetCompr { term, query } => {
+                // `[t | some k, v in c]` over a collection, `t` a variable of the loop or one of them indexed
+                // by a constant: an index that does not apply is undefined, which only leaves the element out.
+                let [Step::SomeIn { key, value, collection }] = &query[..] else { return Ok(false) };
+                let bound = |slot: &Slotted| Some(*slot) == *key || Some(*slot) == *value;
+                let term_safe = match &**term {
+                    Code::Var(slot) => bound(slot),
+                    Code::Index { base, index, data: false } => {
+                        matches!((&**base, &**index), (Code::Var(slot), Code::Const(_)) if bound(slot))
+                    }
+                    _ => false,
+                };
+                Ok(term_safe
+                    && self.safe(collection, frame)?
+                    && matches!(
+                        self.borrowed(collection, frame),
+                        Some(Value::Array(_) | Value::Set(_) | Value::Object(_))
+                    ))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether evaluating `code` now is certain to give a defined value without an error, judged without
+    /// evaluating it, except for evaluating the rules it reads (as evaluating it would). `false` when unsure.
+    fn safe(&mut self, code: &'p Code, frame: &[Value]) -> Result<bool, Stop> {
+        Ok(match code {
+            Code::Const(value) => !undefined(value),
+            Code::Var(slot) => frame.get(usize::from(*slot)).is_some_and(|value| !undefined(value)),
+            Code::Input => !undefined(self.input),
+            Code::Rule(id) => {
+                self.ensure(*id)?;
+                matches!(&self.memo[*id], Memo::Known(value) if !undefined(value))
+            }
+            // A chain of constant indices (`input.context.user_id`), followed without evaluating anything.
+            Code::Index { .. } => {
+                self.prime(code)?;
+                self.borrowed(code, frame).is_some_and(|value| !undefined(value))
+            }
+            Code::Object(_)
+            | Code::Array(_)
+            | Code::Set(_)
+            | Code::ArrayCompr { .. }
+            | Code::SetCompr { .. } => self.built_of_safe_parts(code, frame)?,
+            // `object.get` of an object, with any key or path and default (see `native`).
+            Code::Builtin { op: Op::ObjectGet, args, .. } => match &args[..] {
+                [object, key, default] => {
+                    self.safe(object, frame)?
+                        && matches!(self.borrowed(object, frame), Some(Value::Object(_)))
+                        && self.safe(key, frame)?
+                        && self.safe(default, frame)?
+                }
+                _ => false,
+            },
+            Code::Builtin { op: Op::Count, args, .. } => match &args[..] {
+                [collection] => {
+                    self.safe(collection, frame)?
+                        && matches!(
+                            self.borrowed(collection, frame),
+                            Some(Value::Array(_) | Value::Set(_) | Value::Object(_) | Value::String(_))
+                        )
+                }
+                _ => false,
+            },
+            Code::Builtin { name: "time.now_ns", args, .. } => args.is_empty(),
+            _ => false,
+        })
     }
 
     fn set(&mut self, rule: &'p RuleCode) -> Result<Value, Stop> {
@@ -1909,5 +2089,54 @@ mod tests {
         patterns.compiled.push(regex::Regex::new("a+b").expect("a pattern"));
         assert!(patterns.get("a+b").is_some_and(|re| re.is_match("xaab")));
         assert!(patterns.get("c").is_none(), "only the constant patterns");
+    }
+
+    const LOGS: &str = r#"package axonflow.policy
+import rego.v1
+allow := true
+log_built := m if {
+	input.go
+	m := {"n": count(input.items), "kinds": {i[0] | some i in input.items}, "at": time.now_ns()}
+}
+log_copy := data.axonflow.policy.log_built
+log_unsure := {"x": input.missing} if true
+log_read := {"a": 1} if true
+deny contains "read" if log_read.a == 2
+log_iterates := {"v": v} if some v in input.items
+log_default := {"a": 1} if input.b
+default log_default := {"a": 0}
+"#;
+
+    #[test]
+    fn lean_decisions_skip_only_values_they_may_skip() {
+        let bundle = crate::Bundle::from_sources(vec![("main.rego".to_owned(), LOGS.to_owned())]);
+        let compiled = crate::CompiledPolicy::compile(&bundle, &crate::CompileOptions::default())
+            .unwrap_or_else(|e| panic!("compile: {e}"));
+        let instance = compiled.instance().unwrap_or_else(|e| panic!("instance: {e}"));
+        let plan = instance.plan.as_ref().unwrap_or_else(|| panic!("no plan"));
+        let program = plan.program.as_ref().unwrap_or_else(|e| panic!("not compiled: {e}"));
+        let lean: Vec<&str> = (0..plan.slots.len())
+            .filter(|i| program.lean_output(*i))
+            .map(|i| plan.slots[i].rule.as_str())
+            .collect();
+        // Read by a deny rule, able to have more than one solution, or with a default: evaluated in full.
+        assert_eq!(lean, ["log_built", "log_copy", "log_unsure"]);
+        let input = crate::input::json_value(&serde_json::json!({"go": true, "items": [["a"]]}));
+        let values = |lean: bool| -> Vec<(String, Value)> {
+            let values = program.evaluate(&input, Duration::from_secs(5), lean).expect("decided");
+            plan.slots.iter().map(|slot| slot.rule.clone()).zip(values).collect()
+        };
+        let (full, lean) = (values(false), values(true));
+        let of = |values: &[(String, Value)], name: &str| {
+            values.iter().find(|(rule, _)| rule == name).map(|(_, v)| v.clone()).unwrap_or(Value::Undefined)
+        };
+        assert!(matches!(of(&full, "log_built"), Value::Object(_)));
+        assert_eq!(of(&lean, "log_built"), Value::Bool(true), "built of safe parts: not built");
+        assert_eq!(of(&lean, "log_copy"), Value::Bool(true));
+        assert_eq!(of(&lean, "log_unsure"), Value::Undefined, "evaluated: its field is undefined");
+        assert_eq!(of(&full, "log_unsure"), Value::Undefined);
+        for name in ["log_read", "log_iterates", "log_default"] {
+            assert_eq!(of(&lean, name), of(&full, name), "{name}");
+        }
     }
 }
