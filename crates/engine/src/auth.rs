@@ -133,8 +133,8 @@ pub struct Authenticator {
 
 #[derive(Debug)]
 struct Cached {
-    /// Shared with the requests it serves: a request reads the registration and the claims; copying them
-    /// (a dozen strings and the permission list) on every request was most of the cache's cost.
+    /// Shared with the requests it serves, which only read the registration and the claims: not copied (a
+    /// dozen strings and the permission list) for each request.
     credential: Arc<Registered>,
     fetched_at: UnixMillis,
 }

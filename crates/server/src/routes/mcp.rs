@@ -104,16 +104,16 @@ pub(crate) async fn check_input(
         request_id: &request_id.0,
     };
     // Boxed, as in `gateway::pre_check`.
-    let checked =
-        match Box::pin(state.control().mcp_check_input(&check, &body.connector_type, operation)).await {
-            Ok(checked) => checked,
-            Err(EngineError::Forbidden(permission)) => {
-                let reason = format!("this credential does not grant `{permission}`");
-                let body = serde_json::json!({"allowed": false, "block_reason": reason, "error": reason});
-                return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
-            }
-            Err(error) => return Err(engine_error(error)),
-        };
+    let checking = Box::pin(state.control().mcp_check_input(&check, &body.connector_type, operation));
+    let checked = match checking.await {
+        Ok(checked) => checked,
+        Err(EngineError::Forbidden(permission)) => {
+            let reason = format!("this credential does not grant `{permission}`");
+            let body = serde_json::json!({"allowed": false, "block_reason": reason, "error": reason});
+            return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
+        }
+        Err(error) => return Err(engine_error(error)),
+    };
     state.metrics().observe_decision("mcp_input", &checked);
     let statement_findings = state.control().detectors().scan(statement);
     let redacted_statement = state.control().detectors().redact(statement, &statement_findings).into_owned();
