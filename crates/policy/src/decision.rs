@@ -115,9 +115,7 @@ pub const NOT_ALLOWED: &str = "not allowed by policy";
 impl CompiledPolicy {
     /// Evaluate one request. Never panics; any failure, and any evaluation longer than `budget`, is a `Deny`.
     pub fn evaluate(&self, input: &Input, budget: Duration) -> Decision {
-        let started = Instant::now();
-        let value = input.to_value();
-        self.evaluate_value(value, &input.query, budget, started, true)
+        self.input_decision(input, budget, true)
     }
 
     /// [`CompiledPolicy::evaluate`] for the request paths, which record which `log_*` rules fired but not their
@@ -126,9 +124,7 @@ impl CompiledPolicy {
     /// cannot fail is not built at all (see `program::Run::fires`: 12% of a default-bundle decision's
     /// instructions).
     pub fn decide(&self, input: &Input, budget: Duration) -> Decision {
-        let started = Instant::now();
-        let value = input.to_value();
-        self.evaluate_value(value, &input.query, budget, started, false)
+        self.input_decision(input, budget, false)
     }
 
     /// [`CompiledPolicy::decide`] for a raw JSON input document (see [`CompiledPolicy::evaluate_json`]).
@@ -140,6 +136,12 @@ impl CompiledPolicy {
     /// taken as character offsets.
     pub fn evaluate_json(&self, input: &serde_json::Value, budget: Duration) -> Decision {
         self.json_decision(input, budget, true)
+    }
+
+    fn input_decision(&self, input: &Input, budget: Duration, log_values: bool) -> Decision {
+        let started = Instant::now();
+        let value = input.to_value();
+        self.evaluate_value(value, &input.query, budget, started, log_values)
     }
 
     fn json_decision(&self, input: &serde_json::Value, budget: Duration, log_values: bool) -> Decision {

@@ -131,9 +131,18 @@ struct RuleCode {
 impl RuleCode {
     /// The codes directly in the rule: its default, and each definition's value and body.
     fn codes<'c>(&'c self, out: &mut Vec<&'c Code>) {
+        self.codes_but_copies(false, out);
+    }
+
+    /// [`RuleCode::codes`], leaving out, when `skip_copies`, a definition's value that is a plain copy of
+    /// another rule (`log_x := data.pkg.log_x`; see [`Program::lean_rules`]).
+    fn codes_but_copies<'c>(&'c self, skip_copies: bool, out: &mut Vec<&'c Code>) {
         out.extend(self.default.iter());
         for def in &self.defs {
-            out.extend(def.value.iter());
+            match &def.value {
+                Some(Code::Rule(_)) if skip_copies => {}
+                value => out.extend(value.iter()),
+            }
             steps_codes(&def.query, out);
         }
     }
@@ -330,7 +339,7 @@ impl Program {
             changed = false;
             for (id, rule) in self.rules.iter().enumerate() {
                 let mut codes: Vec<&Code> = Vec::new();
-                out_of_copies(rule, lean[id], &mut codes);
+                rule.codes_but_copies(lean[id], &mut codes);
                 while let Some(code) = codes.pop() {
                     if let Code::Rule(other) | Code::Function { rule: other, .. } = code
                         && lean[*other]
@@ -1037,19 +1046,6 @@ fn steps_codes<'c>(steps: &'c [Step], out: &mut Vec<&'c Code>) {
             Step::Test(code) | Step::Not(code) | Step::Bind(_, code) => out.push(code),
             Step::SomeIn { collection, .. } => out.push(collection),
         }
-    }
-}
-
-/// The codes of `rule` that read other rules, except, for a lean rule, a value that is a plain copy of a rule
-/// (see [`Program::lean_rules`]).
-fn out_of_copies<'c>(rule: &'c RuleCode, lean: bool, out: &mut Vec<&'c Code>) {
-    out.extend(rule.default.iter());
-    for def in &rule.defs {
-        match &def.value {
-            Some(Code::Rule(_)) if lean => {}
-            value => out.extend(value.iter()),
-        }
-        steps_codes(&def.query, out);
     }
 }
 
