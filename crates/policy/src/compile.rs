@@ -169,9 +169,7 @@ impl CompiledPolicy {
             alive: Arc::new(()),
         };
         // The compiling thread keeps what it built.
-        INSTANCES.with(|instances| {
-            instances.borrow_mut().push((Arc::downgrade(&policy.alive), Rc::new(instance)));
-        });
+        policy.keep(Rc::new(instance));
         Ok(policy)
     }
 
@@ -192,12 +190,17 @@ impl CompiledPolicy {
                     Err(PolicyError::Compile { message: "preparing the policy panicked".to_owned() })
                 });
         let instance = Rc::new(built?.0);
+        self.keep(instance.clone());
+        Ok(instance)
+    }
+
+    /// Keeps `instance` as this thread's for this policy, dropping those of policies that are gone.
+    fn keep(&self, instance: Rc<Instance>) {
         INSTANCES.with(|instances| {
             let mut instances = instances.borrow_mut();
             instances.retain(|(token, _)| token.strong_count() > 0);
-            instances.push((Arc::downgrade(&self.alive), instance.clone()));
+            instances.push((Arc::downgrade(&self.alive), instance));
         });
-        Ok(instance)
     }
 
     /// Whether an entry of [`INSTANCES`] is this policy's: by the address of its liveness token. A token's
