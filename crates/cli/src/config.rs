@@ -156,8 +156,9 @@ pub static KEYS: &[Key] = &[
         "audit.spool",
         "AXONFLOW_AUDIT_SPOOL",
         Kind::Text,
-        "\"off\" (default: a request whose record the store cannot take fails with 503) or \"on\" (records go to a \
-         local spool flushed to disk, DATA_DIR/audit-spool, and are replayed when the store is back)",
+        "PostgreSQL only: \"off\" (default: a request whose record the store cannot take fails with 503) or \"on\" \
+         (records go to a local spool flushed to disk, DATA_DIR/audit-spool, and are replayed when the store is \
+         back). The embedded database always journals records (DATA_DIR/audit-journal) instead",
     ),
     key(
         "retention.profile",

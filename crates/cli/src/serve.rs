@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crypto::{KeyRing, MasterKeyProvider};
 use detect::{DetectorConfig, DetectorSet};
+use engine::journal::JournalOptions;
 use engine::{
     AuditLog, AuditOptions, AuditWriter, Authenticator, AuthenticatorConfig, FailureLimiter, KeyService,
     RedisOptions, RedisState, RequestLimiter, StateBackend,
@@ -228,10 +229,15 @@ impl Services {
             Writer::Tool => format!("{node}-cli"),
         };
         let audit_key = identity::load_or_create_audit_key(&config.data_dir)?;
-        let (audit, audit_writer) =
-            AuditLog::start(store.clone(), chain, audit_key, clock.clone(), audit_options(config, writer))
-                .await
-                .context("cannot start the audit writer")?;
+        let (audit, audit_writer) = AuditLog::start(
+            store.clone(),
+            chain,
+            audit_key,
+            clock.clone(),
+            audit_options(config, writer, &store),
+        )
+        .await
+        .context("cannot start the audit writer")?;
         let keys = Arc::new(
             KeyService::new(node_keys.issuer, node_keys.fingerprint, store.clone(), clock.clone())
                 .with_authenticator(authenticator.clone())
@@ -297,13 +303,21 @@ impl Services {
     }
 }
 
-/// The server spools audit records when configured to; command-line tools never do (they fail instead).
-fn audit_options(config: &Config, writer: Writer) -> AuditOptions {
-    let spool_dir = match writer {
-        Writer::Server => config.protection.audit_spool.clone(),
-        Writer::Tool => None,
-    };
-    AuditOptions { spool_dir, ..AuditOptions::default() }
+/// On the embedded database the server journals audit records (`DATA_DIR/audit-journal`), so that no request
+/// waits on SQLite; on PostgreSQL it spools them when configured to. Command-line tools do neither: they
+/// store each record before going on, or fail.
+fn audit_options(config: &Config, writer: Writer, store: &Arc<dyn store::Store>) -> AuditOptions {
+    match (writer, store.backend()) {
+        (Writer::Tool, _) => AuditOptions::default(),
+        (Writer::Server, store::Backend::Sqlite) => {
+            let sync = config.durability == store::Durability::PowerLoss;
+            let journal = JournalOptions::new(config.data_dir.join("audit-journal"), sync);
+            AuditOptions { journal: Some(journal), ..AuditOptions::default() }
+        }
+        (Writer::Server, store::Backend::Postgres) => {
+            AuditOptions { spool_dir: config.protection.audit_spool.clone(), ..AuditOptions::default() }
+        }
+    }
 }
 
 /// The master keys of envelope encryption: the key ring in the environment, or the key ring file (created with

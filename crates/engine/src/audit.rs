@@ -23,8 +23,10 @@ use license::{PublicKey, SigningKey};
 use sha2::{Digest, Sha256};
 use store::{AuditRow, CheckpointRow, HorizonRow, Store};
 
+use crate::journal::{Journal, JournalError, JournalOptions};
 use crate::spool::{Spool, SpoolError};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use types::{Clock, UnixMillis};
 
 /// What happened, as the engine describes it. `details` is a JSON object without raw PII or secrets: the
@@ -107,6 +109,9 @@ pub struct AuditOptions {
     /// Opt-in: a directory where records go (flushed to disk) while the store cannot take them, replayed when
     /// it can. `None` (the default): a record the store cannot take fails the request (fail closed).
     pub spool_dir: Option<std::path::PathBuf>,
+    /// The audit journal (for an embedded database): records are acknowledged once journaled and stored by
+    /// an indexer behind the request path. Replaces the spool when set. See [`crate::journal`].
+    pub journal: Option<JournalOptions>,
 }
 
 impl Default for AuditOptions {
@@ -116,6 +121,7 @@ impl Default for AuditOptions {
             queue: 65_536,
             checkpoint_interval: Duration::from_secs(1),
             spool_dir: None,
+            journal: None,
         }
     }
 }
@@ -131,7 +137,18 @@ struct Pending {
 pub struct AuditLog {
     sender: mpsc::Sender<Pending>,
     clock: Arc<dyn Clock>,
+    /// With a journal: how far records are acknowledged, and how far the indexer has stored them.
+    settle: Option<Settle>,
 }
+
+#[derive(Clone, Debug)]
+struct Settle {
+    acknowledged: Arc<AtomicI64>,
+    stored: watch::Receiver<i64>,
+}
+
+/// Longest [`AuditLog::settled`] waits for the indexer before it gives up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,11 +190,26 @@ impl AuditLog {
                 tracing::warn!(records = replayed, chain = %chain_id, "replayed spooled audit records into the store");
             }
         }
+        let journal = match &options.journal {
+            Some(journal_options) => Some(open_journal(store.as_ref(), journal_options, &chain_id).await?),
+            None => None,
+        };
         let head = store.audit_chain_head(&chain_id).await?;
         let (seq, hash) = match head {
             Some(head) => (head.seq, to_hash(&head.hash)),
             None => (0, [0; 32]),
         };
+        let journaling = journal.map(|journal| {
+            let (to_index, queue) = mpsc::unbounded_channel();
+            let (stored_tx, stored) = watch::channel(seq);
+            let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx));
+            let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
+            let acknowledged = Arc::new(AtomicI64::new(seq));
+            Journaling { journal, to_index, backlog, stored, acknowledged, indexer }
+        });
+        let settle = journaling
+            .as_ref()
+            .map(|j| Settle { acknowledged: j.acknowledged.clone(), stored: j.stored.clone() });
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
         let writer = Writer {
             store,
@@ -191,10 +223,25 @@ impl AuditLog {
             options,
             clock: clock.clone(),
             spool,
+            journaling,
         };
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(writer.run(receiver, stopped));
-        Ok((AuditLog { sender, clock }, AuditWriter { task, stop }))
+        Ok((AuditLog { sender, clock, settle }, AuditWriter { task, stop }))
+    }
+
+    /// Waits until every record acknowledged before the call can be read from the store (with a journal, the
+    /// indexer stores them a moment after they are acknowledged; without one, at once). Readers of the trail
+    /// call it first. An indexer that cannot store them within ten seconds is [`AuditError::Unavailable`].
+    pub async fn settled(&self) -> Result<(), AuditError> {
+        let Some(settle) = &self.settle else { return Ok(()) };
+        let target = settle.acknowledged.load(Ordering::Acquire);
+        let mut stored = settle.stored.clone();
+        match tokio::time::timeout(SETTLE_TIMEOUT, stored.wait_for(|seq| *seq >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(AuditError::Closed),
+            Err(_) => Err(AuditError::Unavailable),
+        }
     }
 
     /// Makes `entry` durable and returns its receipt.
@@ -219,7 +266,33 @@ struct Writer {
     options: AuditOptions,
     clock: Arc<dyn Clock>,
     spool: Option<Spool>,
+    journaling: Option<Journaling>,
 }
+
+/// The journal, and the indexer that stores what it holds.
+struct Journaling {
+    journal: Journal,
+    to_index: mpsc::UnboundedSender<Indexed>,
+    /// One permit per record journaled and not yet stored.
+    backlog: Arc<Semaphore>,
+    stored: watch::Receiver<i64>,
+    acknowledged: Arc<AtomicI64>,
+    indexer: tokio::task::JoinHandle<()>,
+}
+
+/// Records (and the checkpoint made with them) journaled and acknowledged, for the indexer to store.
+struct Indexed {
+    rows: Vec<AuditRow>,
+    checkpoint: Option<CheckpointRow>,
+    /// Released once the rows are stored.
+    _backlog: Option<OwnedSemaphorePermit>,
+}
+
+/// Records journaled but not yet stored before the writer waits for the indexer (back-pressure). Counted in
+/// records, not batches: under a light load batches are small, and the indexer stores many in one go.
+const INDEX_BACKLOG: usize = 65_536;
+/// Most batches the indexer stores in one transaction.
+const INDEX_MERGE: usize = 64;
 
 /// Why the audit writer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +301,13 @@ pub enum AuditStartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(
+        "the audit journal of chain {chain} does not continue the store's chain (the store ends at record \
+         {stored}, the journal holds {first}..{last}): it is kept for an operator to look at"
+    )]
+    JournalDiverged { chain: String, stored: i64, first: i64, last: i64 },
 }
 
 /// How many times in a row the writer yields to gather records before a commit, while each yield adds some.
@@ -271,14 +351,28 @@ impl Writer {
                 }
             }
             self.commit(std::mem::take(&mut batch)).await;
-            self.store.between_audit_appends().await;
+            if self.journaling.is_none() {
+                // (With a journal the indexer does this, between its own appends.)
+                self.store.between_audit_appends().await;
+            }
         }
         // Shutdown: sign the final head so the whole chain is covered.
-        if self.head_seq > 0 && self.signed_seq != Some(self.head_seq) {
-            let checkpoint = self.checkpoint(self.head_seq, self.head_hash, self.clock.now());
-            if let Err(error) = self.store.append_checkpoint(&checkpoint).await {
-                tracing::error!(error = %error, "cannot write the final audit checkpoint");
+        let last = (self.head_seq > 0 && self.signed_seq != Some(self.head_seq))
+            .then(|| self.checkpoint(self.head_seq, self.head_hash, self.clock.now()));
+        if let Some(Journaling { journal, to_index, stored, indexer, .. }) = self.journaling.take() {
+            // The indexer stores what is left (and the final checkpoint after it), then the journal goes.
+            if let Some(checkpoint) = last {
+                let _ =
+                    to_index.send(Indexed { rows: Vec::new(), checkpoint: Some(checkpoint), _backlog: None });
             }
+            drop(to_index);
+            let _ = indexer.await;
+            let stored_seq = *stored.borrow();
+            journal.close(stored_seq);
+        } else if let Some(checkpoint) = last
+            && let Err(error) = self.store.append_checkpoint(&checkpoint).await
+        {
+            tracing::error!(error = %error, "cannot write the final audit checkpoint");
         }
     }
 
@@ -319,6 +413,9 @@ impl Writer {
     }
 
     async fn commit(&mut self, batch: Vec<Pending>) {
+        if self.journaling.is_some() {
+            return self.journal(batch).await;
+        }
         if self.spool.as_ref().is_some_and(|s| s.pending() > 0) && !self.replay_spool().await {
             // Still down: keep the order by spooling behind what is already there.
             let (rows, seq, prev) = self.chain(&batch);
@@ -333,12 +430,7 @@ impl Writer {
         }
         let (mut rows, mut seq, mut prev) = self.chain(&batch);
         let now = self.clock.now();
-        let due = match self.last_checkpoint {
-            None => true,
-            Some(at) => {
-                now.0 - at.0 >= i64::try_from(self.options.checkpoint_interval.as_millis()).unwrap_or(0)
-            }
-        };
+        let due = self.checkpoint_due(now);
         let checkpoint = due.then(|| self.checkpoint(seq, prev, now));
         let mut outcome = self.store.append_audit(&rows, checkpoint.as_ref()).await;
         let mut attempts = 1;
@@ -379,14 +471,67 @@ impl Writer {
         }
     }
 
+    /// Journals the batch, acknowledges it and hands it to the indexer.
+    async fn journal(&mut self, batch: Vec<Pending>) {
+        let (rows, seq, prev) = self.chain(&batch);
+        let now = self.clock.now();
+        let checkpoint = self.checkpoint_due(now).then(|| self.checkpoint(seq, prev, now));
+        let Some(journaling) = self.journaling.as_mut() else { return };
+        let written = if journaling.indexer.is_finished() {
+            // The indexer stopped on a chain it cannot store: nothing more is acknowledged.
+            Err("the audit indexer has stopped".to_owned())
+        } else {
+            match journaling.journal.append(&rows, checkpoint.as_ref()) {
+                Ok(None) => Ok(()),
+                Ok(Some(unsynced)) => {
+                    let synced = unsynced.sync().await.map_err(|e| e.to_string());
+                    if synced.is_err() {
+                        journaling.journal.flush_failed();
+                    }
+                    synced
+                }
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        if let Err(error) = written {
+            tracing::error!(error = %error, records = batch.len(), "audit records could not be journaled");
+            for pending in batch {
+                let _ = pending.reply.send(Err(AuditError::Unavailable));
+            }
+            return;
+        }
+        if checkpoint.is_some() {
+            self.last_checkpoint = Some(now);
+            self.signed_seq = Some(seq);
+        }
+        (self.head_seq, self.head_hash) = (seq, prev);
+        journaling.acknowledged.store(seq, Ordering::Release);
+        for (pending, row) in batch.into_iter().zip(&rows) {
+            let _ = pending.reply.send(Ok(receipt(row)));
+        }
+        // Waits when the indexer is far behind, which holds back the next batch (back-pressure).
+        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        let backlog = journaling.backlog.clone().acquire_many_owned(count).await.ok();
+        let _ = journaling.to_index.send(Indexed { rows, checkpoint, _backlog: backlog });
+        let stored = *journaling.stored.borrow();
+        journaling.journal.release(stored);
+    }
+
+    fn checkpoint_due(&self, now: UnixMillis) -> bool {
+        match self.last_checkpoint {
+            None => true,
+            Some(at) => {
+                now.0 - at.0 >= i64::try_from(self.options.checkpoint_interval.as_millis()).unwrap_or(0)
+            }
+        }
+    }
+
     /// The records are durable: the head moves on and every request gets its receipt.
     fn acknowledge(&mut self, batch: Vec<Pending>, rows: Vec<AuditRow>, seq: i64, prev: [u8; 32]) {
         self.head_seq = seq;
         self.head_hash = prev;
-        for (pending, row) in batch.into_iter().zip(rows) {
-            let receipt =
-                AuditReceipt { id: row.id, chain_id: row.chain_id, seq: row.seq, hash: to_hash(&row.hash) };
-            let _ = pending.reply.send(Ok(receipt));
+        for (pending, row) in batch.into_iter().zip(&rows) {
+            let _ = pending.reply.send(Ok(receipt(row)));
         }
     }
 
@@ -413,6 +558,141 @@ impl Writer {
             public_key: self.public_key.clone(),
             signature: URL_SAFE_NO_PAD.encode(signature),
         }
+    }
+}
+
+fn receipt(row: &AuditRow) -> AuditReceipt {
+    AuditReceipt {
+        id: row.id.clone(),
+        chain_id: row.chain_id.clone(),
+        seq: row.seq,
+        hash: to_hash(&row.hash),
+    }
+}
+
+/// Opens the journal and copies into the store what an earlier run journaled but did not store.
+async fn open_journal(
+    store: &dyn Store,
+    options: &JournalOptions,
+    chain_id: &str,
+) -> Result<Journal, AuditStartError> {
+    let (mut journal, recovered) = Journal::open(options.clone(), chain_id)?;
+    if let (Some(first), Some(last)) = (recovered.rows.first(), recovered.rows.last()) {
+        let stored = store.audit_chain_head(chain_id).await?;
+        let (stored_seq, stored_hash) = stored.map_or((0, Vec::new()), |head| (head.seq, head.hash));
+        let diverged = || AuditStartError::JournalDiverged {
+            chain: chain_id.to_owned(),
+            stored: stored_seq,
+            first: first.seq,
+            last: last.seq,
+        };
+        // The journal must start right after the store's head, or the store must hold the journal's record at
+        // the last place both have (a record's hash covers the whole chain before it, so one record is enough).
+        let continues = if first.seq > stored_seq {
+            first.seq == stored_seq + 1 && first.prev_hash == stored_hash
+        } else {
+            let both = last.seq.min(stored_seq);
+            let theirs = if both == stored_seq {
+                Some(stored_hash.clone())
+            } else {
+                let page = store.audit_chain_page(chain_id, both - 1, 1).await?;
+                page.into_iter().find(|row| row.seq == both).map(|row| row.hash)
+            };
+            let ours = recovered.rows.iter().find(|row| row.seq == both).map(|row| &row.hash);
+            theirs.is_some() && ours == theirs.as_ref()
+        };
+        if !continues {
+            return Err(diverged());
+        }
+        let missing: Vec<AuditRow> = recovered.rows.into_iter().filter(|row| row.seq > stored_seq).collect();
+        for chunk in missing.chunks(1000) {
+            store.append_audit(chunk, None).await?;
+        }
+        for checkpoint in recovered.checkpoints.iter().filter(|c| c.seq > stored_seq) {
+            store.append_checkpoint(checkpoint).await?;
+        }
+        if !missing.is_empty() {
+            tracing::warn!(
+                records = missing.len(),
+                chain = %chain_id,
+                "copied audit records journaled before a crash into the store"
+            );
+        }
+    }
+    journal.forget_recovered()?;
+    Ok(journal)
+}
+
+/// The indexer: stores journaled batches in order, several to a transaction, and says how far it got. A
+/// store that fails is retried (the records are safe in the journal) until the writer stops; a chain the
+/// store already holds differently stops it, after which the writer acknowledges nothing more.
+async fn index(
+    store: Arc<dyn Store>,
+    chain_id: String,
+    mut queue: mpsc::UnboundedReceiver<Indexed>,
+    stored: watch::Sender<i64>,
+) {
+    let mut batches = Vec::with_capacity(INDEX_MERGE);
+    while queue.recv_many(&mut batches, INDEX_MERGE).await > 0 {
+        let mut rows = Vec::new();
+        let mut checkpoint = None;
+        for batch in &mut batches {
+            rows.append(&mut batch.rows);
+            // A later checkpoint covers the chain an earlier one did: the newest is stored.
+            checkpoint = batch.checkpoint.take().or(checkpoint);
+        }
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match store.append_audit(&rows, checkpoint.as_ref()).await {
+                Ok(()) => break,
+                Err(error) if error.kind() == store::StoreErrorKind::Conflict => {
+                    // A commit whose outcome was unknown may have landed: that is fine when it holds these
+                    // very records.
+                    if already_stored(store.as_ref(), &chain_id, &rows).await {
+                        if let Some(checkpoint) = &checkpoint {
+                            let _ = store.append_checkpoint(checkpoint).await;
+                        }
+                        break;
+                    }
+                    tracing::error!(
+                        chain = %chain_id,
+                        "the store holds other records where journaled ones belong: the audit indexer stops"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, records = rows.len(), "cannot store journaled audit records");
+                    if queue.is_closed() && attempts >= 5 {
+                        tracing::warn!(
+                            "stopping with audit records left in the journal; the next start stores them"
+                        );
+                        return;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        store.between_audit_appends().await;
+        if let Some(last) = rows.last() {
+            stored.send_replace(last.seq);
+        }
+        batches.clear();
+    }
+}
+
+/// Whether the store holds exactly `rows` at their places.
+async fn already_stored(store: &dyn Store, chain_id: &str, rows: &[AuditRow]) -> bool {
+    let Some(first) = rows.first() else { return true };
+    let limit = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    match store.audit_chain_page(chain_id, first.seq - 1, limit).await {
+        Ok(present) => {
+            present.len() == rows.len()
+                && present.iter().zip(rows).all(|(have, want)| have.seq == want.seq && have.hash == want.hash)
+        }
+        Err(_) => false,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod builtins;
 mod contexts;
 pub mod control;
+pub mod journal;
 pub mod keys;
 pub mod limits;
 pub mod policies;

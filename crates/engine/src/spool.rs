@@ -6,6 +6,7 @@
 //! The file holds one JSON record a line: exactly the rows the store would have held (redacted text, sealed
 //! subject fields, hashes), never more. It is created 0600.
 
+use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,53 +16,54 @@ use base64::engine::general_purpose::STANDARD;
 use store::{AuditRow, Store, StoreErrorKind};
 use types::UnixMillis;
 
+/// A record as a line of the spool or of the audit journal: written from a borrowed row, read back owned.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct SpooledRow {
-    id: String,
-    chain_id: String,
+pub(crate) struct SpooledRow<'a> {
+    id: Cow<'a, str>,
+    chain_id: Cow<'a, str>,
     seq: i64,
     ts: i64,
-    tenant_id: String,
-    actor: String,
-    kind: String,
-    verdict: String,
-    body: String,
+    tenant_id: Cow<'a, str>,
+    actor: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    verdict: Cow<'a, str>,
+    body: Cow<'a, str>,
     prev_hash: String,
     hash: String,
 }
 
-impl From<&AuditRow> for SpooledRow {
-    fn from(row: &AuditRow) -> Self {
+impl<'a> From<&'a AuditRow> for SpooledRow<'a> {
+    fn from(row: &'a AuditRow) -> Self {
         SpooledRow {
-            id: row.id.clone(),
-            chain_id: row.chain_id.clone(),
+            id: Cow::Borrowed(&row.id),
+            chain_id: Cow::Borrowed(&row.chain_id),
             seq: row.seq,
             ts: row.ts.0,
-            tenant_id: row.tenant_id.clone(),
-            actor: row.actor.clone(),
-            kind: row.kind.clone(),
-            verdict: row.verdict.clone(),
-            body: row.body.clone(),
+            tenant_id: Cow::Borrowed(&row.tenant_id),
+            actor: Cow::Borrowed(&row.actor),
+            kind: Cow::Borrowed(&row.kind),
+            verdict: Cow::Borrowed(&row.verdict),
+            body: Cow::Borrowed(&row.body),
             prev_hash: STANDARD.encode(&row.prev_hash),
             hash: STANDARD.encode(&row.hash),
         }
     }
 }
 
-impl SpooledRow {
-    fn into_row(self) -> Option<AuditRow> {
+impl SpooledRow<'_> {
+    pub(crate) fn into_row(self) -> Option<AuditRow> {
         Some(AuditRow {
             prev_hash: STANDARD.decode(&self.prev_hash).ok()?,
             hash: STANDARD.decode(&self.hash).ok()?,
-            id: self.id,
-            chain_id: self.chain_id,
+            id: self.id.into_owned(),
+            chain_id: self.chain_id.into_owned(),
             seq: self.seq,
             ts: UnixMillis(self.ts),
-            tenant_id: self.tenant_id,
-            actor: self.actor,
-            kind: self.kind,
-            verdict: self.verdict,
-            body: self.body,
+            tenant_id: self.tenant_id.into_owned(),
+            actor: self.actor.into_owned(),
+            kind: self.kind.into_owned(),
+            verdict: self.verdict.into_owned(),
+            body: self.body.into_owned(),
         })
     }
 }

@@ -306,6 +306,7 @@ impl Subjects {
             limit: 1000,
             ..AuditQuery::default()
         };
+        self.audit.settled().await.map_err(|_| SubjectError::Unavailable)?;
         loop {
             let page = self.store.search_audit(&query).await?;
             let done = page.len() < query.limit as usize;

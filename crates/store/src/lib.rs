@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use types::UnixMillis;
 
 pub use error::{StoreError, StoreErrorKind};
-pub use sqlite::{SQLITE_CHECKPOINT_THREAD, SQLITE_WAL_SYNC_THREAD};
+pub use sqlite::{FileSyncer, SQLITE_CHECKPOINT_THREAD, SQLITE_WAL_SYNC_THREAD};
 
 /// Which database sits behind a [`Store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

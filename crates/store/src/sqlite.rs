@@ -17,7 +17,7 @@
 //!
 //! With process-crash durability (`synchronous=NORMAL`) a commit only writes the WAL into the page cache, and
 //! the next sync of the file (a checkpoint's, or the writer's start-over) had to write out everything since
-//! the last one while appends waited for it. A low-priority thread ([`WalSyncer`]) syncs the WAL every
+//! the last one while appends waited for it. A low-priority thread ([`FileSyncer`]) syncs the WAL every
 //! [`WAL_SYNC_EVERY`] when it has changed, so those syncs find little to write (pre-check p99 at 2,000
 //! requests/s on a fresh server: 4.9–6.4 ms without it, 1.8–1.9 ms with it; BENCHMARKS.md), and a power loss
 //! usually costs at most the last few tens of milliseconds of records rather than everything since the last
@@ -73,7 +73,7 @@ pub(crate) struct SqliteStore {
     /// Stops the checkpointing task (so does dropping it), and the task to wait for.
     checkpoints: std::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
     /// With process-crash durability: the thread syncing the WAL (stopped when dropped).
-    wal_syncer: std::sync::Mutex<Option<WalSyncer>>,
+    wal_syncer: std::sync::Mutex<Option<FileSyncer>>,
 }
 
 impl SqliteStore {
@@ -159,7 +159,10 @@ impl SqliteStore {
         let restart = options.wal_restart_pages;
         let task = tokio::spawn(checkpoints(checkpointer, restart, wal_too_long.clone(), stopped));
         let wal_syncer = match options.durability {
-            Durability::ProcessCrash => Some(WalSyncer::start(wal_path(connect.get_filename()))?),
+            Durability::ProcessCrash => {
+                let wal = wal_path(connect.get_filename());
+                Some(FileSyncer::start(SQLITE_WAL_SYNC_THREAD, move || Some(wal.clone()))?)
+            }
             Durability::PowerLoss => None,
         };
         Ok(SqliteStore {
@@ -241,32 +244,38 @@ fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
-/// A thread that syncs the WAL file every [`WAL_SYNC_EVERY`] when its length or modification time changed
-/// since the last sync (see the module's documentation). It opens the file for each sync, so a WAL that
-/// SQLite truncated or recreated is followed; a missing one (an in-memory database) is skipped.
+/// A thread that syncs a file every [`WAL_SYNC_EVERY`] when its length or modification time changed since the
+/// last sync (see the module's documentation): SQLite's WAL here, the audit journal's open segment in the
+/// engine. It asks `target` for the file before each sync and opens it anew, so a file that was truncated,
+/// recreated or replaced is followed; none, or a missing one (an in-memory database), is skipped.
 #[derive(Debug)]
-struct WalSyncer {
+pub struct FileSyncer {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl WalSyncer {
-    fn start(wal: std::path::PathBuf) -> Result<WalSyncer, StoreError> {
+impl FileSyncer {
+    /// Starts the thread, named `name`, at the lowest priority.
+    pub fn start(
+        name: &'static str,
+        target: impl Fn() -> Option<std::path::PathBuf> + Send + 'static,
+    ) -> Result<FileSyncer, StoreError> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name(SQLITE_WAL_SYNC_THREAD.to_owned())
+            .name(name.to_owned())
             .spawn(move || {
                 // Background work, like the checkpoints: it never takes turns with the request workers.
-                lower_this_thread(SQLITE_WAL_SYNC_THREAD);
+                lower_this_thread(name);
                 let (mut synced, mut failing) = (None, false);
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(WAL_SYNC_EVERY)
                 {
-                    match sync_if_changed(&wal, synced) {
+                    let Some(path) = target() else { continue };
+                    match sync_if_changed(&path, synced) {
                         Ok(state) => (synced, failing) = (state, false),
-                        // Once per run of failures, not every period; SQLite's own syncs report theirs.
+                        // Once per run of failures, not every period; the writers' own syncs report theirs.
                         Err(error) if !failing => {
-                            tracing::warn!(error = %error, "syncing the sqlite WAL failed; retrying");
+                            tracing::warn!(error = %error, thread = name, "a background file sync failed; retrying");
                             failing = true;
                         }
                         Err(_) => {}
@@ -274,30 +283,27 @@ impl WalSyncer {
                 }
             })
             .map_err(|error| {
-                StoreError::with_source(
-                    crate::StoreErrorKind::Unavailable,
-                    "cannot start the sqlite WAL sync thread",
-                    error,
-                )
+                StoreError::with_source(crate::StoreErrorKind::Unavailable, "cannot start a file sync thread", error)
             })?;
-        Ok(WalSyncer { stop, thread })
+        Ok(FileSyncer { stop, thread })
     }
 
-    fn stop(self) {
+    /// Stops the thread and waits for it.
+    pub fn stop(self) {
         drop(self.stop);
         if self.thread.join().is_err() {
-            tracing::warn!("the sqlite WAL sync thread panicked");
+            tracing::warn!("a background file sync thread panicked");
         }
     }
 }
 
-/// The WAL's length and modification time, as last synced.
-type WalState = (u64, std::time::SystemTime);
+/// A file's length and modification time, as last synced.
+type FileState = (u64, std::time::SystemTime);
 
-/// Syncs the WAL if it changed since `synced`; the state it synced (or `synced` again when there was nothing
-/// to do, or no WAL). A failed sync is an error, and the next period tries again.
-fn sync_if_changed(wal: &std::path::Path, synced: Option<WalState>) -> std::io::Result<Option<WalState>> {
-    let Ok(file) = std::fs::File::open(wal) else { return Ok(synced) };
+/// Syncs the file if it changed since `synced`; the state it synced (or `synced` again when there was nothing
+/// to do, or no file). A failed sync is an error, and the next period tries again.
+fn sync_if_changed(path: &std::path::Path, synced: Option<FileState>) -> std::io::Result<Option<FileState>> {
+    let Ok(file) = std::fs::File::open(path) else { return Ok(synced) };
     let metadata = file.metadata()?;
     let state = (metadata.len(), metadata.modified().unwrap_or(std::time::UNIX_EPOCH));
     if synced == Some(state) {

@@ -303,3 +303,233 @@ async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_rep
         database.cleanup().await;
     }
 }
+
+/// The journal in `dir/journal` (created by the writer).
+fn journal_options(dir: &std::path::Path) -> AuditOptions {
+    let journal = engine::journal::JournalOptions::new(dir.join("journal"), false);
+    AuditOptions { journal: Some(journal), ..AuditOptions::default() }
+}
+
+/// The segment files in a journal directory (the lock file aside).
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir.join("journal"))
+        .expect("journal dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn with_the_journal_records_are_readable_once_settled_and_the_journal_is_gone_after_a_stop() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = SigningKey::generate().expect("key");
+        let trusted = [signer.public_key()];
+        let mut options = journal_options(dir.path());
+        if let Some(journal) = options.journal.as_mut() {
+            // Small segments: the journal closes many and must delete each once it is stored.
+            journal.segment_bytes = 4096;
+        }
+        let (log, writer) =
+            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options)
+                .await
+                .expect("start");
+        let tasks: Vec<_> = (0..200)
+            .map(|n| {
+                let log = log.clone();
+                tokio::spawn(async move { log.record(entry(n)).await.expect("record") })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.expect("task").seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "every record has its own place in the chain");
+        log.settled().await.expect("settled");
+        assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 200);
+        assert!(segments(dir.path()).len() <= 2, "stored segments are deleted: {:?}", segments(dir.path()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join("journal")).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+            for segment in segments(dir.path()) {
+                let mode = std::fs::metadata(&segment).expect("meta").permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", segment.display());
+            }
+        }
+        drop(log);
+        writer.finish().await;
+        assert_eq!(segments(dir.path()), Vec::<std::path::PathBuf>::new(), "a clean stop leaves no segment");
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports[0].records, reports[0].unsigned_tail, &reports[0].problem), (200, 0, &None));
+        database.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_next_start() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = SigningKey::generate().expect("key");
+        let trusted = [signer.public_key()];
+        let pem = signer.to_pkcs8_pem().expect("pem");
+        let (log, writer) = AuditLog::start(
+            store.clone(),
+            "node-1".to_owned(),
+            signer,
+            Arc::new(SystemClock),
+            journal_options(dir.path()),
+        )
+        .await
+        .expect("start");
+        let mut receipts = vec![log.record(entry(0)).await.expect("stored")];
+        log.settled().await.expect("settled");
+        outage(&database, true).await;
+        for n in 1..6 {
+            receipts.push(log.record(entry(n)).await.expect("journaled, not refused"));
+        }
+        // The writer stops while the store is still down: the records stay in the journal.
+        drop(log);
+        writer.finish().await;
+        let left = segments(dir.path());
+        assert_eq!(left.len(), 1, "the journal keeps what the store did not take");
+        // A write that was cut off by the crash was never acknowledged: it is dropped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&left[0])
+            .and_then(|mut file| std::io::Write::write_all(&mut file, b"{\"r\":{\"id\":\"cut-o"))
+            .expect("torn tail");
+        outage(&database, false).await;
+        assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 1);
+
+        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let (log, writer) = AuditLog::start(
+            store.clone(),
+            "node-1".to_owned(),
+            signer,
+            Arc::new(SystemClock),
+            journal_options(dir.path()),
+        )
+        .await
+        .expect("restart stores the journal first");
+        assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 6);
+        for receipt in &receipts {
+            let row = &store.audit_chain_page("node-1", receipt.seq - 1, 1).await.expect("page")[0];
+            assert_eq!(
+                (&row.id, row.hash.as_slice()),
+                (&receipt.id, receipt.hash.as_slice()),
+                "as acknowledged"
+            );
+        }
+        assert_eq!(log.record(entry(6)).await.expect("after recovery").seq, 7);
+        drop(log);
+        writer.finish().await;
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports[0].records, &reports[0].problem), (7, &None), "{reports:?}");
+        database.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_or_foreign_journal_stops_the_start_and_a_second_writer_is_refused() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |store: Arc<dyn Store>| {
+        AuditLog::start(
+            store,
+            "node-1".to_owned(),
+            SigningKey::generate().expect("key"),
+            Arc::new(SystemClock),
+            journal_options(dir.path()),
+        )
+    };
+    let (log, writer) = start(store.clone()).await.expect("start");
+    // One writer per journal: a second process on the same data directory must not fork the chain.
+    let error = start(store.clone()).await.expect_err("locked");
+    assert!(error.to_string().contains("in use by another process"), "{error}");
+
+    // Leave a journal behind (the store is away), then damage a line in its middle.
+    outage(&database, true).await;
+    for n in 0..3 {
+        log.record(entry(n)).await.expect("journaled");
+    }
+    drop(log);
+    writer.finish().await;
+    outage(&database, false).await;
+    let segment = segments(dir.path()).pop().expect("segment");
+    let text = std::fs::read_to_string(&segment).expect("read");
+    let line = text.lines().position(|l| l.contains("\"verdict\":\"deny\"")).expect("a deny record") + 1;
+    assert!(line < text.lines().count(), "a line in the middle");
+    std::fs::write(&segment, text.replacen("\"verdict\":\"deny\"", "\"verdict\":\"allow\"", 1))
+        .expect("write");
+    let error = start(store.clone()).await.expect_err("damaged");
+    assert!(error.to_string().contains(&format!("damaged at line {line}:")), "{error}");
+    assert_eq!(
+        store.count_audit(&store::AuditQuery::default()).await.expect("count"),
+        0,
+        "nothing half-stored"
+    );
+
+    // A journal that does not continue the store's chain (the store moved on without it).
+    std::fs::write(&segment, &text).expect("restore");
+    write(&store, "node-1", SigningKey::generate().expect("key"), 2).await;
+    let error = start(store.clone()).await.expect_err("diverged");
+    assert!(error.to_string().contains("does not continue the store's chain"), "{error}");
+    assert_eq!(segments(dir.path()), vec![segment], "kept for an operator");
+    database.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_power_loss_durability_a_chain_forked_in_the_store_stops_the_journal_closed() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut options = journal_options(dir.path());
+        if let Some(journal) = options.journal.as_mut() {
+            journal.sync = true;
+        }
+        let start = |options: AuditOptions| {
+            AuditLog::start(
+                store.clone(),
+                "node-1".to_owned(),
+                SigningKey::generate().expect("key"),
+                Arc::new(SystemClock),
+                options,
+            )
+        };
+        let (log, writer) = start(options.clone()).await.expect("start");
+        for n in 0..3 {
+            assert_eq!(log.record(entry(n)).await.expect("journaled and flushed").seq, n as i64 + 1);
+        }
+        log.settled().await.expect("stored");
+        // Another process writes this chain behind the writer's back: the store no longer takes the journal.
+        write(&store, "node-1", SigningKey::generate().expect("key"), 2).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match log.record(entry(9)).await {
+                Err(engine::AuditError::Unavailable) => break,
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "the writer kept acknowledging"),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            log.settled().await,
+            Err(engine::AuditError::Closed),
+            "readers are told, not kept waiting"
+        );
+        drop(log);
+        writer.finish().await;
+        // What was acknowledged stays in the journal, and the next start refuses to fork the chain.
+        let error = start(options).await.expect_err("diverged");
+        assert!(error.to_string().contains("does not continue the store's chain"), "{error}");
+        database.cleanup().await;
+    }
+}

@@ -90,7 +90,16 @@ fn time(value: Option<&str>, field: &'static str) -> Result<Option<UnixMillis>, 
         .transpose()
 }
 
+/// Waits until the records acknowledged so far can be read (the audit journal stores them a moment later).
+async fn settled(state: &AppState) -> Result<(), ApiError> {
+    state.audit().settled().await.map_err(|error| {
+        tracing::error!(error = %error, "audit records are not yet readable");
+        ApiError::unavailable("the audit store is unavailable")
+    })
+}
+
 async fn page(state: &AppState, query: AuditQuery) -> Result<Page, ApiError> {
+    settled(state).await?;
     let store = state.store();
     let unavailable = |error: store::StoreError| {
         tracing::error!(error = %error, "audit search failed");
@@ -194,6 +203,7 @@ pub(crate) async fn export(
         ..AuditQuery::default()
     };
     // The first page is read before answering, so an unavailable store is a 503, not a cut-off 200.
+    settled(&state).await?;
     let store = state.store().clone();
     let first = store.search_audit(&query).await.map_err(|error| {
         tracing::error!(error = %error, "audit export failed");
