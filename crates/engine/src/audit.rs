@@ -12,6 +12,10 @@
 //! the bytes written per record from 23.5 to 13 KB at 5,000 records/s: each commit writes the last page of
 //! five B-trees, whatever its size.) A record is durable before [`AuditLog::record`] returns, and if the store
 //! cannot take it the caller gets an error and must fail closed.
+//!
+//! With a journal ([`AuditOptions::journal`], the server on the embedded database) "durable" is the journal:
+//! the writer appends each batch there and acknowledges it, and an indexer task stores the batches in the
+//! store behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
