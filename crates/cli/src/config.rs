@@ -158,7 +158,8 @@ pub static KEYS: &[Key] = &[
         Kind::Text,
         "PostgreSQL only: \"off\" (default: a request whose record the store cannot take fails with 503) or \"on\" \
          (records go to a local spool flushed to disk, DATA_DIR/audit-spool, and are replayed when the store is \
-         back). The embedded database always journals records (DATA_DIR/audit-journal) instead",
+         back). The embedded database always journals records (DATA_DIR/audit-journal) instead, and only \
+         replays a spool left by an earlier version",
     ),
     key(
         "retention.profile",

@@ -312,7 +312,9 @@ fn audit_options(config: &Config, writer: Writer, store: &Arc<dyn store::Store>)
         (Writer::Server, store::Backend::Sqlite) => {
             let sync = config.durability == store::Durability::PowerLoss;
             let journal = JournalOptions::new(config.data_dir.join("audit-journal"), sync);
-            AuditOptions { journal: Some(journal), ..AuditOptions::default() }
+            // A spool left by an earlier version is still replayed at start; nothing new goes to it.
+            let spool_dir = config.protection.audit_spool.clone();
+            AuditOptions { journal: Some(journal), spool_dir, ..AuditOptions::default() }
         }
         (Writer::Server, store::Backend::Postgres) => {
             AuditOptions { spool_dir: config.protection.audit_spool.clone(), ..AuditOptions::default() }

@@ -114,7 +114,8 @@ pub struct AuditOptions {
     /// it can. `None` (the default): a record the store cannot take fails the request (fail closed).
     pub spool_dir: Option<std::path::PathBuf>,
     /// The audit journal (for an embedded database): records are acknowledged once journaled and stored by
-    /// an indexer behind the request path. Replaces the spool when set. See [`crate::journal`].
+    /// an indexer behind the request path. With both set, the spool is only replayed at start (one left by
+    /// an earlier version) and takes nothing new. See [`crate::journal`].
     pub journal: Option<JournalOptions>,
 }
 

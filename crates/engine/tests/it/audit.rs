@@ -533,3 +533,42 @@ async fn with_power_loss_durability_a_chain_forked_in_the_store_stops_the_journa
         database.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes_over() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = SigningKey::generate().expect("key");
+        let trusted = [signer.public_key()];
+        let pem = signer.to_pkcs8_pem().expect("pem");
+        let spool = AuditOptions { spool_dir: Some(dir.path().join("spool")), ..AuditOptions::default() };
+        let (log, writer) =
+            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), spool.clone())
+                .await
+                .expect("start");
+        outage(&database, true).await;
+        for n in 0..3 {
+            log.record(entry(n)).await.expect("spooled");
+        }
+        drop(log);
+        writer.finish().await;
+        outage(&database, false).await;
+
+        let both = AuditOptions { journal: journal_options(dir.path()).journal, ..spool };
+        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let (log, writer) =
+            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), both)
+                .await
+                .expect("start with the journal");
+        assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 3, "replayed");
+        assert_eq!(log.record(entry(3)).await.expect("journaled").seq, 4);
+        drop(log);
+        writer.finish().await;
+        let spooled = std::fs::read_to_string(dir.path().join("spool").join("node-1.jsonl")).expect("spool");
+        assert_eq!(spooled, "", "the spool is empty and takes nothing new");
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports[0].records, &reports[0].problem), (4, &None), "{reports:?}");
+        database.cleanup().await;
+    }
+}
