@@ -18,6 +18,14 @@ fn entry(n: usize) -> AuditEntry {
     }
 }
 
+/// A signing key, the trust list of its public key, and a way to load the same key again (a restart).
+fn restartable_key() -> (SigningKey, [PublicKey; 1], impl Fn() -> SigningKey) {
+    let signer = SigningKey::generate().expect("key");
+    let trusted = [signer.public_key()];
+    let pem = signer.to_pkcs8_pem().expect("pem");
+    (signer, trusted, move || SigningKey::from_pkcs8_pem(pem.expose()).expect("key"))
+}
+
 /// Writes `count` records on `chain` through the real writer and stops it (signing the final head).
 async fn write(store: &Arc<dyn Store>, chain: &str, signer: SigningKey, count: usize) {
     let options = AuditOptions { checkpoint_interval: Duration::from_secs(3600), ..AuditOptions::default() };
@@ -242,9 +250,7 @@ async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_rep
     for database in test_databases() {
         let store = database.open().await;
         let spool = tempfile::tempdir().expect("tempdir");
-        let signer = SigningKey::generate().expect("key");
-        let trusted = [signer.public_key()];
-        let pem = signer.to_pkcs8_pem().expect("pem");
+        let (signer, trusted, again) = restartable_key();
         let options = AuditOptions { spool_dir: Some(spool.path().to_owned()), ..AuditOptions::default() };
         let (log, writer) = AuditLog::start(
             store.clone(),
@@ -289,7 +295,7 @@ async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_rep
         drop(log);
         writer.finish().await;
         outage(&database, false).await;
-        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let signer = again();
         let (log, writer) =
             AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options)
                 .await
@@ -376,9 +382,7 @@ async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_ne
     for database in test_databases() {
         let store = database.open().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let signer = SigningKey::generate().expect("key");
-        let trusted = [signer.public_key()];
-        let pem = signer.to_pkcs8_pem().expect("pem");
+        let (signer, trusted, again) = restartable_key();
         let (log, writer) = AuditLog::start(
             store.clone(),
             "node-1".to_owned(),
@@ -408,7 +412,7 @@ async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_ne
         outage(&database, false).await;
         assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 1);
 
-        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let signer = again();
         let (log, writer) = AuditLog::start(
             store.clone(),
             "node-1".to_owned(),
@@ -539,9 +543,7 @@ async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes
     for database in test_databases() {
         let store = database.open().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let signer = SigningKey::generate().expect("key");
-        let trusted = [signer.public_key()];
-        let pem = signer.to_pkcs8_pem().expect("pem");
+        let (signer, trusted, again) = restartable_key();
         let spool = AuditOptions { spool_dir: Some(dir.path().join("spool")), ..AuditOptions::default() };
         let (log, writer) =
             AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), spool.clone())
@@ -556,7 +558,7 @@ async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes
         outage(&database, false).await;
 
         let both = AuditOptions { journal: journal_options(dir.path()).journal, ..spool };
-        let signer = SigningKey::from_pkcs8_pem(pem.expose()).expect("key");
+        let signer = again();
         let (log, writer) =
             AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), both)
                 .await
