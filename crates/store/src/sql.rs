@@ -536,7 +536,11 @@ macro_rules! impl_sql_store {
             }
 
             async fn activate_policy_version(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(|e| from_sqlx("cannot begin a policy change", e))?;
+                let mut tx = self
+                    .pool
+                    .begin_with(BEGIN_READ_WRITE)
+                    .await
+                    .map_err(|e| from_sqlx("cannot begin a policy change", e))?;
                 let mut exists = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM policy_versions WHERE tenant_id = ");
                 exists.push_bind(tenant_id.to_owned()).push(" AND id = ").push_bind(id.to_owned());
                 let count: i64 = exists
@@ -568,6 +572,15 @@ macro_rules! impl_sql_store {
                 rows.iter().map(policy_row).collect()
             }
         }
+
+        /// How a transaction that reads before it writes begins. SQLite's default (deferred) BEGIN takes the
+        /// write lock only at the first write, and fails there at once (`SQLITE_BUSY`, no busy timeout) when
+        /// another connection, such as the audit indexer's, committed after the read; `BEGIN IMMEDIATE` takes
+        /// the lock first, waiting for it with the busy timeout.
+        const BEGIN_READ_WRITE: &str = match $backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
 
         const POLICY_COLUMNS: &str = "SELECT id, tenant_id, author, created_at_ms, content_hash, files, summary, active \
              FROM policy_versions";

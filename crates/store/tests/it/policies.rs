@@ -78,3 +78,29 @@ async fn the_active_version_of_every_tenant_is_listed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn activation_succeeds_while_audit_records_are_committed_alongside() {
+    with_each_backend(|store| async move {
+        store.insert_policy_version(&version("v1", "acme", 1)).await.expect("insert");
+        store.insert_policy_version(&version("v2", "acme", 2)).await.expect("insert");
+        // The audit indexer commits on its own connection at any moment: a read-then-write transaction that
+        // began deferred would fail whenever one of its commits fell between the read and the write.
+        let appender = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for seq in 1..=400 {
+                    let row = crate::audit::row("node-1", seq, &[0; 32]);
+                    store.append_audit(std::slice::from_ref(&row), None).await.expect("append");
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for n in 0..200 {
+            let id = if n % 2 == 0 { "v1" } else { "v2" };
+            assert!(store.activate_policy_version("acme", id).await.expect("activate while audit commits"));
+        }
+        appender.await.expect("appender");
+    })
+    .await;
+}
