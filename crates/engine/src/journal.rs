@@ -283,6 +283,14 @@ impl Journal {
     /// deleted on a blocking thread: unlinking a full segment took 25 ms on ext4, all of it holding up the
     /// runtime's worker when done in place.
     pub(crate) fn release(&mut self, stored_seq: i64) {
+        let stored = self.take_stored(stored_seq);
+        if !stored.is_empty() {
+            tokio::task::spawn_blocking(move || remove_segments(stored));
+        }
+    }
+
+    /// The closed segments (in seq order) holding nothing newer than `stored_seq`, taken off the list.
+    fn take_stored(&mut self, stored_seq: i64) -> Vec<PathBuf> {
         let mut stored = Vec::new();
         while let Some((_, last)) = self.closed.front()
             && *last <= stored_seq
@@ -290,9 +298,7 @@ impl Journal {
         {
             stored.push(path);
         }
-        if !stored.is_empty() {
-            tokio::task::spawn_blocking(move || remove_segments(stored));
-        }
+        stored
     }
 
     /// A clean stop: everything is stored, so every segment goes.
@@ -303,14 +309,7 @@ impl Journal {
         if let Some(segment) = self.current.take() {
             self.closed.push_back((segment.path, segment.last_seq));
         }
-        let stored: Vec<PathBuf> = self
-            .closed
-            .iter()
-            .filter(|(_, last)| *last <= stored_seq)
-            .map(|(path, _)| path.clone())
-            .collect();
-        self.closed.retain(|(_, last)| *last > stored_seq);
-        remove_segments(stored);
+        remove_segments(self.take_stored(stored_seq));
         if !self.closed.is_empty() {
             tracing::warn!(
                 chain = %self.chain_id,

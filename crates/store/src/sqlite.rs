@@ -233,7 +233,7 @@ async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreE
 /// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not.
 fn lower_this_thread(name: &str) {
     if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
-        tracing::warn!(error = ?error, thread = name, "cannot lower a background sqlite thread's priority");
+        tracing::warn!(error = ?error, thread = name, "cannot lower a background thread's priority");
     }
 }
 

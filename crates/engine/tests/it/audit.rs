@@ -26,6 +26,15 @@ fn restartable_key() -> (SigningKey, [PublicKey; 1], impl Fn() -> SigningKey) {
     (signer, trusted, move || SigningKey::from_pkcs8_pem(pem.expose()).expect("key"))
 }
 
+/// Starts the real writer on chain `node-1`.
+async fn start_node1(
+    store: &Arc<dyn Store>,
+    signer: SigningKey,
+    options: AuditOptions,
+) -> Result<(AuditLog, engine::AuditWriter), engine::AuditStartError> {
+    AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options).await
+}
+
 /// Writes `count` records on `chain` through the real writer and stops it (signing the final head).
 async fn write(store: &Arc<dyn Store>, chain: &str, signer: SigningKey, count: usize) {
     let options = AuditOptions { checkpoint_interval: Duration::from_secs(3600), ..AuditOptions::default() };
@@ -193,15 +202,9 @@ async fn a_rewritten_chain_fails_its_signed_checkpoint_and_a_forged_chain_is_unt
 async fn when_the_store_fails_the_record_call_fails() {
     let database = TestDatabase::sqlite();
     let store = database.open().await;
-    let (log, writer) = AuditLog::start(
-        store.clone(),
-        "node-1".to_owned(),
-        SigningKey::generate().expect("key"),
-        Arc::new(SystemClock),
-        AuditOptions::default(),
-    )
-    .await
-    .expect("start");
+    let (log, writer) = start_node1(&store, SigningKey::generate().expect("key"), AuditOptions::default())
+        .await
+        .expect("start");
     log.record(entry(0)).await.expect("first");
     database.execute_raw("DROP TABLE audit_checkpoints").await;
     database.execute_raw("DROP TABLE audit_records").await;
@@ -217,10 +220,7 @@ async fn a_writer_continues_after_records_another_process_appended_to_its_chain(
         let (a, b) = (SigningKey::generate().expect("key"), SigningKey::generate().expect("key"));
         let trusted = [a.public_key(), b.public_key()];
         let options = AuditOptions::default();
-        let (log, writer) =
-            AuditLog::start(store.clone(), "node-1".to_owned(), a, Arc::new(SystemClock), options)
-                .await
-                .expect("start");
+        let (log, writer) = start_node1(&store, a, options).await.expect("start");
         for n in 0..10 {
             log.record(entry(n)).await.expect("record");
         }
@@ -252,15 +252,7 @@ async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_rep
         let spool = tempfile::tempdir().expect("tempdir");
         let (signer, trusted, again) = restartable_key();
         let options = AuditOptions { spool_dir: Some(spool.path().to_owned()), ..AuditOptions::default() };
-        let (log, writer) = AuditLog::start(
-            store.clone(),
-            "node-1".to_owned(),
-            signer,
-            Arc::new(SystemClock),
-            options.clone(),
-        )
-        .await
-        .expect("start");
+        let (log, writer) = start_node1(&store, signer, options.clone()).await.expect("start");
         for n in 0..3 {
             log.record(entry(n)).await.expect("stored");
         }
@@ -296,10 +288,7 @@ async fn with_the_spool_an_outage_loses_nothing_and_the_chain_verifies_after_rep
         writer.finish().await;
         outage(&database, false).await;
         let signer = again();
-        let (log, writer) =
-            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options)
-                .await
-                .expect("restart");
+        let (log, writer) = start_node1(&store, signer, options).await.expect("restart");
         assert_eq!(log.record(entry(9)).await.expect("after replay").seq, 10);
         drop(log);
         writer.finish().await;
@@ -339,10 +328,7 @@ async fn with_the_journal_records_are_readable_once_settled_and_the_journal_is_g
             // Small segments: the journal closes many and must delete each once it is stored.
             journal.segment_bytes = 4096;
         }
-        let (log, writer) =
-            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), options)
-                .await
-                .expect("start");
+        let (log, writer) = start_node1(&store, signer, options).await.expect("start");
         let tasks: Vec<_> = (0..200)
             .map(|n| {
                 let log = log.clone();
@@ -383,15 +369,7 @@ async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_ne
         let store = database.open().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let (signer, trusted, again) = restartable_key();
-        let (log, writer) = AuditLog::start(
-            store.clone(),
-            "node-1".to_owned(),
-            signer,
-            Arc::new(SystemClock),
-            journal_options(dir.path()),
-        )
-        .await
-        .expect("start");
+        let (log, writer) = start_node1(&store, signer, journal_options(dir.path())).await.expect("start");
         let mut receipts = vec![log.record(entry(0)).await.expect("stored")];
         log.settled().await.expect("settled");
         outage(&database, true).await;
@@ -413,15 +391,9 @@ async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_ne
         assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 1);
 
         let signer = again();
-        let (log, writer) = AuditLog::start(
-            store.clone(),
-            "node-1".to_owned(),
-            signer,
-            Arc::new(SystemClock),
-            journal_options(dir.path()),
-        )
-        .await
-        .expect("restart stores the journal first");
+        let (log, writer) = start_node1(&store, signer, journal_options(dir.path()))
+            .await
+            .expect("restart stores the journal first");
         assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 6);
         for receipt in &receipts {
             let row = &store.audit_chain_page("node-1", receipt.seq - 1, 1).await.expect("page")[0];
@@ -445,18 +417,10 @@ async fn a_damaged_or_foreign_journal_stops_the_start_and_a_second_writer_is_ref
     let database = TestDatabase::sqlite();
     let store = database.open().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = |store: Arc<dyn Store>| {
-        AuditLog::start(
-            store,
-            "node-1".to_owned(),
-            SigningKey::generate().expect("key"),
-            Arc::new(SystemClock),
-            journal_options(dir.path()),
-        )
-    };
-    let (log, writer) = start(store.clone()).await.expect("start");
+    let start = || start_node1(&store, SigningKey::generate().expect("key"), journal_options(dir.path()));
+    let (log, writer) = start().await.expect("start");
     // One writer per journal: a second process on the same data directory must not fork the chain.
-    let error = start(store.clone()).await.expect_err("locked");
+    let error = start().await.expect_err("locked");
     assert!(error.to_string().contains("in use by another process"), "{error}");
 
     // Leave a journal behind (the store is away), then damage a line in its middle.
@@ -473,7 +437,7 @@ async fn a_damaged_or_foreign_journal_stops_the_start_and_a_second_writer_is_ref
     assert!(line < text.lines().count(), "a line in the middle");
     std::fs::write(&segment, text.replacen("\"verdict\":\"deny\"", "\"verdict\":\"allow\"", 1))
         .expect("write");
-    let error = start(store.clone()).await.expect_err("damaged");
+    let error = start().await.expect_err("damaged");
     assert!(error.to_string().contains(&format!("damaged at line {line}:")), "{error}");
     assert_eq!(
         store.count_audit(&store::AuditQuery::default()).await.expect("count"),
@@ -484,7 +448,7 @@ async fn a_damaged_or_foreign_journal_stops_the_start_and_a_second_writer_is_ref
     // A journal that does not continue the store's chain (the store moved on without it).
     std::fs::write(&segment, &text).expect("restore");
     write(&store, "node-1", SigningKey::generate().expect("key"), 2).await;
-    let error = start(store.clone()).await.expect_err("diverged");
+    let error = start().await.expect_err("diverged");
     assert!(error.to_string().contains("does not continue the store's chain"), "{error}");
     assert_eq!(segments(dir.path()), vec![segment], "kept for an operator");
     database.cleanup().await;
@@ -499,15 +463,8 @@ async fn with_power_loss_durability_a_chain_forked_in_the_store_stops_the_journa
         if let Some(journal) = options.journal.as_mut() {
             journal.sync = true;
         }
-        let start = |options: AuditOptions| {
-            AuditLog::start(
-                store.clone(),
-                "node-1".to_owned(),
-                SigningKey::generate().expect("key"),
-                Arc::new(SystemClock),
-                options,
-            )
-        };
+        let start =
+            |options: AuditOptions| start_node1(&store, SigningKey::generate().expect("key"), options);
         let (log, writer) = start(options.clone()).await.expect("start");
         for n in 0..3 {
             assert_eq!(log.record(entry(n)).await.expect("journaled and flushed").seq, n as i64 + 1);
@@ -545,10 +502,7 @@ async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes
         let dir = tempfile::tempdir().expect("tempdir");
         let (signer, trusted, again) = restartable_key();
         let spool = AuditOptions { spool_dir: Some(dir.path().join("spool")), ..AuditOptions::default() };
-        let (log, writer) =
-            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), spool.clone())
-                .await
-                .expect("start");
+        let (log, writer) = start_node1(&store, signer, spool.clone()).await.expect("start");
         outage(&database, true).await;
         for n in 0..3 {
             log.record(entry(n)).await.expect("spooled");
@@ -559,10 +513,7 @@ async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes
 
         let both = AuditOptions { journal: journal_options(dir.path()).journal, ..spool };
         let signer = again();
-        let (log, writer) =
-            AuditLog::start(store.clone(), "node-1".to_owned(), signer, Arc::new(SystemClock), both)
-                .await
-                .expect("start with the journal");
+        let (log, writer) = start_node1(&store, signer, both).await.expect("start with the journal");
         assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 3, "replayed");
         assert_eq!(log.record(entry(3)).await.expect("journaled").seq, 4);
         drop(log);
