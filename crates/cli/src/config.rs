@@ -110,6 +110,13 @@ pub static KEYS: &[Key] = &[
         "on shutdown, how long in-flight requests may take to finish (default 30000)",
     ),
     key(
+        "runtime.worker_threads",
+        "AXONFLOW_RUNTIME_WORKER_THREADS",
+        Kind::Integer,
+        "threads that serve requests: 0 (default) is one a core, 1 runs everything on one thread (the least \
+         overhead on a one-core machine or container, and what 0 picks there)",
+    ),
+    key(
         "database.url",
         "AXONFLOW_DATABASE_URL",
         Kind::Text,
@@ -570,6 +577,7 @@ impl Layers {
         let drain_timeout = v.integer("http.drain_timeout_ms", 0..=3_600_000).unwrap_or(30_000);
         let database_url = v.database_url(&data_dir);
         let max_connections = v.integer("database.max_connections", 1..=1024).unwrap_or(8);
+        let worker_threads = v.integer("runtime.worker_threads", 0..=1024).unwrap_or(0);
         let durability = v
             .checked("database.durability", |s| match s {
                 "process-crash" => Ok(Durability::ProcessCrash),
@@ -750,6 +758,7 @@ impl Layers {
                 timeout: Duration::from_millis(redis_timeout.unsigned_abs()),
             }),
             max_connections: u32::try_from(max_connections).unwrap_or(8),
+            worker_threads: usize::try_from(worker_threads).unwrap_or(0),
             durability,
             log_format,
             log_level,
@@ -1079,6 +1088,8 @@ pub struct Config {
     /// `None`: limits and sessions are kept per process.
     pub redis: Option<RedisConfig>,
     pub max_connections: u32,
+    /// Request-serving threads; 0 is one a core.
+    pub worker_threads: usize,
     pub durability: Durability,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -1213,6 +1224,19 @@ mod tests {
             [
                 "environment variable AXONFLOW_HTTP_MAX_BODY_BYTES: `http.max_body_bytes` must be between 1 and 67108864"
             ]
+        );
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_a_core_and_are_bounded() {
+        assert_eq!(layers("", &[]).validate().expect("valid").worker_threads, 0);
+        let one = layers("[runtime]\nworker_threads = 1\n", &[]).validate().expect("valid");
+        assert_eq!(one.worker_threads, 1);
+        let env = layers("", &[("AXONFLOW_RUNTIME_WORKER_THREADS", "4")]).validate().expect("valid");
+        assert_eq!(env.worker_threads, 4);
+        assert_eq!(
+            problems("[runtime]\nworker_threads = -1\n", &[]),
+            ["axonflow.toml:2: `runtime.worker_threads` must be between 0 and 1024"]
         );
     }
 

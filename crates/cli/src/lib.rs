@@ -93,7 +93,7 @@ fn serve(args: ServeArgs, mode: serve::Mode) -> ExitCode {
         Err(problems) => return report_problems(&problems),
     };
     logging::init(config.log_format, &config.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime_builder(config.worker_threads).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -107,6 +107,24 @@ fn serve(args: ServeArgs, mode: serve::Mode) -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The runtime that serves requests. On one core (or with `runtime.worker_threads = 1`) it is the single-threaded
+/// scheduler: the multi-threaded one with a single worker does the same work with more overhead per wake-up (a
+/// lock-free queue shared with the other threads, its LIFO slot, parking through the I/O driver), and measured
+/// slower for pre-check at saturation (BENCHMARKS.md, fourteenth run).
+fn runtime_builder(worker_threads: usize) -> tokio::runtime::Builder {
+    let threads = match worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
     }
 }
 

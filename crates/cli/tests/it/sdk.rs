@@ -26,7 +26,13 @@ async fn the_official_python_sdk_works_unchanged() {
     let url = upstream.url();
     let server = Server::start_with_env(
         &[],
-        &[("AXONFLOW_LLM_URL", url.as_str()), ("AXONFLOW_LLM_API_KEY", "sk-test-upstream")],
+        // On the single-threaded scheduler (what a one-core machine gets), so that every path the SDK takes
+        // runs there too; the other tests get one worker a core.
+        &[
+            ("AXONFLOW_LLM_URL", url.as_str()),
+            ("AXONFLOW_LLM_API_KEY", "sk-test-upstream"),
+            ("AXONFLOW_RUNTIME_WORKER_THREADS", "1"),
+        ],
     );
     let client = server.client();
     let admin = server.admin_key();
