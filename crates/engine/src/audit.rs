@@ -30,7 +30,7 @@ use store::{AuditRow, CheckpointRow, HorizonRow, Store};
 use crate::journal::{Journal, JournalError, JournalOptions};
 use crate::spool::{Spool, SpoolError};
 use std::sync::atomic::{AtomicI64, Ordering};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use types::{Clock, UnixMillis};
 
 /// What happened, as the engine describes it. `details` is a JSON object without raw PII or secrets: the
@@ -150,6 +150,8 @@ pub struct AuditLog {
 struct Settle {
     acknowledged: Arc<AtomicI64>,
     stored: watch::Receiver<i64>,
+    /// Tells the indexer a reader waits: it stores what it has without lingering for more.
+    hurry: Arc<Notify>,
 }
 
 /// Longest [`AuditLog::settled`] waits for the indexer before it gives up.
@@ -207,14 +209,19 @@ impl AuditLog {
         let journaling = journal.map(|journal| {
             let (to_index, queue) = mpsc::unbounded_channel();
             let (stored_tx, stored) = watch::channel(seq);
-            let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx));
+            let hurry = Arc::new(Notify::new());
+            let time = options.journal.as_ref().map_or(crate::journal::INDEX_LINGER, |j| j.index_linger);
+            let linger = Linger { time, hurry: hurry.clone() };
+            let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger));
             let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
             let acknowledged = Arc::new(AtomicI64::new(seq));
-            Journaling { journal, to_index, backlog, stored, acknowledged, indexer }
+            Journaling { journal, to_index, backlog, stored, acknowledged, indexer, hurry }
         });
-        let settle = journaling
-            .as_ref()
-            .map(|j| Settle { acknowledged: j.acknowledged.clone(), stored: j.stored.clone() });
+        let settle = journaling.as_ref().map(|j| Settle {
+            acknowledged: j.acknowledged.clone(),
+            stored: j.stored.clone(),
+            hurry: j.hurry.clone(),
+        });
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
         let writer = Writer {
             store,
@@ -242,6 +249,9 @@ impl AuditLog {
         let Some(settle) = &self.settle else { return Ok(()) };
         let target = settle.acknowledged.load(Ordering::Acquire);
         let mut stored = settle.stored.clone();
+        if *stored.borrow() < target {
+            settle.hurry.notify_one();
+        }
         match tokio::time::timeout(SETTLE_TIMEOUT, stored.wait_for(|seq| *seq >= target)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(AuditError::Closed),
@@ -283,6 +293,7 @@ struct Journaling {
     stored: watch::Receiver<i64>,
     acknowledged: Arc<AtomicI64>,
     indexer: tokio::task::JoinHandle<()>,
+    hurry: Arc<Notify>,
 }
 
 /// Records (and the checkpoint made with them) journaled and acknowledged, for the indexer to store.
@@ -297,7 +308,9 @@ struct Indexed {
 /// records, not batches: under a light load batches are small, and the indexer stores many in one go.
 const INDEX_BACKLOG: usize = 65_536;
 /// Most batches the indexer stores in one transaction.
-const INDEX_MERGE: usize = 64;
+const INDEX_MERGE: usize = 1024;
+/// Records the indexer stores without lingering for more ([`JournalOptions::index_linger`]).
+const INDEX_ENOUGH: usize = 2048;
 
 /// Why the audit writer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -636,9 +649,11 @@ async fn index(
     chain_id: String,
     mut queue: mpsc::UnboundedReceiver<Indexed>,
     stored: watch::Sender<i64>,
+    linger: Linger,
 ) {
     let mut batches = Vec::with_capacity(INDEX_MERGE);
     while queue.recv_many(&mut batches, INDEX_MERGE).await > 0 {
+        linger.gather(&mut queue, &mut batches).await;
         let mut rows = Vec::new();
         let mut checkpoint = None;
         for batch in &mut batches {
@@ -685,6 +700,37 @@ async fn index(
             stored.send_replace(last.seq);
         }
         batches.clear();
+    }
+}
+
+/// How the indexer waits for more records before it stores some.
+struct Linger {
+    time: Duration,
+    /// Notified by a reader waiting in [`AuditLog::settled`].
+    hurry: Arc<Notify>,
+}
+
+impl Linger {
+    /// Gathers more batches for up to `time`, until [`INDEX_ENOUGH`] records or [`INDEX_MERGE`] batches, a
+    /// reader hurries it, or the writer stops.
+    async fn gather(&self, queue: &mut mpsc::UnboundedReceiver<Indexed>, batches: &mut Vec<Indexed>) {
+        let deadline = tokio::time::sleep(self.time);
+        tokio::pin!(deadline);
+        let mut records: usize = batches.iter().map(|b| b.rows.len()).sum();
+        while records < INDEX_ENOUGH && batches.len() < INDEX_MERGE {
+            let before = batches.len();
+            tokio::select! {
+                biased;
+                () = self.hurry.notified() => return,
+                received = queue.recv_many(batches, INDEX_MERGE - before) => {
+                    if received == 0 {
+                        return;
+                    }
+                    records += batches[before..].iter().map(|b| b.rows.len()).sum::<usize>();
+                }
+                () = &mut deadline => return,
+            }
+        }
     }
 }
 

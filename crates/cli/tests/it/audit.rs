@@ -153,6 +153,10 @@ async fn export_and_search_from_the_command_line() {
             .await;
         assert_eq!(reply.status, 200);
     }
+    // The command line reads the database from another process: it sees records once the server's indexer
+    // has stored them. A search through the API waits for that.
+    let searched = client.post_json(&admin, "/api/v1/audit/search", &json!({"limit": 10})).await;
+    assert_eq!(searched.status, 200);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("audit.jsonl");
     let out = server.cli(&["audit", "export", "--kind", "decide", "-o", file.to_str().expect("utf-8")], None);

@@ -364,6 +364,37 @@ async fn with_the_journal_records_are_readable_once_settled_and_the_journal_is_g
 }
 
 #[tokio::test]
+async fn the_indexer_stores_records_together_and_a_waiting_reader_hurries_it() {
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (signer, trusted, _) = restartable_key();
+        let mut options = journal_options(dir.path());
+        if let Some(journal) = options.journal.as_mut() {
+            // Longer than the test: only a waiting reader, or the writer stopping, gets these stored.
+            journal.index_linger = Duration::from_secs(3600);
+        }
+        let (log, writer) = start_node1(&store, signer, options).await.expect("start");
+        for n in 0..10 {
+            log.record(entry(n)).await.expect("record");
+        }
+        assert!(
+            store.audit_chain_head("node-1").await.expect("head").is_none(),
+            "acknowledged one by one, held back to be stored together"
+        );
+        log.settled().await.expect("a reader does not wait for the linger");
+        let head = store.audit_chain_head("node-1").await.expect("head").expect("stored");
+        assert_eq!(head.seq, 10);
+        log.record(entry(10)).await.expect("record");
+        drop(log);
+        writer.finish().await;
+        let reports = verified(&store, &trusted).await;
+        assert_eq!((reports[0].records, &reports[0].problem), (11, &None), "the stop stores the rest");
+        database.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn records_journaled_while_the_store_cannot_take_them_are_stored_at_the_next_start() {
     for database in test_databases() {
         let store = database.open().await;
