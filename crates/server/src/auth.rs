@@ -233,7 +233,11 @@ static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-rese
 
 fn rate_headers(headers: &mut HeaderMap, rate: &RateLimitStatus) {
     headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(rate.limit));
-    headers.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(rate.remaining));
+    // Never indexed by HPACK: a count that changes with every response would only fill the connection's table
+    // with values that never repeat, evicting those that do, and make each later lookup walk them all.
+    let mut remaining = HeaderValue::from(rate.remaining);
+    remaining.set_sensitive(true);
+    headers.insert(X_RATELIMIT_REMAINING.clone(), remaining);
     headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(rate.reset_at.0 / 1000));
 }
 
