@@ -3,6 +3,7 @@
 //! JSON: handlers translate requests into calls on injected domain services and results into responses.
 
 mod auth;
+mod coalesce;
 mod error;
 mod json;
 mod listener;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::Service;
+use crate::coalesce::Coalesce;
 use crate::metrics::Metrics;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,7 +145,9 @@ async fn accept_tls(
                 router.clone().oneshot(request.map(Body::new))
             });
             metrics.connection_opened(label);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let io = TokioIo::new(Coalesce::new(tls, h2));
+            let connection = builder.serve_connection_with_upgrades(io, service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(peer = %peer, error = %error, "connection ended with an error");
             }
