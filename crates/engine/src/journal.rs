@@ -60,8 +60,8 @@ impl JournalOptions {
 
 /// The indexer's default linger. Each SQLite transaction rewrites the last, partly filled page of the audit
 /// table and of each of its indexes: stored a few at a time, as they came at 8,000 pre-checks a second (7
-/// records a transaction), every record cost 4.8 page writes and the indexer's thread 22–26 µs of CPU, a sixth
-/// of the server's (BENCHMARKS.md, fourteenth run). Nothing waits on this timer: records are acknowledged once
+/// records a transaction), every record cost 4.8 `pwrite` calls (two a WAL frame) and the indexer's thread
+/// 20–26 µs of CPU, a sixth of the server's (BENCHMARKS.md, fourteenth run). Nothing waits on this timer: records are acknowledged once
 /// journaled, an idle writer sends the indexer nothing, and readers hurry it.
 pub const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
