@@ -62,11 +62,25 @@ async fn verify(config: &crate::config::Config, extra: &[std::path::PathBuf], js
         .context("cannot read the audit trail")?;
     bar.finish_and_clear();
     store.close().await;
+    let journal_dir = config.data_dir.join(crate::serve::AUDIT_JOURNAL_DIR);
+    let journal_segments = engine::journal::segment_count(&journal_dir)
+        .with_context(|| format!("cannot read the audit journal {}", journal_dir.display()))?;
     let ok = reports.iter().all(|r| r.problem.is_none());
     if json {
         let chains: Vec<_> = reports.iter().map(report_json).collect();
-        out(&json!({"ok": ok, "trusted_keys": trusted.len(), "chains": chains}).to_string());
+        let report = json!({"ok": ok, "trusted_keys": trusted.len(), "chains": chains,
+                            "journal_segments": journal_segments});
+        out(&report.to_string());
     } else {
+        if journal_segments > 0 {
+            // On stderr: the verdict stays the last line of stdout.
+            report(&format!(
+                "note: the audit journal ({}) holds {journal_segments} segment(s); records in them that are not \
+                 in the database yet are not verified here. A running server stores them within moments, a \
+                 stopped one at its next start.",
+                journal_dir.display()
+            ));
+        }
         for report in &reports {
             let status = report.problem.as_ref().map_or_else(|| "ok".to_owned(), |p| format!("FAILED: {p}"));
             out(&format!(

@@ -303,6 +303,9 @@ impl Services {
     }
 }
 
+/// The audit journal's directory under the data directory.
+pub const AUDIT_JOURNAL_DIR: &str = "audit-journal";
+
 /// On the embedded database the server journals audit records (`DATA_DIR/audit-journal`), so that no request
 /// waits on SQLite; on PostgreSQL it spools them when configured to. Command-line tools do neither: they
 /// store each record before going on, or fail.
@@ -311,7 +314,7 @@ fn audit_options(config: &Config, writer: Writer, store: &Arc<dyn store::Store>)
         (Writer::Tool, _) => AuditOptions::default(),
         (Writer::Server, store::Backend::Sqlite) => {
             let sync = config.durability == store::Durability::PowerLoss;
-            let journal = JournalOptions::new(config.data_dir.join("audit-journal"), sync);
+            let journal = JournalOptions::new(config.data_dir.join(AUDIT_JOURNAL_DIR), sync);
             // A spool left by an earlier version is still replayed at start; nothing new goes to it.
             let spool_dir = config.protection.audit_spool.clone();
             AuditOptions { journal: Some(journal), spool_dir, ..AuditOptions::default() }

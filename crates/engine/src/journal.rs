@@ -115,6 +115,25 @@ impl Unsynced {
     }
 }
 
+/// How many segments the journal directory `dir` holds (none when it does not exist). Records in them may not
+/// be in the store yet: a running server stores them a moment after it journals them, and a server that
+/// stopped without a clean shutdown stores them at its next start.
+pub fn segment_count(dir: &std::path::Path) -> std::io::Result<usize> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut count = 0;
+            for entry in entries {
+                if entry?.file_name().to_str().is_some_and(|name| name.ends_with(".journal")) {
+                    count += 1;
+                }
+            }
+            Ok(count)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(error),
+    }
+}
+
 /// What a journal holds at start: records (in seq order) and checkpoints not yet known to be stored.
 #[derive(Debug, Default)]
 pub(crate) struct Recovered {

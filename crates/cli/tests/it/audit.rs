@@ -38,6 +38,7 @@ async fn key_administration_is_audited_and_the_trail_verifies_until_tampered_wit
     // bootstrap admin issued, user key issued, revoked, emergency granted, emergency used.
     assert_eq!(records, 5, "{report}");
     assert!(chains.iter().all(|c| c["unsigned_tail"] == 0), "{report}");
+    assert_eq!(report["journal_segments"], 0, "a clean stop stores the journal and removes it: {report}");
 
     let db = server.data().join("axonflow.db");
     store::testing::execute_raw_sqlite(
@@ -121,6 +122,11 @@ async fn after_kill_9_under_load_every_answered_decision_has_its_record_and_the_
     }
     let answered = answered.lock().expect("lock").clone();
     assert!(answered.len() > 20, "too few answers before the kill: {}", answered.len());
+    // The killed server left its journal: verifying now says so (its records are stored at the next start).
+    let (_, report) = verify(&server);
+    assert!(report["journal_segments"].as_u64().is_some_and(|n| n >= 1), "{report}");
+    let text = server.cli(&["audit", "verify"], None);
+    assert!(String::from_utf8_lossy(&text.stderr).contains("the audit journal"), "{text:?}");
 
     let restarted = Server::start_in(server.into_data_dir(), &[]);
     let client = restarted.client();
