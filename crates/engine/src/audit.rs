@@ -249,13 +249,19 @@ impl AuditLog {
         let Some(settle) = &self.settle else { return Ok(()) };
         let target = settle.acknowledged.load(Ordering::Acquire);
         let mut stored = settle.stored.clone();
-        if *stored.borrow() < target {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            if *stored.borrow_and_update() >= target {
+                return Ok(());
+            }
+            // Again after each transaction that fell short: the indexer may have been hurried before the
+            // writer handed it the records this reader waits for.
             settle.hurry.notify_one();
-        }
-        match tokio::time::timeout(SETTLE_TIMEOUT, stored.wait_for(|seq| *seq >= target)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(AuditError::Closed),
-            Err(_) => Err(AuditError::Unavailable),
+            match tokio::time::timeout_at(deadline, stored.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(AuditError::Closed),
+                Err(_) => return Err(AuditError::Unavailable),
+            }
         }
     }
 
