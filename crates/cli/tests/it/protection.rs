@@ -383,6 +383,10 @@ async fn operators_exercise_subjects_rights_and_retire_old_master_keys_from_the_
     let admin = server.admin_key();
     let key = service_key(&client, &admin).await;
     let _ = pre_check_as(&client, &key, USER).await;
+    // The command line reads the database from another process: a search through the API first waits for the
+    // server's audit indexer to store the pre-check's record.
+    let searched = client.post_json(&admin, "/api/v1/audit/search", &json!({"limit": 1})).await;
+    assert_eq!(searched.status, 200);
     let subject = |args: &[&str], stdin: Option<&str>| {
         let mut all = vec!["subject"];
         all.extend_from_slice(args);
