@@ -198,7 +198,10 @@ impl AuditLog {
             }
         }
         let journal = match &options.journal {
-            Some(journal_options) => Some(open_journal(store.as_ref(), journal_options, &chain_id).await?),
+            Some(journal_options) => Some((
+                open_journal(store.as_ref(), journal_options, &chain_id).await?,
+                journal_options.index_linger,
+            )),
             None => None,
         };
         let head = store.audit_chain_head(&chain_id).await?;
@@ -206,22 +209,20 @@ impl AuditLog {
             Some(head) => (head.seq, to_hash(&head.hash)),
             None => (0, [0; 32]),
         };
-        let journaling = journal.map(|journal| {
-            let (to_index, queue) = mpsc::unbounded_channel();
-            let (stored_tx, stored) = watch::channel(seq);
-            let hurry = Arc::new(Notify::new());
-            let time = options.journal.as_ref().map_or(crate::journal::INDEX_LINGER, |j| j.index_linger);
-            let linger = Linger { time, hurry: hurry.clone() };
-            let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger));
-            let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
-            let acknowledged = Arc::new(AtomicI64::new(seq));
-            Journaling { journal, to_index, backlog, stored, acknowledged, indexer, hurry }
-        });
-        let settle = journaling.as_ref().map(|j| Settle {
-            acknowledged: j.acknowledged.clone(),
-            stored: j.stored.clone(),
-            hurry: j.hurry.clone(),
-        });
+        let (journaling, settle) = match journal {
+            Some((journal, linger)) => {
+                let (to_index, queue) = mpsc::unbounded_channel();
+                let (stored_tx, stored) = watch::channel(seq);
+                let hurry = Arc::new(Notify::new());
+                let linger = Linger { time: linger, hurry: hurry.clone() };
+                let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger));
+                let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
+                let acknowledged = Arc::new(AtomicI64::new(seq));
+                let settle = Settle { acknowledged: acknowledged.clone(), stored: stored.clone(), hurry };
+                (Some(Journaling { journal, to_index, backlog, stored, acknowledged, indexer }), Some(settle))
+            }
+            None => (None, None),
+        };
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
         let writer = Writer {
             store,
@@ -299,7 +300,6 @@ struct Journaling {
     stored: watch::Receiver<i64>,
     acknowledged: Arc<AtomicI64>,
     indexer: tokio::task::JoinHandle<()>,
-    hurry: Arc<Notify>,
 }
 
 /// Records (and the checkpoint made with them) journaled and acknowledged, for the indexer to store.

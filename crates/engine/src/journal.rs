@@ -61,8 +61,8 @@ impl JournalOptions {
 /// The indexer's default linger. Each SQLite transaction rewrites the last, partly filled page of the audit
 /// table and of each of its indexes: stored a few at a time, as they came at 8,000 pre-checks a second (7
 /// records a transaction), every record cost 4.8 `pwrite` calls (two a WAL frame) and the indexer's thread
-/// 20–26 µs of CPU, a sixth of the server's (BENCHMARKS.md, fourteenth run). Nothing waits on this timer: records are acknowledged once
-/// journaled, an idle writer sends the indexer nothing, and readers hurry it.
+/// 20–26 µs of CPU, a sixth of the server's (BENCHMARKS.md, fourteenth run). Nothing waits on this timer:
+/// records are acknowledged once journaled, an idle writer sends the indexer nothing, and readers hurry it.
 pub const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,9 @@ impl Unsynced {
     }
 }
 
+/// How a segment's file name ends (`<chain>.<first seq>.journal`).
+const SEGMENT_SUFFIX: &str = ".journal";
+
 /// How many segments the journal directory `dir` holds (none when it does not exist). Records in them may not
 /// be in the store yet: a running server stores them a moment after it journals them, and a server that
 /// stopped without a clean shutdown stores them at its next start.
@@ -123,7 +126,7 @@ pub fn segment_count(dir: &std::path::Path) -> std::io::Result<usize> {
         Ok(entries) => {
             let mut count = 0;
             for entry in entries {
-                if entry?.file_name().to_str().is_some_and(|name| name.ends_with(".journal")) {
+                if entry?.file_name().to_str().is_some_and(|name| name.ends_with(SEGMENT_SUFFIX)) {
                     count += 1;
                 }
             }
@@ -202,7 +205,7 @@ impl Journal {
             let first = name
                 .strip_prefix(&prefix)
                 .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|rest| rest.strip_suffix(".journal"))
+                .and_then(|rest| rest.strip_suffix(SEGMENT_SUFFIX))
                 .and_then(|seq| seq.parse::<i64>().ok());
             if let Some(first) = first {
                 segments.push((first, dir.join(name)));
@@ -348,7 +351,7 @@ impl Journal {
     }
 
     fn create_segment(&mut self, first_seq: i64) -> Result<Segment, JournalError> {
-        let path = self.options.dir.join(format!("{}.{first_seq:020}.journal", self.prefix));
+        let path = self.options.dir.join(format!("{}.{first_seq:020}{SEGMENT_SUFFIX}", self.prefix));
         let file =
             private_file(&path, true).map_err(|source| JournalError::Io { path: path.clone(), source })?;
         if self.options.sync {
