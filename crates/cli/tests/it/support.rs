@@ -63,7 +63,8 @@ impl Server {
         Server::spawn(data_dir, extra, &[])
     }
 
-    fn spawn(data_dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    /// Starts in a given data directory (a restart) with extra environment variables.
+    pub fn spawn(data_dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
         Server::spawn_command("serve", data_dir, extra, env)
     }
 
