@@ -211,6 +211,8 @@ impl AuditLog {
         };
         let (journaling, settle) = match journal {
             Some((journal, linger)) => {
+                // Requests wait for the journal only: the indexer's appends are background work.
+                store.audit_appends_in_background().await;
                 let (to_index, queue) = mpsc::unbounded_channel();
                 let (stored_tx, stored) = watch::channel(seq);
                 let hurry = Arc::new(Notify::new());

@@ -19,7 +19,10 @@ use async_trait::async_trait;
 use types::UnixMillis;
 
 pub use error::{StoreError, StoreErrorKind};
-pub use sqlite::{FileSyncer, SQLITE_CHECKPOINT_THREAD, SQLITE_WAL_SYNC_THREAD};
+pub use sqlite::{
+    FileSyncer, PAGE_SIZE as SQLITE_PAGE_SIZE, SQLITE_AUDIT_THREAD, SQLITE_CHECKPOINT_THREAD,
+    SQLITE_WAL_SYNC_THREAD,
+};
 
 /// Which database sits behind a [`Store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +157,10 @@ pub trait AuditStore: Send + Sync {
     /// Called by the audit writer between two appends: housekeeping that must not run concurrently with
     /// them (SQLite: starting a long WAL over). Errors are logged, not returned: the next call tries again.
     async fn between_audit_appends(&self);
+    /// Called once by an audit writer that no request waits for (the audit journal's indexer): its appends
+    /// are background work from then on. SQLite: the appending connection's thread runs under `SCHED_IDLE`,
+    /// so it only takes the core when the request workers leave it idle (see the `sqlite` module).
+    async fn audit_appends_in_background(&self);
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;
     /// The retention horizon of a chain, if its oldest records were deleted.

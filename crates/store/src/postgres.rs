@@ -29,6 +29,9 @@ impl PostgresStore {
     /// Nothing to do between audit appends: PostgreSQL recycles its WAL on its own.
     async fn restart_wal(&self) {}
 
+    /// The appends run on the server's side: there is no thread of ours to lower.
+    async fn lower_appender(&self) {}
+
     /// Audit records are appended through the one pool.
     fn appender(&self) -> &PgPool {
         &self.pool

@@ -102,6 +102,10 @@ macro_rules! impl_sql_store {
             self.restart_wal().await;
         }
 
+        async fn audit_appends_in_background(&self) {
+            self.lower_appender().await;
+        }
+
         async fn append_audit(
             &self,
             rows: &[AuditRow],

@@ -23,6 +23,15 @@
 //! usually costs at most the last few tens of milliseconds of records rather than everything since the last
 //! checkpoint. (Not a guarantee: on a saturated core the thread runs late. `power-loss` durability syncs
 //! every commit.)
+//!
+//! Background threads run under `SCHED_IDLE`: the checkpointing connection's, the WAL syncer and, once the
+//! audit journal's indexer says its appends are background work ([`AuditStore::audit_appends_in_background`]),
+//! the appending connection's. Such a thread gets the core only when no ordinary thread wants it, and a
+//! request worker that wakes takes the core back at once. (At nice 19 they still took turns with the request
+//! worker: the indexer's connection ran slices of up to 16 ms on the server's core while requests waited,
+//! and pre-check p99 at 10,000 requests/s was 8.4–10.1 ms against 4.7–7.2 ms under `SCHED_IDLE`;
+//! BENCHMARKS.md.) On a core that is never idle they run only in the scheduler's small share for idle
+//! threads; the journal's bounded backlog then holds the writer back until they catch up.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -46,6 +55,12 @@ use crate::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The page size of a new database (an existing one keeps its own). The audit table is appended to at its
+/// right edge, row after row of 1–2 KB: with 16 KiB pages a commit writes a quarter as many WAL frames, and
+/// pages split a quarter as often, as with SQLite's default 4 KiB (the checkpointing thread's CPU per
+/// pre-check fell from 1.6–1.8 to 1.0 us at 10,000 requests/s; BENCHMARKS.md).
+pub const PAGE_SIZE: u32 = 16384;
 
 /// How often the checkpointing connection moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -112,6 +127,14 @@ impl SqliteStore {
         }
     }
 
+    /// Puts the appending connection's thread under `SCHED_IDLE` (see the module's documentation), or says in
+    /// the log that it could not: the appends still work, at the ordinary priority.
+    async fn lower_appender(&self) {
+        if let Err(error) = lower_connection_thread(&self.audit_pool).await {
+            tracing::warn!(error = %error, thread = SQLITE_AUDIT_THREAD, "cannot lower a background thread's priority");
+        }
+    }
+
     pub(crate) async fn open(url: &str, options: &OpenOptions) -> Result<SqliteStore, StoreError> {
         let connect = if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url).map_err(|e| from_sqlx("invalid sqlite url", e))?
@@ -125,6 +148,7 @@ impl SqliteStore {
         };
         let connect = connect
             .create_if_missing(true)
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .foreign_keys(true)
@@ -147,7 +171,17 @@ impl SqliteStore {
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         MIGRATOR.run(&main).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
-        let audit_pool = pool(1).await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+        // One connection, never closed for idleness or age: its thread keeps the priority it was given
+        // (`lower_appender`), and its page cache stays warm.
+        let audit_pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone().thread_name(|_| SQLITE_AUDIT_THREAD.to_owned()))
+            .await
+            .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         let mut checkpointer = SqliteConnection::connect_with(
             &connect.clone().thread_name(|_| SQLITE_CHECKPOINT_THREAD.to_owned()),
         )
@@ -208,14 +242,16 @@ async fn checkpoints(
 /// The name of the checkpointing connection's thread.
 pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 
-/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy
-/// core it does not take turns with the request workers and the audit writer's connection. (Sharing one core
-/// evenly, a checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms,
-/// several times a second.) Nice 19 is not `SCHED_IDLE`: the thread still gets a small share of a saturated
-/// core, but there it does not keep up. Each checkpoint took 1–4 s in a benchmark, holding SQLite's
-/// checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start it over (see
-/// [`WalCheckpoint::asks_again`]). sqlx runs each connection on a thread of its own and offers no hook to it
-/// but SQLite's callbacks: the progress handler runs on that thread, during the first statement.
+/// The name of the audit appending connection's thread.
+pub const SQLITE_AUDIT_THREAD: &str = "sqlite-audit";
+
+/// Checkpoints are background work: their thread runs under `SCHED_IDLE` (see the module's documentation),
+/// so that on a busy core it does not take turns with the request workers. (Sharing one core evenly, a
+/// checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several
+/// times a second.) On a saturated core it does not keep up: each checkpoint took 1–4 s in a benchmark,
+/// holding SQLite's checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start
+/// it over (see [`WalCheckpoint::asks_again`]). sqlx runs each connection on a thread of its own and offers no
+/// hook to it but SQLite's callbacks: the progress handler runs on that thread, during the first statement.
 async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut handle =
         connection.lock_handle().await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
@@ -230,9 +266,37 @@ async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreE
     Ok(())
 }
 
-/// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not.
+/// Lowers the thread of a pool's (only) connection: a progress handler lowers the thread it runs on during
+/// one statement, and is removed again, so the connection's later statements do not call it.
+async fn lower_connection_thread(pool: &SqlitePool) -> Result<(), StoreError> {
+    let unavailable = |e| from_sqlx("cannot lower the sqlite connection's priority", e);
+    let mut connection = pool.acquire().await.map_err(unavailable)?;
+    {
+        let mut handle = connection.lock_handle().await.map_err(unavailable)?;
+        let mut lowered = false;
+        handle.set_progress_handler(1, move || {
+            if !lowered {
+                lowered = true;
+                lower_this_thread(SQLITE_AUDIT_THREAD);
+            }
+            true
+        });
+    }
+    let ran = sqlx::query("SELECT 1").execute(&mut *connection).await;
+    connection.lock_handle().await.map_err(unavailable)?.remove_progress_handler();
+    ran.map_err(unavailable)?;
+    Ok(())
+}
+
+/// Puts the calling thread under `SCHED_IDLE`, or where that is refused at nice 19, or says in the log that it
+/// could do neither.
 fn lower_this_thread(name: &str) {
-    if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let native = thread_priority::thread_native_id();
+    if thread_priority::set_thread_priority_and_policy(native, ThreadPriority::Min, idle).is_err()
+        && let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Min)
+    {
         tracing::warn!(error = ?error, thread = name, "cannot lower a background thread's priority");
     }
 }

@@ -110,40 +110,91 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
     store.close().await;
 }
 
-/// The thread that runs SQLite's checkpoints takes the lowest priority (nice 19) once it has run one.
+/// A thread's scheduling policy, as `threads_named` reads it: 0 is `SCHED_OTHER`, 5 `SCHED_IDLE` (where the
+/// nice value has no say).
 #[cfg(target_os = "linux")]
-#[tokio::test]
-async fn the_sqlite_checkpoint_thread_runs_at_the_lowest_priority() {
-    let database = TestDatabase::sqlite();
-    let store = database.open().await;
-    // The checkpointing task runs its first checkpoint at once; give it a moment on a loaded machine.
-    let mut nice = None;
+type Priority = u32;
+
+#[cfg(target_os = "linux")]
+const IDLE: Priority = 5;
+
+/// The scheduling policies of this process's threads named `name`, once `done` holds for them (at most 2 s).
+#[cfg(target_os = "linux")]
+async fn settled_threads(name: &str, done: impl Fn(&[Priority]) -> bool) -> Vec<Priority> {
+    let mut threads = Vec::new();
     for _ in 0..100 {
-        nice = threads_named(store::SQLITE_CHECKPOINT_THREAD).first().copied();
-        if nice == Some(19) {
+        threads = threads_named(name);
+        if done(&threads) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(nice, Some(19), "the checkpoint thread's nice value");
+    threads
+}
+
+/// The thread that runs SQLite's checkpoints goes to `SCHED_IDLE` once it has run one.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_sqlite_checkpoint_thread_runs_only_when_the_core_is_idle() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    // The checkpointing task runs its first checkpoint at once; give it a moment on a loaded machine.
+    let threads = settled_threads(store::SQLITE_CHECKPOINT_THREAD, |t| t == [IDLE]).await;
+    assert_eq!(threads, [IDLE], "the checkpoint thread's priority");
     store.close().await;
 }
 
-/// The threads of this process with a given name, and their nice values.
+/// The audit appending connection's thread keeps the ordinary priority (the command-line tools append
+/// directly) until the audit journal's indexer says its appends are background work; appends still work
+/// after.
 #[cfg(target_os = "linux")]
-fn threads_named(name: &str) -> Vec<i32> {
+#[tokio::test]
+async fn the_audit_connection_runs_in_the_background_once_told() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    store.append_audit(&[crate::audit::row("chain-a", 1, b"")], None).await.expect("append");
+    // The test's own thread's policy (a suite could run under another than the default).
+    let ordinary = std::fs::read_to_string("/proc/thread-self/stat").ok().and_then(|s| priority(&s));
+    assert_eq!(threads_named(store::SQLITE_AUDIT_THREAD), [ordinary.expect("own policy")]);
+    store.audit_appends_in_background().await;
+    assert_eq!(threads_named(store::SQLITE_AUDIT_THREAD), [IDLE]);
+    let rows: Vec<_> = (2..=200).map(|seq| crate::audit::row("chain-a", seq, b"")).collect();
+    store.append_audit(&rows, None).await.expect("append in the background");
+    assert_eq!(store.count_audit(&Default::default()).await.expect("count"), 200);
+    store.close().await;
+}
+
+/// A new SQLite database has 16 KiB pages (the file header says so at bytes 16-17).
+#[tokio::test]
+async fn a_new_sqlite_database_has_16_kib_pages() {
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    store.append_audit(&[crate::audit::row("chain-a", 1, b"")], None).await.expect("append");
+    store.close().await;
+    let header = std::fs::read(&database.url).expect("database file");
+    assert_eq!(u16::from_be_bytes([header[16], header[17]]), 16384);
+    assert_eq!(store::SQLITE_PAGE_SIZE, 16384);
+}
+
+/// The threads of this process with a given name, and their scheduling policies.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> Vec<Priority> {
     std::fs::read_dir("/proc/self/task")
         .expect("tasks")
         .flatten()
         .filter_map(|task| {
             let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
             (comm.trim_end() == name).then_some(())?;
-            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            // Fields after the parenthesised name: state is field 3, nice is field 19.
-            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-            fields.get(16)?.parse::<i32>().ok()
+            priority(&std::fs::read_to_string(task.path().join("stat")).ok()?)
         })
         .collect()
+}
+
+/// A thread's scheduling policy from its `/proc/.../stat` line.
+#[cfg(target_os = "linux")]
+fn priority(stat: &str) -> Option<Priority> {
+    // Fields after the parenthesised name start at field 3 (state): the policy is field 41.
+    stat.rsplit_once(") ")?.1.split(' ').nth(38)?.parse().ok()
 }
 
 /// With process-crash durability a low-priority thread syncs the WAL; it stops with the store. With
@@ -153,15 +204,8 @@ fn threads_named(name: &str) -> Vec<i32> {
 async fn a_low_priority_thread_syncs_the_wal_unless_every_commit_does() {
     let database = TestDatabase::sqlite();
     let store = database.open().await;
-    let mut nices = Vec::new();
-    for _ in 0..100 {
-        nices = threads_named(store::SQLITE_WAL_SYNC_THREAD);
-        if nices == [19] {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(nices, [19], "one WAL sync thread, at the lowest priority");
+    let threads = settled_threads(store::SQLITE_WAL_SYNC_THREAD, |t| t == [IDLE]).await;
+    assert_eq!(threads, [IDLE], "one WAL sync thread, at the lowest priority");
     store.close().await;
     assert!(threads_named(store::SQLITE_WAL_SYNC_THREAD).is_empty(), "stopped with the store");
 
