@@ -158,8 +158,8 @@ pub trait AuditStore: Send + Sync {
     /// them (SQLite: starting a long WAL over). Errors are logged, not returned: the next call tries again.
     async fn between_audit_appends(&self);
     /// Called once by an audit writer that no request waits for (the audit journal's indexer): its appends
-    /// are background work from then on. SQLite: the appending connection's thread runs under `SCHED_IDLE`,
-    /// so it only takes the core when the request workers leave it idle (see the `sqlite` module).
+    /// are background work from then on. SQLite: the appending connection's thread goes to the lowest priority
+    /// (nice 19), so it no longer takes turns with the request workers (see the `sqlite` module).
     async fn audit_appends_in_background(&self);
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     async fn count_audit(&self, query: &AuditQuery) -> Result<u64, StoreError>;

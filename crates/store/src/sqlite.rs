@@ -24,14 +24,12 @@
 //! checkpoint. (Not a guarantee: on a saturated core the thread runs late. `power-loss` durability syncs
 //! every commit.)
 //!
-//! Background threads run under `SCHED_IDLE`: the checkpointing connection's, the WAL syncer and, once the
-//! audit journal's indexer says its appends are background work ([`AuditStore::audit_appends_in_background`]),
-//! the appending connection's. Such a thread gets the core only when no ordinary thread wants it, and a
-//! request worker that wakes takes the core back at once. (At nice 19 they still took turns with the request
-//! worker: the indexer's connection ran slices of up to 16 ms on the server's core while requests waited,
-//! and pre-check p99 at 10,000 requests/s was 8.4–10.1 ms against 4.7–7.2 ms under `SCHED_IDLE`;
-//! BENCHMARKS.md.) On a core that is never idle they run only in the scheduler's small share for idle
-//! threads; the journal's bounded backlog then holds the writer back until they catch up.
+//! Background threads run at the lowest priority (nice 19): the checkpointing connection's, the WAL syncer
+//! and, once the audit journal's indexer says its appends are background work
+//! ([`AuditStore::audit_appends_in_background`]), the appending connection's. (At nice 0 the indexer's
+//! connection took turns with the request worker, in slices of up to 16 ms on the server's core while requests
+//! waited; BENCHMARKS.md, fifteenth run.) On a saturated core they get a small share; the journal's bounded
+//! backlog then holds the writer back until they catch up.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -127,8 +125,8 @@ impl SqliteStore {
         }
     }
 
-    /// Puts the appending connection's thread under `SCHED_IDLE` (see the module's documentation), or says in
-    /// the log that it could not: the appends still work, at the ordinary priority.
+    /// Puts the appending connection's thread at the lowest priority (see the module's documentation), or says
+    /// in the log that it could not: the appends still work, at the ordinary priority.
     async fn lower_appender(&self) {
         if let Err(error) = lower_connection_thread(&self.audit_pool).await {
             tracing::warn!(error = %error, thread = SQLITE_AUDIT_THREAD, "cannot lower a background thread's priority");
@@ -245,8 +243,8 @@ pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 /// The name of the audit appending connection's thread.
 pub const SQLITE_AUDIT_THREAD: &str = "sqlite-audit";
 
-/// Checkpoints are background work: their thread runs under `SCHED_IDLE` (see the module's documentation),
-/// so that on a busy core it does not take turns with the request workers. (Sharing one core evenly, a
+/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy
+/// core it does not take turns with the request workers. (Sharing one core evenly, a
 /// checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several
 /// times a second.) On a saturated core it does not keep up: each checkpoint took 1–4 s in a benchmark,
 /// holding SQLite's checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start
@@ -288,15 +286,12 @@ async fn lower_connection_thread(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Puts the calling thread under `SCHED_IDLE`, or where that is refused at nice 19, or says in the log that it
-/// could do neither.
+/// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not. Not
+/// `SCHED_IDLE`: a thread under it that holds one of SQLite's locks can wait indefinitely on a saturated core
+/// while request workers wait for the lock (at pre-check saturation the auth stage's mean, whose cache
+/// refreshes read the database, went from 2.4 to 26-104 us in two of four runs under `SCHED_IDLE`).
 fn lower_this_thread(name: &str) {
-    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    let native = thread_priority::thread_native_id();
-    if thread_priority::set_thread_priority_and_policy(native, ThreadPriority::Min, idle).is_err()
-        && let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Min)
-    {
+    if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
         tracing::warn!(error = ?error, thread = name, "cannot lower a background thread's priority");
     }
 }
