@@ -37,7 +37,6 @@ metrics() {
   curl -sk -H "Authorization: Bearer $ADMIN" "$AGENT/metrics"
 }
 
-
 # One fixed offered load of pre-checks at RATE a second for DURATION seconds (oha on core 1, HTTP/2, 16
 # connections × 8 streams, latencies counted from when oha's schedule meant to send each request), after
 # WARMUP seconds (default 2) at the same load on the same server: the first requests of a fresh server wait
@@ -57,7 +56,7 @@ fixed_load() {
 import collections, csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 statuses = collections.Counter(r["status"] for r in rows)
-answered = sorted((float(r["request-start"]), float(r["request-duration"])) for r in rows if r["status"] == "200")
+answered = [(float(r["request-start"]), float(r["request-duration"])) for r in rows if r["status"] == "200"]
 def summary(latencies):
     v = sorted(latencies)
     at = lambda q: v[min(len(v) - 1, int(len(v) * q))] * 1000

@@ -128,7 +128,12 @@ impl SqliteStore {
     /// Puts the appending connection's thread at the lowest priority (see the module's documentation), or says
     /// in the log that it could not: the appends still work, at the ordinary priority.
     async fn lower_appender(&self) {
-        if let Err(error) = lower_connection_thread(&self.audit_pool).await {
+        let lowered = match self.audit_pool.acquire().await {
+            Ok(mut connection) => lower_connection_thread(&mut connection, SQLITE_AUDIT_THREAD).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = lowered.map_err(|e| from_sqlx("cannot lower the sqlite connection's priority", e))
+        {
             tracing::warn!(error = %error, thread = SQLITE_AUDIT_THREAD, "cannot lower a background thread's priority");
         }
     }
@@ -163,20 +168,17 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .max_connections(connections)
                 .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect.clone())
         };
         let main = pool(options.max_connections.max(1))
+            .connect_with(connect.clone())
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         MIGRATOR.run(&main).await.map_err(|e| from_sqlx("sqlite migration failed", e.into()))?;
         // One connection, never closed for idleness or age: its thread keeps the priority it was given
         // (`lower_appender`), and its page cache stays warm.
-        let audit_pool = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
+        let audit_pool = pool(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone().thread_name(|_| SQLITE_AUDIT_THREAD.to_owned()))
             .await
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
@@ -185,7 +187,9 @@ impl SqliteStore {
         )
         .await
         .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
-        lowest_priority(&mut checkpointer).await?;
+        lower_connection_thread(&mut checkpointer, SQLITE_CHECKPOINT_THREAD)
+            .await
+            .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         let (stop, stopped) = oneshot::channel();
         let wal_too_long = Arc::new(AtomicBool::new(false));
         let restart = options.wal_restart_pages;
@@ -243,47 +247,30 @@ pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 /// The name of the audit appending connection's thread.
 pub const SQLITE_AUDIT_THREAD: &str = "sqlite-audit";
 
-/// Checkpoints are background work: their thread runs at the lowest priority (nice 19), so that on a busy
-/// core it does not take turns with the request workers. (Sharing one core evenly, a
-/// checkpoint's reads and writes held the audit commit back by whole scheduler ticks, 4 to 12 ms, several
-/// times a second.) On a saturated core it does not keep up: each checkpoint took 1–4 s in a benchmark,
-/// holding SQLite's checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start
-/// it over (see [`WalCheckpoint::asks_again`]). sqlx runs each connection on a thread of its own and offers no
-/// hook to it but SQLite's callbacks: the progress handler runs on that thread, during the first statement.
-async fn lowest_priority(connection: &mut SqliteConnection) -> Result<(), StoreError> {
-    let mut handle =
-        connection.lock_handle().await.map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
+/// Lowers the thread a connection runs on (see the module's documentation). sqlx runs each connection on a
+/// thread of its own and offers no hook to it but SQLite's callbacks: a progress handler, which runs on that
+/// thread, lowers it during one statement and is removed again, so later statements do not call it.
+///
+/// Checkpoints are such background work: sharing one core evenly, a checkpoint's reads and writes held the
+/// audit commit back by whole scheduler ticks, 4 to 12 ms, several times a second. On a saturated core a
+/// lowered checkpointer does not keep up: each checkpoint took 1–4 s in a benchmark, holding SQLite's
+/// checkpoint lock all along, and the WAL grew to 140–260 MiB before the writer could start it over (see
+/// [`WalCheckpoint::asks_again`]).
+async fn lower_connection_thread(
+    connection: &mut SqliteConnection,
+    name: &'static str,
+) -> Result<(), sqlx::Error> {
     let mut lowered = false;
-    handle.set_progress_handler(1, move || {
+    connection.lock_handle().await?.set_progress_handler(1, move || {
         if !lowered {
             lowered = true;
-            lower_this_thread(SQLITE_CHECKPOINT_THREAD);
+            lower_this_thread(name);
         }
         true
     });
-    Ok(())
-}
-
-/// Lowers the thread of a pool's (only) connection: a progress handler lowers the thread it runs on during
-/// one statement, and is removed again, so the connection's later statements do not call it.
-async fn lower_connection_thread(pool: &SqlitePool) -> Result<(), StoreError> {
-    let unavailable = |e| from_sqlx("cannot lower the sqlite connection's priority", e);
-    let mut connection = pool.acquire().await.map_err(unavailable)?;
-    {
-        let mut handle = connection.lock_handle().await.map_err(unavailable)?;
-        let mut lowered = false;
-        handle.set_progress_handler(1, move || {
-            if !lowered {
-                lowered = true;
-                lower_this_thread(SQLITE_AUDIT_THREAD);
-            }
-            true
-        });
-    }
     let ran = sqlx::query("SELECT 1").execute(&mut *connection).await;
-    connection.lock_handle().await.map_err(unavailable)?.remove_progress_handler();
-    ran.map_err(unavailable)?;
-    Ok(())
+    connection.lock_handle().await?.remove_progress_handler();
+    ran.map(drop)
 }
 
 /// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not. Not

@@ -132,13 +132,12 @@ async fn settled_threads(name: &str, done: impl Fn(&[Priority]) -> bool) -> Vec<
     threads
 }
 
-/// The thread that runs SQLite's checkpoints goes to the lowest priority once it has run one.
+/// The thread that runs SQLite's checkpoints is at the lowest priority.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_sqlite_checkpoint_thread_runs_at_the_lowest_priority() {
     let database = TestDatabase::sqlite();
     let store = database.open().await;
-    // The checkpointing task runs its first checkpoint at once; give it a moment on a loaded machine.
     let threads = settled_threads(store::SQLITE_CHECKPOINT_THREAD, |t| t == [LOWEST]).await;
     assert_eq!(threads, [LOWEST], "the checkpoint thread's priority");
     store.close().await;
