@@ -27,9 +27,9 @@
 //! Background threads run at the lowest priority (nice 19): the checkpointing connection's, the WAL syncer
 //! and, once the audit journal's indexer says its appends are background work
 //! ([`AuditStore::audit_appends_in_background`]), the appending connection's. (At nice 0 the indexer's
-//! connection took turns with the request worker, in slices of up to 16 ms on the server's core while requests
-//! waited; BENCHMARKS.md, fifteenth run.) On a saturated core they get a small share; the journal's bounded
-//! backlog then holds the writer back until they catch up.
+//! connection took turns with the request worker, in slices of about 10 ms on the server's core while
+//! requests waited; BENCHMARKS.md, fifteenth run.) On a saturated core they get a small share; the journal's
+//! bounded backlog then holds the writer back until they catch up.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -125,15 +125,15 @@ impl SqliteStore {
         }
     }
 
-    /// Puts the appending connection's thread at the lowest priority (see the module's documentation), or says
-    /// in the log that it could not: the appends still work, at the ordinary priority.
+    /// Puts the appending connection's thread at the lowest priority (see the module's documentation), or
+    /// says in the log that it could not: the appends still work, at the ordinary priority.
     async fn lower_appender(&self) {
         let lowered = match self.audit_pool.acquire().await {
             Ok(mut connection) => lower_connection_thread(&mut connection, SQLITE_AUDIT_THREAD).await,
             Err(error) => Err(error),
         };
-        if let Err(error) = lowered.map_err(|e| from_sqlx("cannot lower the sqlite connection's priority", e))
-        {
+        if let Err(error) = lowered {
+            let error = from_sqlx("cannot lower the sqlite connection's priority", error);
             tracing::warn!(error = %error, thread = SQLITE_AUDIT_THREAD, "cannot lower a background thread's priority");
         }
     }
