@@ -14,10 +14,11 @@
 //! cannot take it the caller gets an error and must fail closed.
 //!
 //! With a journal ([`AuditOptions::journal`], the server on the embedded database) "durable" is the journal:
-//! the writer appends each batch there and acknowledges it, and an indexer task stores the batches in the
-//! store behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first.
+//! the writer appends each batch there and acknowledges it, and an indexer stores the batches in the store
+//! behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first. The indexer runs on a thread
+//! of its own ([`INDEXER_THREAD`]) at the lowest priority, so that neither its work nor a lock it holds waits
+//! in front of a request.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ pub struct AuditReceipt {
 
 impl AuditReceipt {
     pub fn hash_hex(&self) -> String {
-        hex(&self.hash)
+        hex::encode(self.hash)
     }
 }
 
@@ -217,11 +218,22 @@ impl AuditLog {
                 let (stored_tx, stored) = watch::channel(seq);
                 let hurry = Arc::new(Notify::new());
                 let linger = Linger { time: linger, hurry: hurry.clone() };
-                let indexer = tokio::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger));
+                let indexer =
+                    IndexerThread::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger))
+                        .map_err(AuditStartError::Indexer)?;
                 let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
                 let acknowledged = Arc::new(AtomicI64::new(seq));
                 let settle = Settle { acknowledged: acknowledged.clone(), stored: stored.clone(), hurry };
-                (Some(Journaling { journal, to_index, backlog, stored, acknowledged, indexer }), Some(settle))
+                let journaling = Journaling {
+                    journal,
+                    to_index,
+                    backlog,
+                    stored,
+                    acknowledged,
+                    indexer,
+                    hurry: settle.hurry.clone(),
+                };
+                (Some(journaling), Some(settle))
             }
             None => (None, None),
         };
@@ -301,7 +313,56 @@ struct Journaling {
     backlog: Arc<Semaphore>,
     stored: watch::Receiver<i64>,
     acknowledged: Arc<AtomicI64>,
-    indexer: tokio::task::JoinHandle<()>,
+    indexer: IndexerThread,
+    /// The indexer's [`Linger::hurry`].
+    hurry: Arc<Notify>,
+}
+
+/// The name of the thread the journal's indexer runs on.
+pub const INDEXER_THREAD: &str = "audit-indexer";
+
+/// The indexer's thread: a runtime of its own, at the lowest priority (nice 19). On the request worker's
+/// runtime, the indexer spent ~2.5% of the server's CPU at 10,000 pre-checks a second, and it waited for its
+/// SQLite connection's thread (at nice 19) through a channel whose lock that thread held: the request worker
+/// blocked on that lock ~100 times a second, up to 4.5 ms at a time, whenever the thread had been preempted
+/// holding it (BENCHMARKS.md, sixteenth run).
+struct IndexerThread {
+    thread: std::thread::JoinHandle<()>,
+    done: oneshot::Receiver<()>,
+}
+
+impl IndexerThread {
+    fn spawn(indexing: impl Future<Output = ()> + Send + 'static) -> std::io::Result<IndexerThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        let (finished, done) = oneshot::channel();
+        let thread = std::thread::Builder::new().name(INDEXER_THREAD.to_owned()).spawn(move || {
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::warn!(error = ?error, "cannot lower the audit indexer's priority");
+            }
+            runtime.block_on(async {
+                indexing.await;
+                // sqlx hands a connection back to its pool from a task of its own: let it run.
+                for _ in 0..GATHER_YIELDS {
+                    tokio::task::yield_now().await;
+                }
+            });
+            drop(runtime);
+            let _ = finished.send(());
+        })?;
+        Ok(IndexerThread { thread, done })
+    }
+
+    /// Whether the indexer has stopped (it stops early on a chain it cannot store).
+    fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits until the indexer has stored what it was given and its runtime is gone.
+    async fn finish(self) {
+        let _ = self.done.await;
+    }
 }
 
 /// Records (and the checkpoint made with them) journaled and acknowledged, for the indexer to store.
@@ -334,6 +395,8 @@ pub enum AuditStartError {
          {stored}, the journal holds {first}..{last}): it is kept for an operator to look at"
     )]
     JournalDiverged { chain: String, stored: i64, first: i64, last: i64 },
+    #[error("cannot start the audit indexer's thread: {0}")]
+    Indexer(std::io::Error),
 }
 
 /// How many times in a row the writer yields to gather records before a commit, while each yield adds some.
@@ -385,14 +448,15 @@ impl Writer {
         // Shutdown: sign the final head so the whole chain is covered.
         let last = (self.head_seq > 0 && self.signed_seq != Some(self.head_seq))
             .then(|| self.checkpoint(self.head_seq, self.head_hash, self.clock.now()));
-        if let Some(Journaling { journal, to_index, stored, indexer, .. }) = self.journaling.take() {
+        if let Some(Journaling { journal, to_index, stored, indexer, hurry, .. }) = self.journaling.take() {
             // The indexer stores what is left (and the final checkpoint after it), then the journal goes.
             if let Some(checkpoint) = last {
                 let _ =
                     to_index.send(Indexed { rows: Vec::new(), checkpoint: Some(checkpoint), _backlog: None });
             }
             drop(to_index);
-            let _ = indexer.await;
+            hurry.notify_one();
+            indexer.finish().await;
             let stored_seq = *stored.borrow();
             journal.close(stored_seq);
         } else if let Some(checkpoint) = last
@@ -499,7 +563,11 @@ impl Writer {
 
     /// Journals the batch, acknowledges it and hands it to the indexer.
     async fn journal(&mut self, batch: Vec<Pending>) {
-        let (rows, seq, prev) = self.chain(&batch);
+        let mut replies = Vec::with_capacity(batch.len());
+        let (rows, seq, prev) = self.chain_entries(batch.into_iter().map(|pending| {
+            replies.push(pending.reply);
+            (pending.entry, pending.ts)
+        }));
         let now = self.clock.now();
         let checkpoint = self.checkpoint_due(now).then(|| self.checkpoint(seq, prev, now));
         let Some(journaling) = self.journaling.as_mut() else { return };
@@ -520,9 +588,9 @@ impl Writer {
             }
         };
         if let Err(error) = written {
-            tracing::error!(error = %error, records = batch.len(), "audit records could not be journaled");
-            for pending in batch {
-                let _ = pending.reply.send(Err(AuditError::Unavailable));
+            tracing::error!(error = %error, records = replies.len(), "audit records could not be journaled");
+            for reply in replies {
+                let _ = reply.send(Err(AuditError::Unavailable));
             }
             return;
         }
@@ -532,8 +600,8 @@ impl Writer {
         }
         (self.head_seq, self.head_hash) = (seq, prev);
         journaling.acknowledged.store(seq, Ordering::Release);
-        for (pending, row) in batch.into_iter().zip(&rows) {
-            let _ = pending.reply.send(Ok(receipt(row)));
+        for (reply, row) in replies.into_iter().zip(&rows) {
+            let _ = reply.send(Ok(receipt(row)));
         }
         // Waits when the indexer is far behind, which holds back the next batch (back-pressure).
         let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
@@ -561,13 +629,22 @@ impl Writer {
         }
     }
 
-    /// The batch as rows chained onto the current head, with the new head's seq and hash.
+    /// The batch as rows chained onto the current head, with the new head's seq and hash. The entries are
+    /// copied: a store that refuses the rows gets them chained again onto its head.
     fn chain(&self, batch: &[Pending]) -> (Vec<AuditRow>, i64, [u8; 32]) {
-        let mut rows = Vec::with_capacity(batch.len());
+        self.chain_entries(batch.iter().map(|pending| (pending.entry.clone(), pending.ts)))
+    }
+
+    /// Entries, each with its time, as rows chained onto the current head; their text moves into the rows.
+    fn chain_entries(
+        &self,
+        entries: impl ExactSizeIterator<Item = (AuditEntry, UnixMillis)>,
+    ) -> (Vec<AuditRow>, i64, [u8; 32]) {
+        let mut rows = Vec::with_capacity(entries.len());
         let (mut seq, mut prev) = (self.head_seq, self.head_hash);
-        for pending in batch {
+        for (entry, ts) in entries {
             seq += 1;
-            let row = build_row(&self.chain_id, seq, prev, pending.ts, &pending.entry);
+            let row = build_row(&self.chain_id, seq, prev, ts, entry);
             prev = to_hash(&row.hash);
             rows.push(row);
         }
@@ -719,25 +796,25 @@ struct Linger {
 }
 
 impl Linger {
-    /// Gathers more batches for up to `time`, until [`INDEX_ENOUGH`] records or [`INDEX_MERGE`] batches, a
-    /// reader hurries it, or the writer stops.
+    /// Waits up to `time` for more batches, unless it holds [`INDEX_ENOUGH`] records or [`INDEX_MERGE`] batches
+    /// already or a reader hurries it (as the writer does when it stops), then takes what came meanwhile, within
+    /// those bounds. It sleeps rather than waking for each batch that arrives: on a thread of its own, each such
+    /// wake was a switch of threads on the request worker's core, a thousand times a second at 10,000 records.
     async fn gather(&self, queue: &mut mpsc::UnboundedReceiver<Indexed>, batches: &mut Vec<Indexed>) {
-        let deadline = tokio::time::sleep(self.time);
-        tokio::pin!(deadline);
         let mut records: usize = batches.iter().map(|b| b.rows.len()).sum();
-        while records < INDEX_ENOUGH && batches.len() < INDEX_MERGE {
-            let before = batches.len();
+        if records < INDEX_ENOUGH && batches.len() < INDEX_MERGE {
             tokio::select! {
                 biased;
-                () = self.hurry.notified() => return,
-                received = queue.recv_many(batches, INDEX_MERGE - before) => {
-                    if received == 0 {
-                        return;
-                    }
-                    records += batches[before..].iter().map(|b| b.rows.len()).sum::<usize>();
-                }
-                () = &mut deadline => return,
+                () = self.hurry.notified() => {}
+                () = tokio::time::sleep(self.time) => {}
             }
+        }
+        while records < INDEX_ENOUGH
+            && batches.len() < INDEX_MERGE
+            && let Ok(batch) = queue.try_recv()
+        {
+            records += batch.rows.len();
+            batches.push(batch);
         }
     }
 }
@@ -755,17 +832,17 @@ async fn already_stored(store: &dyn Store, chain_id: &str, rows: &[AuditRow]) ->
     }
 }
 
-fn build_row(chain_id: &str, seq: i64, prev: [u8; 32], ts: UnixMillis, entry: &AuditEntry) -> AuditRow {
+fn build_row(chain_id: &str, seq: i64, prev: [u8; 32], ts: UnixMillis, entry: AuditEntry) -> AuditRow {
     let mut row = AuditRow {
         id: uuid::Uuid::now_v7().to_string(),
         chain_id: chain_id.to_owned(),
         seq,
         ts,
-        tenant_id: entry.tenant.clone(),
-        actor: entry.actor.clone(),
+        tenant_id: entry.tenant,
+        actor: entry.actor,
         kind: entry.kind.to_owned(),
-        verdict: entry.verdict.clone(),
-        body: entry.details.as_str().to_owned(),
+        verdict: entry.verdict,
+        body: entry.details.0,
         prev_hash: prev.to_vec(),
         hash: Vec::new(),
     };
@@ -839,13 +916,6 @@ fn to_hash(bytes: &[u8]) -> [u8; 32] {
     hash
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 /// A record as exports show it: every stored field, the body as JSON, hashes in hex. Exported records verify
 /// against their hashes, so the body is exactly as stored (end users stay sealed).
 pub fn export_json(row: &AuditRow) -> serde_json::Value {
@@ -859,8 +929,8 @@ pub fn export_json(row: &AuditRow) -> serde_json::Value {
         "kind": row.kind,
         "verdict": row.verdict,
         "details": serde_json::from_str::<serde_json::Value>(&row.body).unwrap_or(serde_json::Value::Null),
-        "prev_hash": hex(&row.prev_hash),
-        "hash": hex(&row.hash),
+        "prev_hash": hex::encode(&row.prev_hash),
+        "hash": hex::encode(&row.hash),
     })
 }
 
@@ -880,8 +950,8 @@ pub fn export_csv(row: &AuditRow) -> String {
         row.kind.clone(),
         row.verdict.clone(),
         row.body.clone(),
-        hex(&row.prev_hash),
-        hex(&row.hash),
+        hex::encode(&row.prev_hash),
+        hex::encode(&row.hash),
     ];
     let quoted: Vec<String> = fields
         .iter()

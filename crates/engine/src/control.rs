@@ -272,7 +272,7 @@ impl ControlPlane {
         details["decision_id"] = record.decision_id.as_ref().into();
         details["response_summary"] = summary.into();
         details["detections"] = serde_json::json!(counts(&findings));
-        details["query_sha256"] = hex(&record.query_hash).into();
+        details["query_sha256"] = hex::encode(record.query_hash).into();
         let entry = AuditEntry {
             kind: "llm_call",
             tenant: call.principal.tenant.as_str().to_owned(),
@@ -719,10 +719,6 @@ pub fn risk_level(findings: &[Finding]) -> &'static str {
     } else {
         "low"
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

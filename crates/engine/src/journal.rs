@@ -1,5 +1,5 @@
 //! The audit journal: with an embedded database, a record is acknowledged once it is appended to a local
-//! file, and an indexer task copies it into the store behind the request path.
+//! file, and an indexer (on a thread of its own) copies it into the store behind the request path.
 //!
 //! Why: a commit into SQLite rewrites the last page of the audit table and of each of its indexes, and its
 //! appends to the WAL wait whenever a checkpoint or the WAL's start-over syncs that file. Those waits, not the

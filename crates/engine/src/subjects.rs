@@ -150,7 +150,7 @@ impl Subjects {
         mac.update(tenant.as_bytes());
         mac.update(b"\0");
         mac.update(user.as_bytes());
-        Ok(hex(&mac.finalize().into_bytes()))
+        Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The subject for `user` in `tenant`, registering it on first sight.
@@ -494,8 +494,4 @@ fn open_json(
 ) -> Result<serde_json::Map<String, serde_json::Value>, SubjectError> {
     let plain = key.open(sealed, &context(PROFILE_CONTEXT, subject_id)).map_err(VaultError::from)?;
     serde_json::from_slice(plain.expose()).map_err(|_| SubjectError::Unavailable)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

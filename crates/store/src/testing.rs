@@ -115,3 +115,46 @@ where
         database.cleanup().await;
     }
 }
+
+/// A thread's nice value, as [`threads_named`] reads it.
+#[cfg(target_os = "linux")]
+pub type Priority = i32;
+
+/// The lowest priority (nice 19), where the store and the audit journal put their background threads.
+#[cfg(target_os = "linux")]
+pub const LOWEST: Priority = 19;
+
+/// The threads of this process with a given name, and their nice values.
+#[cfg(target_os = "linux")]
+pub fn threads_named(name: &str) -> Vec<Priority> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then_some(())?;
+            priority(&std::fs::read_to_string(task.path().join("stat")).ok()?)
+        })
+        .collect()
+}
+
+/// A thread's nice value from its `/proc/.../stat` line.
+#[cfg(target_os = "linux")]
+pub fn priority(stat: &str) -> Option<Priority> {
+    // Fields after the parenthesised name start at field 3 (state): nice is field 19.
+    stat.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
+}
+
+/// The nice values of this process's threads named `name`, once `done` holds for them (at most 2 s).
+#[cfg(target_os = "linux")]
+pub async fn settled_threads(name: &str, done: impl Fn(&[Priority]) -> bool) -> Vec<Priority> {
+    let mut threads = Vec::new();
+    for _ in 0..100 {
+        threads = threads_named(name);
+        if done(&threads) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    threads
+}

@@ -26,15 +26,35 @@ impl UnixMillis {
         millis_of(end_of_day)
     }
 
-    /// RFC 3339 in UTC with millisecond precision, e.g. `2027-12-31T23:59:59.000Z`.
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2027-12-31T23:59:59.000Z`. Written digit by digit (it
+    /// is on every pre-check's answer; `time`'s formatter took ~0.4 us); years outside 0-9999 go through it.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         let moment = ::time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .unwrap_or(::time::OffsetDateTime::UNIX_EPOCH);
-        let format = ::time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
-        moment.format(&format).unwrap_or_default()
+        let (year, month, day) = moment.to_calendar_date();
+        let Some(year) = u32::try_from(year).ok().filter(|year| *year <= 9999) else {
+            let format = ::time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            return moment.format(&format).unwrap_or_default();
+        };
+        let (hour, minute, second, milli) = moment.to_hms_milli();
+        let mut out = String::with_capacity(24);
+        let mut digits = |value: u32, width: u32, then: Option<char>| {
+            for place in (0..width).rev() {
+                out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+            }
+            out.extend(then);
+        };
+        digits(year, 4, Some('-'));
+        digits(u32::from(u8::from(month)), 2, Some('-'));
+        digits(u32::from(day), 2, Some('T'));
+        digits(u32::from(hour), 2, Some(':'));
+        digits(u32::from(minute), 2, Some(':'));
+        digits(u32::from(second), 2, Some('.'));
+        digits(u32::from(milli), 3, Some('Z'));
+        out
     }
 }
 
@@ -102,6 +122,17 @@ mod tests {
         check("31/12/2027", None);
         check("", None);
         assert_eq!(UnixMillis(1_830_211_200_123).to_rfc3339(), "2027-12-31T00:00:00.123Z");
+        // Digit by digit as `time` formats them, across the years and into the ones it formats itself.
+        let format = ::time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        let mut millis = -62_135_596_800_000 - 2 * 365 * 86_400_000; // two years before 1 CE
+        while millis < 253_402_300_799_999 {
+            let moment =
+                ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap();
+            assert_eq!(UnixMillis(millis).to_rfc3339(), moment.format(&format).unwrap(), "{millis}");
+            millis += 7_919_993_471; // about three months, never the same time of day twice
+        }
     }
 
     #[test]

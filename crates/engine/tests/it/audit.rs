@@ -363,6 +363,31 @@ async fn with_the_journal_records_are_readable_once_settled_and_the_journal_is_g
     }
 }
 
+/// The indexer runs on a thread of its own at the lowest priority, never on the request worker's runtime, and
+/// the thread is gone once the writer has finished.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_indexer_runs_on_a_lowest_priority_thread_of_its_own() {
+    use store::testing::{LOWEST, settled_threads};
+    let database = TestDatabase::sqlite();
+    let store = database.open().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = SigningKey::generate().expect("key");
+    let (log, writer) = start_node1(&store, signer, journal_options(dir.path())).await.expect("start");
+    let threads = settled_threads(audit::INDEXER_THREAD, |t| t == [LOWEST]).await;
+    assert_eq!(threads, [LOWEST], "one indexer thread, at the lowest priority");
+    for n in 0..50 {
+        log.record(entry(n)).await.expect("record");
+    }
+    log.settled().await.expect("settled");
+    assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 50);
+    drop(log);
+    writer.finish().await;
+    let threads = settled_threads(audit::INDEXER_THREAD, <[_]>::is_empty).await;
+    assert!(threads.is_empty(), "the indexer's thread ends with the writer: {threads:?}");
+    database.cleanup().await;
+}
+
 #[tokio::test]
 async fn the_indexer_stores_records_together_and_a_waiting_reader_hurries_it() {
     for database in test_databases() {

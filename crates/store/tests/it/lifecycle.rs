@@ -1,5 +1,7 @@
 const LATEST_SCHEMA: i64 = 5;
 
+#[cfg(target_os = "linux")]
+use store::testing::{LOWEST, priority, settled_threads, threads_named};
 use store::testing::{TestDatabase, with_each_backend};
 use store::{Backend, OpenOptions, StoreErrorKind, open};
 
@@ -110,28 +112,6 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
     store.close().await;
 }
 
-/// A thread's nice value, as `threads_named` reads it.
-#[cfg(target_os = "linux")]
-type Priority = i32;
-
-/// The lowest priority.
-#[cfg(target_os = "linux")]
-const LOWEST: Priority = 19;
-
-/// The nice values of this process's threads named `name`, once `done` holds for them (at most 2 s).
-#[cfg(target_os = "linux")]
-async fn settled_threads(name: &str, done: impl Fn(&[Priority]) -> bool) -> Vec<Priority> {
-    let mut threads = Vec::new();
-    for _ in 0..100 {
-        threads = threads_named(name);
-        if done(&threads) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    threads
-}
-
 /// The thread that runs SQLite's checkpoints is at the lowest priority.
 #[cfg(target_os = "linux")]
 #[tokio::test]
@@ -173,27 +153,6 @@ async fn a_new_sqlite_database_has_16_kib_pages() {
     let header = std::fs::read(&database.url).expect("database file");
     assert_eq!(u16::from_be_bytes([header[16], header[17]]), 16384);
     assert_eq!(store::SQLITE_PAGE_SIZE, 16384);
-}
-
-/// The threads of this process with a given name, and their nice values.
-#[cfg(target_os = "linux")]
-fn threads_named(name: &str) -> Vec<Priority> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("tasks")
-        .flatten()
-        .filter_map(|task| {
-            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            (comm.trim_end() == name).then_some(())?;
-            priority(&std::fs::read_to_string(task.path().join("stat")).ok()?)
-        })
-        .collect()
-}
-
-/// A thread's nice value from its `/proc/.../stat` line.
-#[cfg(target_os = "linux")]
-fn priority(stat: &str) -> Option<Priority> {
-    // Fields after the parenthesised name start at field 3 (state): nice is field 19.
-    stat.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
 }
 
 /// With process-crash durability a low-priority thread syncs the WAL; it stops with the store. With
