@@ -15,9 +15,9 @@
 //!
 //! With a journal ([`AuditOptions::journal`], the server on the embedded database) "durable" is the journal:
 //! the writer appends each batch there and acknowledges it, and an indexer stores the batches in the store
-//! behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first. The indexer runs on a thread
-//! of its own ([`INDEXER_THREAD`]) at the lowest priority, so that neither its work nor a lock it holds waits
-//! in front of a request.
+//! behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first. On the embedded database the
+//! indexer runs on a thread of its own ([`INDEXER_THREAD`]) at the lowest priority, so that neither its work
+//! nor a lock it holds waits in front of a request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,9 +218,11 @@ impl AuditLog {
                 let (stored_tx, stored) = watch::channel(seq);
                 let hurry = Arc::new(Notify::new());
                 let linger = Linger { time: linger, hurry: hurry.clone() };
-                let indexer =
-                    IndexerThread::spawn(index(store.clone(), chain_id.clone(), queue, stored_tx, linger))
-                        .map_err(AuditStartError::Indexer)?;
+                let indexer = Indexer::spawn(
+                    store.backend(),
+                    index(store.clone(), chain_id.clone(), queue, stored_tx, linger),
+                )
+                .map_err(AuditStartError::Indexer)?;
                 let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
                 let acknowledged = Arc::new(AtomicI64::new(seq));
                 let settle = Settle { acknowledged: acknowledged.clone(), stored: stored.clone(), hurry };
@@ -313,34 +315,38 @@ struct Journaling {
     backlog: Arc<Semaphore>,
     stored: watch::Receiver<i64>,
     acknowledged: Arc<AtomicI64>,
-    indexer: IndexerThread,
+    indexer: Indexer,
     /// The indexer's [`Linger::hurry`].
     hurry: Arc<Notify>,
 }
 
-/// The name of the thread the journal's indexer runs on.
+/// The name of the thread the journal's indexer runs on (on the embedded database).
 pub const INDEXER_THREAD: &str = "audit-indexer";
 
-/// The indexer's thread: a runtime of its own, at the lowest priority (nice 19). On the request worker's
-/// runtime, the indexer spent ~2.5% of the server's CPU at 10,000 pre-checks a second, and it waited for its
-/// SQLite connection's thread (at nice 19) through a channel whose lock that thread held: the request worker
-/// blocked on that lock ~100 times a second, up to 4.5 ms at a time, whenever the thread had been preempted
-/// holding it (BENCHMARKS.md, sixteenth run).
-struct IndexerThread {
-    thread: std::thread::JoinHandle<()>,
-    done: oneshot::Receiver<()>,
+/// Where the indexer runs. On the embedded database, a thread of its own with a runtime of its own, at the
+/// lowest priority (nice 19): on the request worker's runtime it spent ~2.5% of the server's CPU at 10,000
+/// pre-checks a second, and it waited for its SQLite connection's thread (at nice 19) through a channel whose
+/// lock that thread held, so the request worker blocked on that lock ~100 times a second, up to 4.5 ms at a
+/// time, whenever the thread had been preempted holding it (BENCHMARKS.md, sixteenth run). SQLite's
+/// connections run on threads of their own, so any runtime may use them. A PostgreSQL connection's socket
+/// belongs to the reactor of the runtime that opened it: there the indexer is a task of the writer's runtime.
+enum Indexer {
+    Thread { thread: std::thread::JoinHandle<()>, done: oneshot::Receiver<()> },
+    Task(tokio::task::JoinHandle<()>),
 }
 
-impl IndexerThread {
-    fn spawn(indexing: impl Future<Output = ()> + Send + 'static) -> std::io::Result<IndexerThread> {
+impl Indexer {
+    fn spawn(
+        backend: store::Backend,
+        indexing: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<Indexer> {
+        if backend != store::Backend::Sqlite {
+            return Ok(Indexer::Task(tokio::spawn(indexing)));
+        }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
         let (finished, done) = oneshot::channel();
         let thread = std::thread::Builder::new().name(INDEXER_THREAD.to_owned()).spawn(move || {
-            if let Err(error) =
-                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-            {
-                tracing::warn!(error = ?error, "cannot lower the audit indexer's priority");
-            }
+            crate::journal::lower_this_thread(INDEXER_THREAD);
             runtime.block_on(async {
                 indexing.await;
                 // sqlx hands a connection back to its pool from a task of its own: let it run.
@@ -351,17 +357,27 @@ impl IndexerThread {
             drop(runtime);
             let _ = finished.send(());
         })?;
-        Ok(IndexerThread { thread, done })
+        Ok(Indexer::Thread { thread, done })
     }
 
     /// Whether the indexer has stopped (it stops early on a chain it cannot store).
     fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        match self {
+            Indexer::Thread { thread, .. } => thread.is_finished(),
+            Indexer::Task(task) => task.is_finished(),
+        }
     }
 
-    /// Waits until the indexer has stored what it was given and its runtime is gone.
+    /// Waits until the indexer has stored what it was given (and, on its own thread, its runtime is gone).
     async fn finish(self) {
-        let _ = self.done.await;
+        match self {
+            Indexer::Thread { done, .. } => {
+                let _ = done.await;
+            }
+            Indexer::Task(task) => {
+                let _ = task.await;
+            }
+        }
     }
 }
 

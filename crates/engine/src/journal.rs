@@ -20,7 +20,8 @@
 //! Files are segments named after their first seq (`<chain>.<seq>.journal`, 0600, in a 0700 directory), one
 //! JSON line per record or checkpoint: exactly what the store holds (redacted text, sealed subject fields,
 //! hashes). A segment is closed once it passes [`JournalOptions::segment_bytes`] and deleted once the indexer
-//! has stored all of it; at a clean stop every segment is gone.
+//! has stored all of it (on a thread of its own at the lowest priority, [`JOURNAL_REMOVE_THREAD`]); at a clean
+//! stop every segment is gone.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -36,6 +37,52 @@ use crate::spool::SpooledRow;
 
 /// The name of the thread that syncs the open segment (without a sync per append).
 pub const JOURNAL_SYNC_THREAD: &str = "audit-jsync";
+
+/// The name of the thread that deletes segments once they are stored.
+pub const JOURNAL_REMOVE_THREAD: &str = "audit-jremove";
+
+/// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not.
+pub(crate) fn lower_this_thread(thread: &str) {
+    if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+        tracing::warn!(error = ?error, thread, "cannot lower a background thread's priority");
+    }
+}
+
+/// A thread at the lowest priority that deletes the stored segments it is sent. Unlinking a full segment is
+/// 3-4 ms of the kernel's CPU (dropping its cached pages); on tokio's blocking threads, at the ordinary
+/// priority, that was a stall of the request worker's core every few seconds at 10,000 records a second
+/// (BENCHMARKS.md, sixteenth run).
+#[derive(Debug)]
+struct Remover {
+    sender: std::sync::mpsc::Sender<Vec<PathBuf>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Remover {
+    fn start() -> std::io::Result<Remover> {
+        let (sender, paths) = std::sync::mpsc::channel::<Vec<PathBuf>>();
+        let thread = std::thread::Builder::new().name(JOURNAL_REMOVE_THREAD.to_owned()).spawn(move || {
+            lower_this_thread(JOURNAL_REMOVE_THREAD);
+            while let Ok(paths) = paths.recv() {
+                remove_segments(paths);
+            }
+        })?;
+        Ok(Remover { sender, thread })
+    }
+
+    /// Deletes `paths` on the remover's thread, or here if that thread is gone.
+    fn remove(&self, paths: Vec<PathBuf>) {
+        if let Err(std::sync::mpsc::SendError(paths)) = self.sender.send(paths) {
+            remove_segments(paths);
+        }
+    }
+
+    /// Waits for the deletions sent so far.
+    fn stop(self) {
+        drop(self.sender);
+        let _ = self.thread.join();
+    }
+}
 
 /// Where and how the journal is kept.
 #[derive(Clone, Debug)]
@@ -171,6 +218,7 @@ pub(crate) struct Journal {
     /// Without a sync per append: the open segment, which a lowest-priority thread syncs every 20 ms when it
     /// changed (as the store does for SQLite's WAL), so a power cut usually loses at most that much.
     syncing: Option<(Arc<Mutex<Option<PathBuf>>>, FileSyncer)>,
+    remover: Remover,
     buf: Vec<u8>,
 }
 
@@ -217,6 +265,7 @@ impl Journal {
         for (n, (_, path)) in segments.iter().enumerate() {
             read_segment(path, chain_id, n + 1 == count, &mut recovered)?;
         }
+        let remover = Remover::start().map_err(io)?;
         let mut journal = Journal {
             options,
             prefix,
@@ -227,6 +276,7 @@ impl Journal {
             recovered: segments.into_iter().map(|(_, path)| path).collect(),
             broken: false,
             syncing: None,
+            remover,
             buf: Vec::with_capacity(64 << 10),
         };
         if !journal.options.sync {
@@ -312,12 +362,12 @@ impl Journal {
     }
 
     /// The indexer has stored every record up to `stored_seq`: segments holding nothing newer go. They are
-    /// deleted on a blocking thread: unlinking a full segment took 25 ms on ext4, all of it holding up the
-    /// runtime's worker when done in place.
+    /// deleted on the [`Remover`]'s thread: unlinking a full segment took 25 ms on ext4, all of it holding up
+    /// the runtime's worker when done in place.
     pub(crate) fn release(&mut self, stored_seq: i64) {
         let stored = self.take_stored(stored_seq);
         if !stored.is_empty() {
-            tokio::task::spawn_blocking(move || remove_segments(stored));
+            self.remover.remove(stored);
         }
     }
 
@@ -348,6 +398,7 @@ impl Journal {
                 "audit journal segments remain: their records are copied into the store at the next start"
             );
         }
+        self.remover.stop();
     }
 
     fn create_segment(&mut self, first_seq: i64) -> Result<Segment, JournalError> {

@@ -363,28 +363,51 @@ async fn with_the_journal_records_are_readable_once_settled_and_the_journal_is_g
     }
 }
 
-/// The indexer runs on a thread of its own at the lowest priority, never on the request worker's runtime, and
-/// the thread is gone once the writer has finished.
+/// The indexer, and the thread that deletes stored segments, run at the lowest priority on threads of their own,
+/// never on the request worker's runtime, and both threads are gone once the writer has finished.
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_indexer_runs_on_a_lowest_priority_thread_of_its_own() {
+async fn the_indexer_and_the_segment_remover_run_on_lowest_priority_threads_of_their_own() {
+    use engine::journal::JOURNAL_REMOVE_THREAD;
     use store::testing::{LOWEST, settled_threads};
     let database = TestDatabase::sqlite();
     let store = database.open().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let signer = SigningKey::generate().expect("key");
-    let (log, writer) = start_node1(&store, signer, journal_options(dir.path())).await.expect("start");
-    let threads = settled_threads(audit::INDEXER_THREAD, |t| t == [LOWEST]).await;
-    assert_eq!(threads, [LOWEST], "one indexer thread, at the lowest priority");
+    let mut options = journal_options(dir.path());
+    if let Some(journal) = options.journal.as_mut() {
+        journal.segment_bytes = 4096;
+    }
+    let (log, writer) = start_node1(&store, signer, options).await.expect("start");
+    for thread in [audit::INDEXER_THREAD, JOURNAL_REMOVE_THREAD] {
+        let threads = settled_threads(thread, |t| t == [LOWEST]).await;
+        assert_eq!(threads, [LOWEST], "one {thread} thread, at the lowest priority");
+    }
     for n in 0..50 {
         log.record(entry(n)).await.expect("record");
+        if n % 10 == 9 {
+            log.settled().await.expect("settled");
+        }
     }
-    log.settled().await.expect("settled");
     assert_eq!(store.count_audit(&store::AuditQuery::default()).await.expect("count"), 50);
+    // The next append releases the segments stored so far.
+    log.record(entry(50)).await.expect("record");
+    let mut left = segments(dir.path()).len();
+    for _ in 0..100 {
+        if left <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = segments(dir.path()).len();
+    }
+    assert!(left <= 2, "stored segments are deleted: {left} left");
     drop(log);
     writer.finish().await;
-    let threads = settled_threads(audit::INDEXER_THREAD, <[_]>::is_empty).await;
-    assert!(threads.is_empty(), "the indexer's thread ends with the writer: {threads:?}");
+    assert!(segments(dir.path()).is_empty(), "a clean stop leaves no segment");
+    for thread in [audit::INDEXER_THREAD, JOURNAL_REMOVE_THREAD] {
+        let threads = settled_threads(thread, <[_]>::is_empty).await;
+        assert!(threads.is_empty(), "the {thread} thread ends with the writer: {threads:?}");
+    }
     database.cleanup().await;
 }
 
