@@ -40,30 +40,32 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("invalid_utf8", "the request body is not valid UTF-8"))?;
+    // One pass for the bodies taken (a whole document, nothing after it); a refused one is read again to say
+    // where the problem is.
+    serde_json::from_str(text).map_err(|error| explain::<T>(text, error))
+}
+
+/// What is wrong with a body `serde_json` refused, naming the field when it is one.
+fn explain<T: DeserializeOwned>(text: &str, error: serde_json::Error) -> ApiError {
     let deserializer = &mut serde_json::Deserializer::from_str(text);
-    let result: Result<T, _> = serde_path_to_error::deserialize(deserializer);
-    result.map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let mut api =
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe(&inner));
-                if path != "." {
-                    api = api.with_field(path);
-                }
-                api
+    let (path, inner) = match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        Err(error) => (error.path().to_string(), error.into_inner()),
+        // The document itself was fine: what follows it was not.
+        Ok(_) => (".".to_owned(), error),
+    };
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let mut api = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe(&inner));
+            if path != "." {
+                api = api.with_field(path);
             }
-            _ => ApiError::bad_request(
-                "malformed_json",
-                format!(
-                    "the request body is not valid JSON (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                ),
-            ),
+            api
         }
-    })
+        _ => ApiError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON (line {}, column {})", inner.line(), inner.column()),
+        ),
+    }
 }
 
 fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
@@ -168,6 +170,12 @@ mod tests {
             "invalid_field",
             Some("extra"),
         );
+        // One document: anything after it is refused, not ignored.
+        let whole = "{\"query\": \"q\", \"context\": {\"user_id\": 1}}";
+        assert!(parse::<Body>(whole.as_bytes()).is_ok());
+        assert!(parse::<Body>(format!("{whole}\n ").as_bytes()).is_ok());
+        check(&format!("{whole} {{"), StatusCode::BAD_REQUEST, "malformed_json", None);
+        check(&format!("{whole}{whole}"), StatusCode::BAD_REQUEST, "malformed_json", None);
     }
 
     #[test]
