@@ -17,7 +17,7 @@ start_server() {
   DATA="$(mktemp -d)"
   AXONFLOW_RATE_LIMIT_PLUS_PER_MINUTE=10000000 AXONFLOW_DATABASE_DURABILITY="${DURABILITY:-process-crash}" \
     taskset -c 0 "$BIN" serve --data-dir "$DATA" --agent-listen 127.0.0.1:0 --orchestrator-listen 127.0.0.1:0 \
-    --log-level warn > "$DATA/out" 2> "$DATA/err" &
+    --log-level "${LOG_LEVEL:-warn}" > "$DATA/out" 2> "$DATA/err" &
   SERVER=$!
   for _ in $(seq 100); do
     kill -0 "$SERVER" 2>/dev/null || { cat "$DATA/err" >&2; exit 1; }
