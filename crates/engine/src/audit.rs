@@ -221,8 +221,7 @@ impl AuditLog {
                 let indexer = Indexer::spawn(
                     store.backend(),
                     index(store.clone(), chain_id.clone(), queue, stored_tx, linger),
-                )
-                .map_err(AuditStartError::Indexer)?;
+                )?;
                 let backlog = Arc::new(Semaphore::new(INDEX_BACKLOG));
                 let acknowledged = Arc::new(AtomicI64::new(seq));
                 let settle = Settle { acknowledged: acknowledged.clone(), stored: stored.clone(), hurry };
@@ -331,7 +330,7 @@ pub const INDEXER_THREAD: &str = "audit-indexer";
 /// connections run on threads of their own, so any runtime may use them. A PostgreSQL connection's socket
 /// belongs to the reactor of the runtime that opened it: there the indexer is a task of the writer's runtime.
 enum Indexer {
-    Thread { thread: std::thread::JoinHandle<()>, done: oneshot::Receiver<()> },
+    Thread(store::BackgroundThread),
     Task(tokio::task::JoinHandle<()>),
 }
 
@@ -339,31 +338,17 @@ impl Indexer {
     fn spawn(
         backend: store::Backend,
         indexing: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<Indexer> {
+    ) -> Result<Indexer, store::StoreError> {
         if backend != store::Backend::Sqlite {
             return Ok(Indexer::Task(tokio::spawn(indexing)));
         }
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-        let (finished, done) = oneshot::channel();
-        let thread = std::thread::Builder::new().name(INDEXER_THREAD.to_owned()).spawn(move || {
-            crate::journal::lower_this_thread(INDEXER_THREAD);
-            runtime.block_on(async {
-                indexing.await;
-                // sqlx hands a connection back to its pool from a task of its own: let it run.
-                for _ in 0..GATHER_YIELDS {
-                    tokio::task::yield_now().await;
-                }
-            });
-            drop(runtime);
-            let _ = finished.send(());
-        })?;
-        Ok(Indexer::Thread { thread, done })
+        Ok(Indexer::Thread(store::on_background_thread(INDEXER_THREAD, indexing)?))
     }
 
     /// Whether the indexer has stopped (it stops early on a chain it cannot store).
     fn is_finished(&self) -> bool {
         match self {
-            Indexer::Thread { thread, .. } => thread.is_finished(),
+            Indexer::Thread(thread) => thread.is_finished(),
             Indexer::Task(task) => task.is_finished(),
         }
     }
@@ -371,8 +356,8 @@ impl Indexer {
     /// Waits until the indexer has stored what it was given (and, on its own thread, its runtime is gone).
     async fn finish(self) {
         match self {
-            Indexer::Thread { done, .. } => {
-                let _ = done.await;
+            Indexer::Thread(thread) => {
+                thread.finished().await;
             }
             Indexer::Task(task) => {
                 let _ = task.await;
@@ -411,8 +396,6 @@ pub enum AuditStartError {
          {stored}, the journal holds {first}..{last}): it is kept for an operator to look at"
     )]
     JournalDiverged { chain: String, stored: i64, first: i64, last: i64 },
-    #[error("cannot start the audit indexer's thread: {0}")]
-    Indexer(std::io::Error),
 }
 
 /// How many times in a row the writer yields to gather records before a commit, while each yield adds some.

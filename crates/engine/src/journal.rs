@@ -41,13 +41,6 @@ pub const JOURNAL_SYNC_THREAD: &str = "audit-jsync";
 /// The name of the thread that deletes segments once they are stored.
 pub const JOURNAL_REMOVE_THREAD: &str = "audit-jremove";
 
-/// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not.
-pub(crate) fn lower_this_thread(thread: &str) {
-    if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
-        tracing::warn!(error = ?error, thread, "cannot lower a background thread's priority");
-    }
-}
-
 /// A thread at the lowest priority that deletes the stored segments it is sent. Unlinking a full segment is
 /// 3-4 ms of the kernel's CPU (dropping its cached pages); on tokio's blocking threads, at the ordinary
 /// priority, that was a stall of the request worker's core every few seconds at 10,000 records a second
@@ -62,7 +55,7 @@ impl Remover {
     fn start() -> std::io::Result<Remover> {
         let (sender, paths) = std::sync::mpsc::channel::<Vec<PathBuf>>();
         let thread = std::thread::Builder::new().name(JOURNAL_REMOVE_THREAD.to_owned()).spawn(move || {
-            lower_this_thread(JOURNAL_REMOVE_THREAD);
+            store::lower_this_thread(JOURNAL_REMOVE_THREAD);
             while let Ok(paths) = paths.recv() {
                 remove_segments(paths);
             }

@@ -24,8 +24,8 @@
 //! checkpoint. (Not a guarantee: on a saturated core the thread runs late. `power-loss` durability syncs
 //! every commit.)
 //!
-//! Background threads run at the lowest priority (nice 19): the checkpointing connection's, the WAL syncer
-//! and, once the audit journal's indexer says its appends are background work
+//! Background threads run at the lowest priority (nice 19): the checkpointing connection's and the one whose
+//! runtime runs the checkpointing loop ([`on_background_thread`]), the WAL syncer and, once the audit journal's indexer says its appends are background work
 //! ([`AuditStore::audit_appends_in_background`]), the appending connection's. (At nice 0 the indexer's
 //! connection took turns with the request worker, in slices of about 10 ms on the server's core while
 //! requests waited; BENCHMARKS.md, fifteenth run.) On a saturated core they get a small share; the journal's
@@ -81,10 +81,10 @@ pub(crate) struct SqliteStore {
     /// every connection found its page cache stale (another connection had written since) and read the
     /// tables' last pages back from the WAL on each commit; one appending connection keeps them cached.
     audit_pool: SqlitePool,
-    /// Set by the checkpointing task when the WAL should start over (see the module's documentation).
+    /// Set by the checkpointing loop when the WAL should start over (see the module's documentation).
     wal_too_long: Arc<AtomicBool>,
-    /// Stops the checkpointing task (so does dropping it), and the task to wait for.
-    checkpoints: std::sync::Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    /// Stops the checkpointing loop (so does dropping it), and what says it has ended.
+    checkpoints: std::sync::Mutex<Option<(oneshot::Sender<()>, BackgroundThread)>>,
     /// With process-crash durability: the thread syncing the WAL (stopped when dropped).
     wal_syncer: std::sync::Mutex<Option<FileSyncer>>,
 }
@@ -94,11 +94,11 @@ impl SqliteStore {
     async fn before_close(&self) {
         self.audit_pool.close().await;
         let checkpoints = self.checkpoints.lock().ok().and_then(|mut c| c.take());
-        if let Some((stop, task)) = checkpoints {
-            // The task may have ended already: then there is nothing to stop.
+        if let Some((stop, thread)) = checkpoints {
+            // The loop may have ended already: then there is nothing to stop.
             let _ = stop.send(());
-            if let Err(error) = task.await {
-                tracing::warn!(error = %error, "the sqlite checkpoint task failed");
+            if !thread.finished().await {
+                tracing::warn!("the sqlite checkpoint loop failed");
             }
         }
         let syncer = self.wal_syncer.lock().ok().and_then(|mut s| s.take());
@@ -193,7 +193,10 @@ impl SqliteStore {
         let (stop, stopped) = oneshot::channel();
         let wal_too_long = Arc::new(AtomicBool::new(false));
         let restart = options.wal_restart_pages;
-        let task = tokio::spawn(checkpoints(checkpointer, restart, wal_too_long.clone(), stopped));
+        let thread = on_background_thread(
+            SQLITE_CHECKPOINT_LOOP_THREAD,
+            checkpoints(checkpointer, restart, wal_too_long.clone(), stopped),
+        )?;
         let wal_syncer = match options.durability {
             Durability::ProcessCrash => {
                 let wal = wal_path(connect.get_filename());
@@ -205,7 +208,7 @@ impl SqliteStore {
             pool: main,
             audit_pool,
             wal_too_long,
-            checkpoints: std::sync::Mutex::new(Some((stop, task))),
+            checkpoints: std::sync::Mutex::new(Some((stop, thread))),
             wal_syncer: std::sync::Mutex::new(wal_syncer),
         })
     }
@@ -244,6 +247,57 @@ async fn checkpoints(
 /// The name of the checkpointing connection's thread.
 pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 
+/// The name of the thread whose runtime runs the checkpointing loop (its timer, and the waits for the
+/// checkpointing connection's thread).
+pub const SQLITE_CHECKPOINT_LOOP_THREAD: &str = "sqlite-ckptloop";
+
+/// Runs `work` on a thread of its own at the lowest priority, in a runtime of its own (timers, no IO: SQLite's
+/// connections run on threads of their own, which any runtime may wait for). Not a task of the caller's runtime: there, waiting for a lowered connection's thread meant taking
+/// the lock of sqlx's channel to it, and the request worker blocked on that lock whenever the lowered thread
+/// had been preempted holding it (BENCHMARKS.md, sixteenth run).
+pub fn on_background_thread(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<BackgroundThread, StoreError> {
+    let unavailable = |error| {
+        StoreError::with_source(crate::StoreErrorKind::Unavailable, "cannot start a background thread", error)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(unavailable)?;
+    let (finished, ended) = oneshot::channel();
+    let thread = name.to_owned();
+    let spawned = std::thread::Builder::new().name(thread.clone()).spawn(move || {
+        lower_this_thread(&thread);
+        runtime.block_on(async {
+            work.await;
+            // sqlx hands a connection back to its pool, or closes one, from a task of its own: let it run.
+            for _ in 0..8 {
+                tokio::task::yield_now().await;
+            }
+        });
+        drop(runtime);
+        let _ = finished.send(());
+    });
+    Ok(BackgroundThread { thread: spawned.map_err(unavailable)?, ended })
+}
+
+/// A thread started by [`on_background_thread`].
+#[derive(Debug)]
+pub struct BackgroundThread {
+    thread: std::thread::JoinHandle<()>,
+    ended: oneshot::Receiver<()>,
+}
+
+impl BackgroundThread {
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits until its work has ended and its runtime is gone; false if the work panicked.
+    pub async fn finished(self) -> bool {
+        self.ended.await.is_ok()
+    }
+}
+
 /// The name of the audit appending connection's thread.
 pub const SQLITE_AUDIT_THREAD: &str = "sqlite-audit";
 
@@ -277,7 +331,7 @@ async fn lower_connection_thread(
 /// `SCHED_IDLE`: a thread under it that holds one of SQLite's locks can wait indefinitely on a saturated core
 /// while request workers wait for the lock (at pre-check saturation the auth stage's mean, whose cache
 /// refreshes read the database, went from 2.4 to 26-104 us in two of four runs under `SCHED_IDLE`).
-fn lower_this_thread(name: &str) {
+pub fn lower_this_thread(name: &str) {
     if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
         tracing::warn!(error = ?error, thread = name, "cannot lower a background thread's priority");
     }

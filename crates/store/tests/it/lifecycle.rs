@@ -112,15 +112,22 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
     store.close().await;
 }
 
-/// The thread that runs SQLite's checkpoints is at the lowest priority.
+/// The thread that runs SQLite's checkpoints, and the one whose runtime runs their loop (never the caller's
+/// runtime), are at the lowest priority, and both end when the store closes.
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_sqlite_checkpoint_thread_runs_at_the_lowest_priority() {
+async fn the_sqlite_checkpoint_threads_run_at_the_lowest_priority() {
     let database = TestDatabase::sqlite();
     let store = database.open().await;
-    let threads = settled_threads(store::SQLITE_CHECKPOINT_THREAD, |t| t == [LOWEST]).await;
-    assert_eq!(threads, [LOWEST], "the checkpoint thread's priority");
+    for thread in [store::SQLITE_CHECKPOINT_THREAD, store::SQLITE_CHECKPOINT_LOOP_THREAD] {
+        let threads = settled_threads(thread, |t| t == [LOWEST]).await;
+        assert_eq!(threads, [LOWEST], "the {thread} thread's priority");
+    }
     store.close().await;
+    for thread in [store::SQLITE_CHECKPOINT_THREAD, store::SQLITE_CHECKPOINT_LOOP_THREAD] {
+        let threads = settled_threads(thread, <[_]>::is_empty).await;
+        assert!(threads.is_empty(), "the {thread} thread ends with the store: {threads:?}");
+    }
 }
 
 /// The audit appending connection's thread keeps the ordinary priority (the command-line tools append
