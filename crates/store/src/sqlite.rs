@@ -25,11 +25,11 @@
 //! every commit.)
 //!
 //! Background threads run at the lowest priority (nice 19): the checkpointing connection's and the one whose
-//! runtime runs the checkpointing loop ([`on_background_thread`]), the WAL syncer and, once the audit journal's indexer says its appends are background work
-//! ([`AuditStore::audit_appends_in_background`]), the appending connection's. (At nice 0 the indexer's
-//! connection took turns with the request worker, in slices of about 10 ms on the server's core while
-//! requests waited; BENCHMARKS.md, fifteenth run.) On a saturated core they get a small share; the journal's
-//! bounded backlog then holds the writer back until they catch up.
+//! runtime runs the checkpointing loop ([`on_background_thread`]), the WAL syncer and, once the audit
+//! journal's indexer says its appends are background work ([`AuditStore::audit_appends_in_background`]), the
+//! appending connection's. (At nice 0 the indexer's connection took turns with the request worker, in slices
+//! of about 10 ms on the server's core while requests waited; BENCHMARKS.md, fifteenth run.) On a saturated
+//! core they get a small share; the journal's bounded backlog then holds the writer back until they catch up.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -252,9 +252,10 @@ pub const SQLITE_CHECKPOINT_THREAD: &str = "sqlite-checkpt";
 pub const SQLITE_CHECKPOINT_LOOP_THREAD: &str = "sqlite-ckptloop";
 
 /// Runs `work` on a thread of its own at the lowest priority, in a runtime of its own (timers, no IO: SQLite's
-/// connections run on threads of their own, which any runtime may wait for). Not a task of the caller's runtime: there, waiting for a lowered connection's thread meant taking
-/// the lock of sqlx's channel to it, and the request worker blocked on that lock whenever the lowered thread
-/// had been preempted holding it (BENCHMARKS.md, sixteenth run).
+/// connections run on threads of their own, which any runtime may wait for). Not a task of the caller's
+/// runtime: there, waiting for a lowered connection's thread meant taking the lock of sqlx's channel to it,
+/// and the request worker blocked on that lock whenever the lowered thread had been preempted holding it
+/// (BENCHMARKS.md, sixteenth run).
 pub fn on_background_thread(
     name: &str,
     work: impl std::future::Future<Output = ()> + Send + 'static,
