@@ -37,6 +37,22 @@ metrics() {
   curl -sk -H "Authorization: Bearer $ADMIN" "$AGENT/metrics"
 }
 
+# How long pre-checks waited for their audit record: the histogram's buckets (seconds). The tail at fixed loads
+# is here (BENCHMARKS.md).
+audit_waits() {
+  grep -E '^axonflow_decision_stage_duration_seconds_bucket\{le="(0\.0008|0\.0016|0\.0032|0\.0064|0\.0128|0\.0256|\+Inf)",stage="audit"' \
+    <<< "$(metrics)"
+}
+
+# "N of M": the pre-checks that waited longer than $1 seconds (a bucket's bound) for their audit record, of all.
+audit_waits_over() {
+  local m total within
+  m="$(metrics)"
+  total=$(grep -E '^axonflow_decision_stage_duration_seconds_count\{stage="audit"' <<< "$m" | awk '{print $2}')
+  within=$(grep -F "axonflow_decision_stage_duration_seconds_bucket{le=\"$1\",stage=\"audit\"}" <<< "$m" | awk '{print $2}')
+  echo "$((total - within)) of $total"
+}
+
 # One fixed offered load of pre-checks at RATE a second for DURATION seconds (oha on core 1, HTTP/2, 16
 # connections × 8 streams, latencies counted from when oha's schedule meant to send each request), after
 # WARMUP seconds (default 2) at the same load on the same server: the first requests of a fresh server wait

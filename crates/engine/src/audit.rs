@@ -438,7 +438,9 @@ impl Writer {
                     break;
                 }
             }
-            self.commit(std::mem::take(&mut batch)).await;
+            // The batch's room is kept for the next one: grown anew each time, it was reallocated (and copied)
+            // several times a batch, on fresh pages.
+            self.commit(&mut batch).await;
             if self.journaling.is_none() {
                 // (With a journal the indexer does this, between its own appends.)
                 self.store.between_audit_appends().await;
@@ -501,10 +503,11 @@ impl Writer {
         }
     }
 
-    async fn commit(&mut self, batch: Vec<Pending>) {
+    async fn commit(&mut self, batch: &mut Vec<Pending>) {
         if self.journaling.is_some() {
             return self.journal(batch).await;
         }
+        let batch = std::mem::take(batch);
         if self.spool.as_ref().is_some_and(|s| s.pending() > 0) && !self.replay_spool().await {
             // Still down: keep the order by spooling behind what is already there.
             let (rows, seq, prev) = self.chain(&batch);
@@ -561,9 +564,9 @@ impl Writer {
     }
 
     /// Journals the batch, acknowledges it and hands it to the indexer.
-    async fn journal(&mut self, batch: Vec<Pending>) {
+    async fn journal(&mut self, batch: &mut Vec<Pending>) {
         let mut replies = Vec::with_capacity(batch.len());
-        let (rows, seq, prev) = self.chain_entries(batch.into_iter().map(|pending| {
+        let (rows, seq, prev) = self.chain_entries(batch.drain(..).map(|pending| {
             replies.push(pending.reply);
             (pending.entry, pending.ts)
         }));

@@ -171,8 +171,12 @@ impl Server {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
+        let pid = self.pid().to_string();
         let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
         assert!(status.success());
     }
