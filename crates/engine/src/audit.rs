@@ -13,6 +13,11 @@
 //! five B-trees, whatever its size.) A record is durable before [`AuditLog::record`] returns, and if the store
 //! cannot take it the caller gets an error and must fail closed.
 //!
+//! With a journal the writer does not yield: it appends what is queued when it runs. An append is one write
+//! whatever its size, and each yield held every record of the batch back for a turn of all the tasks ready to
+//! run: at 3,000 pre-checks a second, 2.5 times as many waited more than 6.4 ms (BENCHMARKS.md, seventeenth
+//! run).
+//!
 //! With a journal ([`AuditOptions::journal`], the server on the embedded database) "durable" is the journal:
 //! the writer appends each batch there and acknowledges it, and an indexer stores the batches in the store
 //! behind it (see [`crate::journal`]); readers call [`AuditLog::settled`] first. On the embedded database the
@@ -398,7 +403,8 @@ pub enum AuditStartError {
     JournalDiverged { chain: String, stored: i64, first: i64, last: i64 },
 }
 
-/// How many times in a row the writer yields to gather records before a commit, while each yield adds some.
+/// How many times in a row the writer yields to gather records before a commit into the store, while each yield
+/// adds some. (A commit writes the last page of each of the audit table's B-trees, whatever its size.)
 const GATHER_YIELDS: usize = 8;
 
 impl Writer {
@@ -423,7 +429,10 @@ impl Writer {
             }
             // Let the tasks that are ready to run add their records first: one commit for all of them. Not a
             // timer: with nothing else ready a yield returns at once, and adds nothing, which ends the loop.
-            for _ in 0..GATHER_YIELDS {
+            // Not with a journal: there a commit is one append, the indexer merges batches for the store anyway,
+            // and each yield held the whole batch back for a turn of every task ready to run.
+            let gather = if self.journaling.is_some() { 0 } else { GATHER_YIELDS };
+            for _ in 0..gather {
                 let before = batch.len();
                 if before >= self.options.max_batch {
                     break;

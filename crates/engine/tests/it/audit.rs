@@ -604,3 +604,61 @@ async fn a_spool_left_by_an_earlier_version_is_replayed_before_the_journal_takes
         database.cleanup().await;
     }
 }
+
+/// With a journal the writer appends what is queued when it runs: a record is not held back while tasks that
+/// were not ready yet come to add theirs (each such wait was a turn of every task ready to run).
+#[tokio::test]
+async fn with_the_journal_a_record_is_not_held_back_for_records_still_to_come() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for database in test_databases() {
+        let store = database.open().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = SigningKey::generate().expect("key");
+        let (log, writer) = start_node1(&store, signer, journal_options(dir.path())).await.expect("start");
+        log.record(entry(0)).await.expect("first batch");
+        // One record now, and eight more from tasks that get to theirs after 1..=8 turns of the runtime.
+        let issued = Arc::new(AtomicUsize::new(0));
+        let now = tokio::spawn({
+            let (log, issued) = (log.clone(), issued.clone());
+            async move {
+                log.record(entry(1)).await.expect("record");
+                issued.load(Ordering::SeqCst)
+            }
+        });
+        let later: Vec<_> = (1..=8)
+            .map(|turns| {
+                let (log, issued) = (log.clone(), issued.clone());
+                tokio::spawn(async move {
+                    for _ in 0..turns {
+                        back_of_the_queue().await;
+                    }
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    log.record(entry(1 + turns)).await.expect("record");
+                })
+            })
+            .collect();
+        let before_acknowledged = now.await.expect("task");
+        for task in later {
+            task.await.expect("task");
+        }
+        assert!(before_acknowledged <= 3, "{before_acknowledged} of the 8 later records were waited for");
+        drop(log);
+        writer.finish().await;
+        database.cleanup().await;
+    }
+}
+
+/// Puts the task at the back of the runtime's queue at once, the way a task woken by I/O joins it (unlike
+/// `yield_now`, whose task waits until the runtime next looks for I/O).
+async fn back_of_the_queue() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut queued, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
