@@ -54,8 +54,7 @@ struct Remover {
 impl Remover {
     fn start() -> std::io::Result<Remover> {
         let (sender, paths) = std::sync::mpsc::channel::<Vec<PathBuf>>();
-        let thread = std::thread::Builder::new().name(JOURNAL_REMOVE_THREAD.to_owned()).spawn(move || {
-            store::lower_this_thread(JOURNAL_REMOVE_THREAD);
+        let thread = store::spawn_lowest(JOURNAL_REMOVE_THREAD, move || {
             while let Ok(paths) = paths.recv() {
                 remove_segments(paths);
             }

@@ -21,8 +21,8 @@ use types::UnixMillis;
 pub use error::{StoreError, StoreErrorKind};
 pub use sqlite::{
     BackgroundThread, FileSyncer, PAGE_SIZE as SQLITE_PAGE_SIZE, SQLITE_AUDIT_THREAD,
-    SQLITE_CHECKPOINT_LOOP_THREAD, SQLITE_CHECKPOINT_THREAD, SQLITE_WAL_SYNC_THREAD, lower_this_thread,
-    on_background_thread,
+    SQLITE_CHECKPOINT_LOOP_THREAD, SQLITE_CHECKPOINT_THREAD, SQLITE_WAL_SYNC_THREAD, on_background_thread,
+    spawn_lowest,
 };
 
 /// Which database sits behind a [`Store`].

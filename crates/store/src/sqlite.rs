@@ -265,9 +265,7 @@ pub fn on_background_thread(
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(unavailable)?;
     let (finished, ended) = oneshot::channel();
-    let thread = name.to_owned();
-    let spawned = std::thread::Builder::new().name(thread.clone()).spawn(move || {
-        lower_this_thread(&thread);
+    let spawned = spawn_lowest(name, move || {
         runtime.block_on(async {
             work.await;
             // sqlx hands a connection back to its pool, or closes one, from a task of its own: let it run.
@@ -328,11 +326,24 @@ async fn lower_connection_thread(
     ran.map(drop)
 }
 
+/// Starts a thread named `name` that runs `body` at the lowest priority ([`lower_this_thread`]): the store's
+/// background threads and the audit journal's.
+pub fn spawn_lowest(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let thread = name.to_owned();
+    std::thread::Builder::new().name(thread.clone()).spawn(move || {
+        lower_this_thread(&thread);
+        body();
+    })
+}
+
 /// Puts the calling thread at the lowest priority (nice 19), or says in the log that it could not. Not
 /// `SCHED_IDLE`: a thread under it that holds one of SQLite's locks can wait indefinitely on a saturated core
 /// while request workers wait for the lock (at pre-check saturation the auth stage's mean, whose cache
 /// refreshes read the database, went from 2.4 to 26-104 us in two of four runs under `SCHED_IDLE`).
-pub fn lower_this_thread(name: &str) {
+fn lower_this_thread(name: &str) {
     if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
         tracing::warn!(error = ?error, thread = name, "cannot lower a background thread's priority");
     }
@@ -362,30 +373,27 @@ impl FileSyncer {
         target: impl Fn() -> Option<std::path::PathBuf> + Send + 'static,
     ) -> Result<FileSyncer, StoreError> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                // Background work, like the checkpoints: it never takes turns with the request workers.
-                lower_this_thread(name);
-                let (mut synced, mut failing) = (None, false);
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(WAL_SYNC_EVERY)
-                {
-                    let Some(path) = target() else { continue };
-                    match sync_if_changed(&path, synced) {
-                        Ok(state) => (synced, failing) = (state, false),
-                        // Once per run of failures, not every period; the writers' own syncs report theirs.
-                        Err(error) if !failing => {
-                            tracing::warn!(error = %error, thread = name, "a background file sync failed; retrying");
-                            failing = true;
-                        }
-                        Err(_) => {}
+        // Background work, like the checkpoints: it never takes turns with the request workers.
+        let thread = spawn_lowest(name, move || {
+            let (mut synced, mut failing) = (None, false);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(WAL_SYNC_EVERY)
+            {
+                let Some(path) = target() else { continue };
+                match sync_if_changed(&path, synced) {
+                    Ok(state) => (synced, failing) = (state, false),
+                    // Once per run of failures, not every period; the writers' own syncs report theirs.
+                    Err(error) if !failing => {
+                        tracing::warn!(error = %error, thread = name, "a background file sync failed; retrying");
+                        failing = true;
                     }
+                    Err(_) => {}
                 }
-            })
-            .map_err(|error| {
-                StoreError::with_source(crate::StoreErrorKind::Unavailable, "cannot start a file sync thread", error)
-            })?;
+            }
+        })
+        .map_err(|error| {
+            StoreError::with_source(crate::StoreErrorKind::Unavailable, "cannot start a file sync thread", error)
+        })?;
         Ok(FileSyncer { stop, thread })
     }
 
