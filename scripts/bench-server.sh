@@ -13,13 +13,16 @@ stop_server() {
 }
 
 # Starts a server on an empty data directory; sets SERVER, DATA, AGENT, KEY, ADMIN and writes the request body.
+# WRAP (a command and its options, say valgrind's) runs the server under it; STARTUP_SECONDS (default 10) is how
+# long it may take to listen.
 start_server() {
   DATA="$(mktemp -d)"
+  # shellcheck disable=SC2086
   AXONFLOW_RATE_LIMIT_PLUS_PER_MINUTE=10000000 AXONFLOW_DATABASE_DURABILITY="${DURABILITY:-process-crash}" \
-    taskset -c 0 "$BIN" serve --data-dir "$DATA" --agent-listen 127.0.0.1:0 --orchestrator-listen 127.0.0.1:0 \
-    --log-level "${LOG_LEVEL:-warn}" > "$DATA/out" 2> "$DATA/err" &
+    taskset -c 0 ${WRAP:-} "$BIN" serve --data-dir "$DATA" --agent-listen 127.0.0.1:0 \
+    --orchestrator-listen 127.0.0.1:0 --log-level "${LOG_LEVEL:-warn}" > "$DATA/out" 2> "$DATA/err" &
   SERVER=$!
-  for _ in $(seq 100); do
+  for _ in $(seq "$((${STARTUP_SECONDS:-10} * 10))"); do
     kill -0 "$SERVER" 2>/dev/null || { cat "$DATA/err" >&2; exit 1; }
     grep -q '^listening' "$DATA/out" 2>/dev/null && break
     sleep 0.1

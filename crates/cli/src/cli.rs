@@ -254,10 +254,13 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "PERCENT")]
         fail_under: Option<f64>,
     },
-    /// Check syntax, size (at most 100 KB) and compile time (at most 100 ms) without running tests.
+    /// Check syntax, size (at most 100 KB) and compile time (at most --max-compile-ms) without running tests.
     Check {
         #[command(flatten)]
         bundle: BundleArgs,
+        /// Longest the bundle may take to compile (the server's policy.max_compile_ms).
+        #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+        max_compile_ms: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,

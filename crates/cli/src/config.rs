@@ -314,6 +314,12 @@ pub static KEYS: &[Key] = &[
         "longest a policy evaluation may take before the request is denied (default 50)",
     ),
     key(
+        "policy.max_compile_ms",
+        "AXONFLOW_POLICY_MAX_COMPILE_MS",
+        Kind::Integer,
+        "longest a bundle may take to compile, at start and on upload, before it is refused (default 100, the guide's target)",
+    ),
+    key(
         "mcp.max_rows",
         "AXONFLOW_MCP_MAX_ROWS",
         Kind::Integer,
@@ -663,6 +669,7 @@ impl Layers {
             })
             .unwrap_or(policy::Stage::Production);
         let policy_budget = v.integer("policy.budget_ms", 1..=10_000).unwrap_or(50);
+        let policy_max_compile = v.integer("policy.max_compile_ms", 1..=60_000).unwrap_or(100);
         let mcp_max_rows = v.integer("mcp.max_rows", 1..=100_000_000).unwrap_or(1000);
         let mcp_max_bytes = v.integer("mcp.max_bytes", 1..=1024 * 1024 * 1024).unwrap_or(1024 * 1024);
         let llm_url = v.checked_text("llm.url", |url| {
@@ -717,6 +724,7 @@ impl Layers {
                 bundle_dir: policy_bundle_dir,
                 stage: policy_stage,
                 budget: Duration::from_millis(policy_budget.unsigned_abs()),
+                max_compile_time: Duration::from_millis(policy_max_compile.unsigned_abs()),
                 mcp_max_rows: mcp_max_rows.unsigned_abs(),
                 mcp_max_bytes: usize::try_from(mcp_max_bytes).unwrap_or(1024 * 1024),
             },
@@ -1036,6 +1044,8 @@ pub struct PolicyConfig {
     pub bundle_dir: Option<PathBuf>,
     pub stage: policy::Stage,
     pub budget: Duration,
+    /// Longest a bundle may take to compile before it is refused (`policy::Limits::max_compile_time`).
+    pub max_compile_time: Duration,
     pub mcp_max_rows: u64,
     pub mcp_max_bytes: usize,
 }

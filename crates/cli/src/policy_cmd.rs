@@ -38,9 +38,13 @@ fn execute(command: PolicyCommand) -> Result<bool> {
             out(report.render().trim_end());
             Ok(report.success())
         }
-        PolicyCommand::Check { bundle, json } => {
+        PolicyCommand::Check { bundle, json, max_compile_ms } => {
             let bundle = load(&bundle)?;
-            let report = policy::check(&bundle, &options, &Limits::default());
+            let limits = Limits {
+                max_compile_time: std::time::Duration::from_millis(max_compile_ms),
+                ..Limits::default()
+            };
+            let report = policy::check(&bundle, &options, &limits);
             if json {
                 let problems: Vec<_> = report
                     .problems

@@ -466,7 +466,9 @@ async fn governance(
         }
     };
     let options = crate::bundle::compile_options(&detectors);
-    let problems = policy::validate(&bundle, &options, &policy::Limits::default());
+    let limits =
+        policy::Limits { max_compile_time: config.policy.max_compile_time, ..policy::Limits::default() };
+    let problems = policy::validate(&bundle, &options, &limits);
     if !problems.is_empty() {
         let list: Vec<String> = problems
             .iter()
@@ -500,7 +502,8 @@ async fn governance(
         options,
         services.audit.clone(),
         services.clock.clone(),
-    );
+    )
+    .with_limits(limits);
     if config.policy.bundle_dir.is_some() {
         lifecycle = lifecycle.with_system_bundle_from_files();
     }

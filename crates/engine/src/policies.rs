@@ -43,6 +43,8 @@ pub struct PolicyLifecycle {
     store: Arc<dyn Store>,
     control: Arc<ControlPlane>,
     options: CompileOptions,
+    /// What an uploaded bundle must keep within.
+    limits: Limits,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     /// Whether the system bundle follows the store (false when the node was started on a bundle directory).
@@ -64,12 +66,19 @@ impl PolicyLifecycle {
             store,
             control,
             options,
+            limits: Limits::default(),
             audit,
             clock,
             system_from_store: true,
             live: Mutex::new(HashMap::new()),
             static_changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Uploaded bundles are validated against `limits` instead of the guide's defaults.
+    pub fn with_limits(mut self, limits: Limits) -> PolicyLifecycle {
+        self.limits = limits;
+        self
     }
 
     /// The system bundle comes from files, not from the store: [`PolicyLifecycle::sync`] leaves it alone.
@@ -156,7 +165,7 @@ impl PolicyLifecycle {
         tenant: &str,
     ) -> Result<PolicyVersionRow, LifecycleError> {
         let bundle = Bundle::from_layout(files.clone(), Stage::Production);
-        let problems = policy::validate(&bundle, &self.options, &Limits::default());
+        let problems = policy::validate(&bundle, &self.options, &self.limits);
         if !problems.is_empty() {
             return Err(LifecycleError::Refused(
                 problems

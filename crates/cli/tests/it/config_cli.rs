@@ -69,3 +69,26 @@ fn help_explains_the_commands() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("AXONFLOW_AGENT_LISTEN") && text.contains("listening agent="), "{text}");
 }
+
+#[test]
+fn serve_refuses_a_bundle_that_compiles_slower_than_policy_max_compile_ms() {
+    let (code, out) = check("[policy]\nmax_compile_ms = 0\n", &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("policy.max_compile_ms"), "{out}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = binary()
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--agent-listen", "127.0.0.1:0", "--orchestrator-listen", "127.0.0.1:0"])
+        .env("AXONFLOW_POLICY_MAX_COMPILE_MS", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the policy bundle was refused"), "{stderr}");
+    assert!(stderr.contains("more than the limit of 1ms"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "it never listened");
+}

@@ -73,3 +73,22 @@ fn check_says_which_evaluator_decides() {
     );
     assert_eq!(json["interpreter_reason"], "every", "{json}");
 }
+
+#[test]
+fn check_refuses_a_bundle_that_compiles_slower_than_max_compile_ms() {
+    let check = |limit: &str| {
+        let output =
+            binary().args(["policy", "check", "--json", "--max-compile-ms", limit]).output().expect("run");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (output.status.code(), json)
+    };
+    // The built-in bundle takes well over a millisecond to compile (it has dozens of rules and tests).
+    let (code, json) = check("1");
+    assert_eq!(code, Some(1), "{json}");
+    assert!(json["compile_ms"].as_f64().expect("compile_ms") > 1.0, "{json}");
+    assert!(json["problems"][0]["message"].as_str().unwrap_or_default().ends_with("limit of 1ms"), "{json}");
+    let (code, json) = check("60000");
+    assert_eq!((code, json["ok"].clone()), (Some(0), true.into()), "{json}");
+    let (code, _) = check("0");
+    assert_eq!(code, Some(2), "a limit of 0 ms is a usage error");
+}
