@@ -61,7 +61,7 @@ impl Details {
     /// on a map with keys that are not strings, and then the record keeps an object saying so rather than
     /// being lost.
     pub fn of<T: serde::Serialize + ?Sized>(value: &T) -> Details {
-        match serde_json::to_string(value) {
+        match crate::json::to_string(value) {
             Ok(text) => Details(text),
             Err(_) => {
                 tracing::error!("an audit record's details could not be serialized");

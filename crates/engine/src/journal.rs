@@ -310,12 +310,12 @@ impl Journal {
         }
         self.buf.clear();
         for row in rows {
-            serde_json::to_writer(&mut self.buf, &Line::Record(SpooledRow::from(row)))
+            crate::json::append(&mut self.buf, &Line::Record(SpooledRow::from(row)))
                 .map_err(|e| JournalError::Io { path: self.options.dir.clone(), source: e.into() })?;
             self.buf.push(b'\n');
         }
         if let Some(checkpoint) = checkpoint {
-            serde_json::to_writer(&mut self.buf, &Line::Checkpoint(JournalCheckpoint::from(checkpoint)))
+            crate::json::append(&mut self.buf, &Line::Checkpoint(JournalCheckpoint::from(checkpoint)))
                 .map_err(|e| JournalError::Io { path: self.options.dir.clone(), source: e.into() })?;
             self.buf.push(b'\n');
         }

@@ -8,6 +8,7 @@ pub mod builtins;
 mod contexts;
 pub mod control;
 pub mod journal;
+pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod policies;

@@ -121,7 +121,7 @@ impl Spool {
         let mut file = options.open(&self.path).map_err(io)?;
         let mut text = String::new();
         for row in rows {
-            let line = serde_json::to_string(&SpooledRow::from(row))
+            let line = crate::json::to_string(&SpooledRow::from(row))
                 .map_err(|e| SpoolError::Io { path: self.path.clone(), source: e.into() })?;
             text.push_str(&line);
             text.push('\n');

@@ -1,10 +1,13 @@
 //! `ApiJson<T>`: the JSON body extractor of every route. Its rejections are [`ApiError`]s that name the field
-//! at fault and never echo the value that was sent (it may be PII or a secret).
+//! at fault and never echo the value that was sent (it may be PII or a secret). [`Reply`]: a JSON response
+//! written by `engine::json` (the request path's serializer).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -30,6 +33,29 @@ where
         }
         let bytes = Bytes::from_request(request, state).await.map_err(bytes_rejection)?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON response body, what `axum::Json` writes but written by `engine::json` (SIMD string escaping: a
+/// pre-check's response carries the whole redacted prompt).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reply<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        match engine::json::to_vec(&self.0) {
+            Ok(body) => {
+                let mut response = Response::new(axum::body::Body::from(body));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "a response could not be serialized");
+                ApiError::internal().into_response()
+            }
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use types::Clock;
 
 pub use auth::Caller;
 pub use error::ApiError;
-pub use json::ApiJson;
+pub use json::{ApiJson, Reply};
 pub use listener::{Listener, RedirectListener, ServeError, serve};
 pub use llm::{Completion, LlmError, LlmProvider};
 pub use metrics::Metrics;

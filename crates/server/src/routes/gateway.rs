@@ -9,7 +9,7 @@ use engine::{Check, Checked, EngineError, LlmCall, RateLimitStatus, ToolCall};
 use serde::{Deserialize, Serialize};
 
 use super::keys::RateLimitDto;
-use crate::{ApiError, ApiJson, AppState, Caller, RequestId};
+use crate::{ApiError, ApiJson, AppState, Caller, Reply, RequestId};
 
 /// The transparency headers' names, built once: a name given as a string is parsed and copied into a new
 /// allocation on every insert.
@@ -198,7 +198,7 @@ pub(crate) async fn pre_check(
         rate_limit: RateLimitDto::from(&rate),
         engine: "axonflow-rs",
     };
-    let mut response = Json(response).into_response();
+    let mut response = Reply(response).into_response();
     decision_headers(response.headers_mut(), &checked, &request_id.0);
     Ok(response)
 }
@@ -337,7 +337,7 @@ pub(crate) async fn decide(
         detections: engine::control::counts(&checked.findings),
         audit_hash: checked.receipt.hash_hex(),
     };
-    let mut response = Json(response).into_response();
+    let mut response = Reply(response).into_response();
     decision_headers(response.headers_mut(), &checked, &request_id.0);
     Ok(response)
 }

@@ -11,7 +11,7 @@ use license::Permission;
 use serde::{Deserialize, Serialize};
 
 use super::gateway::{decision_headers, engine_error, require_text};
-use crate::{ApiError, ApiJson, AppState, Caller, LlmError, RequestId};
+use crate::{ApiError, ApiJson, AppState, Caller, LlmError, Reply, RequestId};
 
 /// The request types proxy mode serves: prompts for the LLM.
 const LLM_REQUEST_TYPES: [&str; 4] = ["chat", "llm_chat", "natural-language", "sql"];
@@ -127,7 +127,7 @@ pub(crate) async fn request(
             decision_id,
             engine: "axonflow-rs",
         };
-        let mut response = (StatusCode::FORBIDDEN, Json(reply)).into_response();
+        let mut response = (StatusCode::FORBIDDEN, Reply(reply)).into_response();
         decision_headers(response.headers_mut(), &checked, &request_id.0);
         return Ok(response);
     }
@@ -176,7 +176,7 @@ pub(crate) async fn request(
     } else {
         reply.data = Some(serde_json::json!({"query": prompt}));
     }
-    let mut response = Json(reply).into_response();
+    let mut response = Reply(reply).into_response();
     decision_headers(response.headers_mut(), &checked, &request_id.0);
     Ok(response)
 }
