@@ -92,7 +92,33 @@ mod tests {
         same("x", 0, 5e-324);
     }
 
+    /// Any JSON document: nulls, booleans, integers, floats, strings with anything in them, arrays and objects,
+    /// nested.
+    fn document() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "\\PC{0,40}".prop_map(serde_json::Value::from),
+            "[\u{0}-\u{7f}]{0,80}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,12}", inner, 0..8)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
+        #[test]
+        fn any_document_is_written_as_serde_json_writes_it(value in document()) {
+            prop_assert_eq!(super::to_string(&value).expect("sonic"), serde_json::to_string(&value).expect("serde_json"));
+        }
+
         #[test]
         fn any_text_is_written_as_serde_json_writes_it(
             text in ".{0,300}",
