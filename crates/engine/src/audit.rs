@@ -57,9 +57,9 @@ pub struct AuditEntry {
 pub struct Details(String);
 
 impl Details {
-    /// The details a value serializes to. The value must serialize to a JSON object; serde_json can only fail
-    /// on a map with keys that are not strings, and then the record keeps an object saying so rather than
-    /// being lost.
+    /// The details a value serializes to (with `crate::json`: serde_json's text). The value must serialize to a
+    /// JSON object; serializing can only fail on a map with keys that are not strings, and then the record keeps
+    /// an object saying so rather than being lost.
     pub fn of<T: serde::Serialize + ?Sized>(value: &T) -> Details {
         match crate::json::to_string(value) {
             Ok(text) => Details(text),

@@ -1,9 +1,11 @@
 //! Prometheus metrics, kept in a registry owned by the application state (no process globals). Labels hold
-//! routes as templates (`/api/v1/plan/{id}`), never request content.
+//! routes as templates (`/api/v1/plan/{id}`), never request content, and methods from a fixed set: a label
+//! taken from what a client sends would let anyone grow the registry without bound.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,8 +17,24 @@ use prometheus_client::registry::Registry;
 struct RequestLabels {
     service: &'static str,
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
+}
+
+/// The method as a label: the standard ones by name, any other (HTTP allows any token) as `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD.iter().find(|(known, _)| known == method).map_or("other", |(_, label)| label)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,11 +205,11 @@ impl Metrics {
         &self,
         service: &'static str,
         route: &str,
-        method: &str,
+        method: &Method,
         status: u16,
         elapsed: Duration,
     ) {
-        let labels = RequestLabels { service, route: route.to_owned(), method: method.to_owned(), status };
+        let labels = RequestLabels { service, route: route.to_owned(), method: method_label(method), status };
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
     }
@@ -273,9 +291,11 @@ mod tests {
     #[test]
     fn requests_are_counted_by_route_and_status() {
         let metrics = Metrics::new();
-        metrics.observe_request("agent", "/health", "GET", 200, Duration::from_micros(120));
-        metrics.observe_request("agent", "/health", "GET", 200, Duration::from_micros(80));
-        metrics.observe_request("agent", "/ready", "GET", 503, Duration::from_millis(2));
+        metrics.observe_request("agent", "/health", &Method::GET, 200, Duration::from_micros(120));
+        metrics.observe_request("agent", "/health", &Method::GET, 200, Duration::from_micros(80));
+        metrics.observe_request("agent", "/ready", &Method::GET, 503, Duration::from_millis(2));
+        let custom = Method::from_bytes(b"BREW").expect("a method token");
+        metrics.observe_request("agent", "/ready", &custom, 405, Duration::from_millis(1));
         let text = metrics.encode();
         assert!(
             text.contains(
@@ -284,6 +304,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"route="/ready",method="GET",status="503"} 1"#), "{text}");
+        assert!(text.contains(r#"route="/ready",method="other",status="405"} 1"#), "{text}");
+        assert!(!text.contains("BREW"), "{text}");
         assert!(text.contains("axonflow_http_request_duration_seconds_bucket"), "{text}");
     }
 }

@@ -39,9 +39,9 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = %method, route = %route, client = tracing::field::Empty);
+    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = crate::metrics::method_label(&method), route = %route, client = tracing::field::Empty);
     let mut response = async {
         let response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
             Ok(response) => response,

@@ -77,6 +77,9 @@ async fn metrics_count_requests_by_route_and_status() {
         assert_eq!(client.get("/health").await.status, 200);
     }
     assert_eq!(client.get("/nowhere").await.status, 404);
+    // Any token is a method; what a client makes up must not become a label (the registry would grow without
+    // bound).
+    assert_eq!(client.send("BREW-COFFEE-42", "/health", &[], Vec::new()).await.status, 405);
     assert_eq!(client.get("/metrics").await.status, 401, "metrics need a credential");
     let text = String::from_utf8(client.get_as(&server.admin_key(), "/metrics").await.body).expect("utf-8");
     assert!(
@@ -86,6 +89,8 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
     assert!(text.contains(r#"route="unmatched",method="GET",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"route="/health",method="other",status="405"} 1"#), "{text}");
+    assert!(!text.contains("BREW"), "{text}");
 }
 
 #[tokio::test]
