@@ -59,9 +59,10 @@ audit_waits_over() {
 # One fixed offered load of pre-checks at RATE a second (oha on core 1, HTTP/2, 16 connections × 8 streams,
 # latencies counted from when oha's schedule meant to send each request), one run of WARMUP (default 2) +
 # DURATION seconds on the same connections. Prints p50 / p99 / p99.9 of the requests scheduled after the
-# warm-up, and of the whole run. The whole run includes the start: 16 TLS handshakes on the server's core
-# while requests are already scheduled, the first policy instance, a cold allocator (at 10,000 req/s its first
-# 200 ms were 2% of a 10 s run and set its p99). Until 2026-12-05 (eighteenth run) the warm-up was a run of
+# warm-up, and of the whole run. The whole run includes the start: 16 connections being opened (TLS
+# handshakes on the server's core, oha's own start) while requests are already scheduled; at 10,000 req/s its
+# first ~100 ms took 13-54 ms each, the server's own request durations staying under 6.4 ms (BENCHMARKS.md,
+# eighteenth run). Until 2026-12-05 (eighteenth run) the warm-up was a run of
 # its own and the measured run opened new connections: its "from 200 ms on" figure left out their handshakes.
 fixed_load() {
   local rate="$1" duration="$2" warmup="${WARMUP:-2}"

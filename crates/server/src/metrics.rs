@@ -21,20 +21,20 @@ struct RequestLabels {
     status: u16,
 }
 
-/// The method as a label: the standard ones by name, any other (HTTP allows any token) as `other`.
-pub fn method_label(method: &Method) -> &'static str {
-    const STANDARD: [(Method, &str); 9] = [
-        (Method::GET, "GET"),
-        (Method::POST, "POST"),
-        (Method::PUT, "PUT"),
-        (Method::DELETE, "DELETE"),
-        (Method::PATCH, "PATCH"),
-        (Method::HEAD, "HEAD"),
-        (Method::OPTIONS, "OPTIONS"),
-        (Method::CONNECT, "CONNECT"),
-        (Method::TRACE, "TRACE"),
-    ];
-    STANDARD.iter().find(|(known, _)| known == method).map_or("other", |(_, label)| label)
+/// A request's method as a label: the standard ones by name, any other (HTTP allows any token) as `other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodLabel(&'static str);
+
+impl MethodLabel {
+    pub fn of(method: &Method) -> MethodLabel {
+        const STANDARD: [&str; 9] =
+            ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
+        MethodLabel(STANDARD.into_iter().find(|name| *name == method.as_str()).unwrap_or("other"))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -205,11 +205,11 @@ impl Metrics {
         &self,
         service: &'static str,
         route: &str,
-        method: &Method,
+        method: MethodLabel,
         status: u16,
         elapsed: Duration,
     ) {
-        let labels = RequestLabels { service, route: route.to_owned(), method: method_label(method), status };
+        let labels = RequestLabels { service, route: route.to_owned(), method: method.as_str(), status };
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
     }
@@ -291,11 +291,12 @@ mod tests {
     #[test]
     fn requests_are_counted_by_route_and_status() {
         let metrics = Metrics::new();
-        metrics.observe_request("agent", "/health", &Method::GET, 200, Duration::from_micros(120));
-        metrics.observe_request("agent", "/health", &Method::GET, 200, Duration::from_micros(80));
-        metrics.observe_request("agent", "/ready", &Method::GET, 503, Duration::from_millis(2));
-        let custom = Method::from_bytes(b"BREW").expect("a method token");
-        metrics.observe_request("agent", "/ready", &custom, 405, Duration::from_millis(1));
+        let (get, brew) =
+            (MethodLabel::of(&Method::GET), MethodLabel::of(&Method::from_bytes(b"BREW").expect("a token")));
+        metrics.observe_request("agent", "/health", get, 200, Duration::from_micros(120));
+        metrics.observe_request("agent", "/health", get, 200, Duration::from_micros(80));
+        metrics.observe_request("agent", "/ready", get, 503, Duration::from_millis(2));
+        metrics.observe_request("agent", "/ready", brew, 405, Duration::from_millis(1));
         let text = metrics.encode();
         assert!(
             text.contains(

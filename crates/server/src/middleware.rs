@@ -39,9 +39,9 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().clone();
+    let method = crate::metrics::MethodLabel::of(request.method());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = crate::metrics::method_label(&method), route = %route, client = tracing::field::Empty);
+    let span = tracing::info_span!("request", request_id = %id, service = config.service, method = method.as_str(), route = %route, client = tracing::field::Empty);
     let mut response = async {
         let response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
             Ok(response) => response,
@@ -56,7 +56,7 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
             latency_us = elapsed.as_micros() as u64,
             "request completed"
         );
-        config.metrics.observe_request(config.service, &route, &method, response.status().as_u16(), elapsed);
+        config.metrics.observe_request(config.service, &route, method, response.status().as_u16(), elapsed);
         response
     }
     .instrument(span)
