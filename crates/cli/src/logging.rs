@@ -12,8 +12,11 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogFormat;
 
-/// Installs the process-wide subscriber. Called once, by the binary.
+/// Installs the process-wide subscriber and the panic hook. Called once, by the binary.
 pub fn init(format: LogFormat, filter: &str) {
+    std::panic::set_hook(panic_hook(|report| {
+        tracing::error!(thread = report.thread, location = report.location, "{PANICKED}")
+    }));
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
@@ -22,6 +25,35 @@ pub fn init(format: LogFormat, filter: &str) {
         }
         LogFormat::Logfmt => builder.fmt_fields(LogfmtFields).event_format(Logfmt).try_init(),
     };
+}
+
+const PANICKED: &str = "a thread panicked; its message is not logged, as it may hold request data";
+
+/// Where a panic happened, without its message.
+#[derive(Debug)]
+struct PanicReport<'a> {
+    thread: &'a str,
+    location: &'a str,
+}
+
+/// Reports a panic by its thread and source location only. Rust's default hook prints the panic's message, and
+/// a message can hold whatever the panicking code had in hand: a prompt, a key, a record. Panics in request
+/// handling and policy evaluation are caught and answered (a 500, or the policy's fail-closed decision), so
+/// the message would be the only trace they leave on stderr. A backtrace is added when `RUST_BACKTRACE` asks
+/// for one (it holds code locations, not data).
+fn panic_hook(
+    report: impl Fn(PanicReport<'_>) + Send + Sync + 'static,
+) -> Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static> {
+    Box::new(move |info| {
+        let thread = std::thread::current();
+        let location = info.location().map_or_else(|| "unknown".to_owned(), ToString::to_string);
+        let backtrace = std::backtrace::Backtrace::capture();
+        let location = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("{location}\n{backtrace}"),
+            _ => location,
+        };
+        report(PanicReport { thread: thread.name().unwrap_or("unnamed"), location: &location });
+    })
 }
 
 /// `ts=… level=… target=… msg="…" key=value … request_id=…`
@@ -110,5 +142,32 @@ impl Visit for LogfmtVisitor<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.pair(field, &format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn a_panic_is_reported_by_thread_and_place_without_its_message() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        std::panic::set_hook(panic_hook(move |report| {
+            sink.lock().unwrap().push(format!("{} {}", report.thread, report.location));
+        }));
+        let joined = std::thread::Builder::new()
+            .name("request-worker".to_owned())
+            .spawn(|| panic!("patient SSN 123-45-6789"))
+            .unwrap()
+            .join();
+        let _ = std::panic::take_hook();
+        assert!(joined.is_err(), "the thread panicked");
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].starts_with("request-worker crates/cli/src/logging.rs:"), "{reports:?}");
+        assert!(!reports[0].contains("123-45-6789") && !reports[0].contains("SSN"), "{reports:?}");
     }
 }

@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use engine::{
     AuditLog, Authenticator, ControlPlane, FailureLimiter, KeyService, PolicyLifecycle, RequestLimiter,
     Sessions, StateBackend, UserTokens,
 };
 use store::Store;
+use tower::Layer as _;
 use types::Clock;
 
 pub use auth::Caller;
@@ -282,7 +282,7 @@ fn service_router(state: AppState, service: Service) -> Router {
     let protected = protected
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state.clone());
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/openapi.json", get(routes::health::openapi))
@@ -290,10 +290,8 @@ fn service_router(state: AppState, service: Service) -> Router {
         .merge(protected)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic| {
-            tracing::error!("a handler panicked; the request failed with 500");
-            ApiError::internal().into_response()
-        }))
-        .layer(axum::middleware::from_fn_with_state(observe, middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(observe, middleware::observe));
+    // The body limit needs no route, so it wraps the router once instead of every route (a layer added with
+    // `Router::layer` is one more boxed service per route, cloned with everything under it on each request).
+    Router::new().fallback_service(DefaultBodyLimit::max(limits.max_body_bytes).layer(routes))
 }

@@ -1,5 +1,5 @@
 //! What wraps every route: a request id, a tracing span carrying it (so every log line of the request has it),
-//! the time limit, metrics and one access-log line.
+//! the time limit, a panic caught as a 500, metrics and one access-log line.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -28,7 +29,10 @@ pub struct ObserveConfig {
 }
 
 /// Assigns the request id (a valid incoming `X-Request-Id` is kept, otherwise a UUIDv7), runs the request in a
-/// span under the time limit, records metrics and logs the outcome.
+/// span under the time limit, records metrics and logs the outcome. A handler that panics answers 500 (its
+/// message is not logged: it could hold request data) and is counted like any other response. Catching it here
+/// rather than in a layer of its own saves every request a layer: axum wraps each route once per layer, and
+/// clones the whole stack under a layer on each call.
 pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id: Arc<str> = match request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
@@ -43,8 +47,13 @@ pub async fn observe(State(config): State<ObserveConfig>, mut request: Request, 
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, service = config.service, method = method.as_str(), route = %route, client = tracing::field::Empty);
     let mut response = async {
-        let response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
-            Ok(response) => response,
+        let handled = std::panic::AssertUnwindSafe(next.run(request)).catch_unwind();
+        let response = match tokio::time::timeout(config.request_timeout, handled).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_panic)) => {
+                tracing::error!("a handler panicked; the request failed with 500");
+                ApiError::internal().into_response()
+            }
             Err(_) => {
                 tracing::warn!(timeout_ms = config.request_timeout.as_millis() as u64, "request timed out");
                 ApiError::timeout().into_response()
@@ -77,6 +86,47 @@ fn is_safe_request_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    fn observed(router: Router, metrics: &Arc<Metrics>) -> Router {
+        let config = ObserveConfig {
+            service: "agent",
+            metrics: metrics.clone(),
+            request_timeout: Duration::from_secs(5),
+        };
+        router.layer(axum::middleware::from_fn_with_state(config, observe))
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_a_json_error_and_is_counted() {
+        async fn boom() -> &'static str {
+            panic!("secret request data");
+        }
+        let metrics = Metrics::new();
+        let app = observed(Router::new().route("/boom", get(boom)), &metrics);
+        let request = axum::http::Request::get("/boom").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert!(response.headers().contains_key(&REQUEST_ID), "the request id survives the panic");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert!(!body.to_string().contains("secret"), "the panic's message is not sent: {body}");
+        let exposition = metrics.encode();
+        assert!(
+            exposition.lines().any(|l| l.starts_with("axonflow_http_requests_total{")
+                && l.contains("route=\"/boom\"")
+                && l.contains("status=\"500\"")
+                && l.ends_with(" 1")),
+            "{exposition}"
+        );
+        // The worker that ran the handler goes on serving.
+        let request = axum::http::Request::get("/nothing").body(Body::empty()).unwrap();
+        assert_eq!(app.oneshot(request).await.unwrap().status(), 404);
+    }
 
     #[test]
     fn client_request_ids_are_kept_only_when_harmless() {
