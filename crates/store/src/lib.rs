@@ -60,11 +60,12 @@ pub struct OpenOptions {
     pub durability: Durability,
     /// PostgreSQL only: the schema to create (if missing) and use. Tests use a fresh schema each.
     pub postgres_schema: Option<String>,
-    /// SQLite only: a WAL longer than this many pages (4 KiB each) after a background checkpoint is started
-    /// over between two audit appends. Starting over waits for two syncs (tens of milliseconds on a slow disk),
-    /// so a larger WAL means fewer such waits; the default, 64 MiB, is one about every second at 5,000
-    /// records/s.
-    pub wal_restart_pages: i64,
+    /// SQLite only: a WAL longer than this many bytes after a background checkpoint is started over between two
+    /// audit appends (the file is cut back to twice this when it starts over). Starting over waits for two
+    /// syncs (tens of milliseconds on a slow disk), so a larger WAL means fewer such waits; the default, 64 MiB,
+    /// is one about every second at 5,000 records/s. (Until 2026-12-05 this was a count of 4 KiB pages, and
+    /// stayed one after new databases moved to 16 KiB pages: the WAL started over at four times the size meant.)
+    pub wal_restart_bytes: u64,
 }
 
 impl Default for OpenOptions {
@@ -74,7 +75,7 @@ impl Default for OpenOptions {
             acquire_timeout: Duration::from_secs(5),
             durability: Durability::default(),
             postgres_schema: None,
-            wal_restart_pages: 16_384,
+            wal_restart_bytes: 64 * 1024 * 1024,
         }
     }
 }

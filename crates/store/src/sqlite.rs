@@ -8,7 +8,7 @@
 //! A passive checkpoint never waits for writers, so under a steady stream of commits it never catches up with
 //! the end of the WAL, and SQLite only starts the WAL over once a checkpoint has: the file grew without bound
 //! (1.3 GB after 54,000 audit records in a benchmark, with every read slower for it). So when a passive
-//! checkpoint leaves more than `OpenOptions::wal_restart_pages` in the WAL, the audit writer's own connection
+//! checkpoint leaves more than `OpenOptions::wal_restart_bytes` in the WAL, the audit writer's own connection
 //! runs one more passive checkpoint between two of its appends ([`AuditStore::between_audit_appends`]): with
 //! no commit running meanwhile it copies the frames written since and completes, and the next commit starts
 //! the WAL from the beginning. (SQLite's `RESTART` checkpoint would do the same from the checkpointing
@@ -72,7 +72,7 @@ pub const SQLITE_WAL_SYNC_THREAD: &str = "sqlite-walsync";
 /// The size the WAL file is cut back to when it starts over (`journal_size_limit`), as a multiple of the
 /// restart threshold: above what a steady load leaves, so that only a burst's WAL is truncated (a truncation
 /// takes milliseconds).
-const WAL_SIZE_LIMIT_RESTARTS: i64 = 2;
+const WAL_SIZE_LIMIT_RESTARTS: u64 = 2;
 
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
@@ -159,7 +159,7 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0")
             .pragma(
                 "journal_size_limit",
-                (options.wal_restart_pages.max(1) * 4096 * WAL_SIZE_LIMIT_RESTARTS).to_string(),
+                (options.wal_restart_bytes.max(1).saturating_mul(WAL_SIZE_LIMIT_RESTARTS)).to_string(),
             );
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
@@ -192,7 +192,12 @@ impl SqliteStore {
             .map_err(|e| from_sqlx("cannot open the sqlite database", e))?;
         let (stop, stopped) = oneshot::channel();
         let wal_too_long = Arc::new(AtomicBool::new(false));
-        let restart = options.wal_restart_pages;
+        // The threshold in WAL frames, one page each: an existing database keeps the page size it was made with.
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&main)
+            .await
+            .map_err(|e| from_sqlx("cannot read the sqlite page size", e))?;
+        let restart = restart_frames(options.wal_restart_bytes, page_size);
         let thread = on_background_thread(
             SQLITE_CHECKPOINT_LOOP_THREAD,
             checkpoints(checkpointer, restart, wal_too_long.clone(), stopped),
@@ -214,12 +219,18 @@ impl SqliteStore {
     }
 }
 
+/// How many WAL frames (one page each) make `bytes`: at least one.
+fn restart_frames(bytes: u64, page_size: i64) -> i64 {
+    let frames = bytes / u64::try_from(page_size).unwrap_or(1).max(1);
+    i64::try_from(frames).unwrap_or(i64::MAX).max(1)
+}
+
 /// Every [`CHECKPOINT_EVERY`] until `stopped`, a passive checkpoint: it copies what it can of the WAL without
 /// waiting for, or blocking, the writers and readers of the other connections. When that leaves a long WAL,
 /// it sets `wal_too_long` for the audit writer (see the module's documentation).
 async fn checkpoints(
     mut connection: SqliteConnection,
-    restart_pages: i64,
+    restart_frames: i64,
     wal_too_long: Arc<AtomicBool>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -230,7 +241,7 @@ async fn checkpoints(
             _ = &mut stopped => break,
             _ = every.tick() => {
                 match checkpoint(&mut connection, PASSIVE).await {
-                    Ok(done) => wal_too_long.store(done.frames > restart_pages, Ordering::Relaxed),
+                    Ok(done) => wal_too_long.store(done.frames > restart_frames, Ordering::Relaxed),
                     Err(error) => tracing::warn!(error = %error, "sqlite WAL checkpoint failed; retrying"),
                 }
             }
@@ -491,6 +502,15 @@ crate::sql_protect::impl_protection_sql!(SqliteStore, Sqlite, SqliteRow);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_restart_threshold_is_counted_in_frames_of_the_databases_own_page_size() {
+        assert_eq!(restart_frames(64 * 1024 * 1024, 16384), 4096);
+        assert_eq!(restart_frames(64 * 1024 * 1024, 4096), 16384);
+        assert_eq!(restart_frames(1, 16384), 1, "never zero: a WAL of one frame may start over");
+        assert_eq!(restart_frames(u64::MAX, 512), i64::try_from(u64::MAX / 512).unwrap());
+        assert_eq!(restart_frames(1 << 20, 0), 1 << 20, "a nonsensical page size does not divide by zero");
+    }
 
     #[test]
     fn the_writer_tries_its_start_over_again_only_when_a_reader_held_it_back() {
