@@ -748,8 +748,7 @@ async fn index(
     linger: Linger,
 ) {
     let mut batches = Vec::with_capacity(INDEX_MERGE);
-    while queue.recv_many(&mut batches, INDEX_MERGE).await > 0 {
-        linger.gather(&mut queue, &mut batches).await;
+    while linger.next_transaction(&mut queue, &mut batches).await {
         let mut rows = Vec::new();
         let mut checkpoint = None;
         for batch in &mut batches {
@@ -807,6 +806,22 @@ struct Linger {
 }
 
 impl Linger {
+    /// Waits for the batches of the next transaction (one, then what [`Linger::gather`] adds within its bounds);
+    /// false once the writer is gone and everything is taken. Not all that is queued: with up to
+    /// [`INDEX_MERGE`] batches at once, a whole backlog (up to [`INDEX_BACKLOG`] records) went into one
+    /// transaction, and a writer held back by the backlog waited for all of it to be stored, ~150 ms at
+    /// saturation (BENCHMARKS.md, nineteenth run).
+    async fn next_transaction(
+        &self,
+        queue: &mut mpsc::UnboundedReceiver<Indexed>,
+        batches: &mut Vec<Indexed>,
+    ) -> bool {
+        let Some(batch) = queue.recv().await else { return false };
+        batches.push(batch);
+        self.gather(queue, batches).await;
+        true
+    }
+
     /// Waits up to `time` for more batches, unless it holds [`INDEX_ENOUGH`] records or [`INDEX_MERGE`] batches
     /// already or a reader hurries it (as the writer does when it stops), then takes what came meanwhile, within
     /// those bounds. It sleeps rather than waking for each batch that arrives: on a thread of its own, each such
@@ -1163,4 +1178,60 @@ fn signed_by_trusted(message: &[u8], public_key: &str, signature: &str, trusted:
     let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
     let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else { return false };
     key.verify(message, &signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first_seq: i64, records: usize) -> Indexed {
+        let row = |seq| AuditRow {
+            id: format!("r{seq}"),
+            chain_id: "node-1".to_owned(),
+            seq,
+            ts: UnixMillis(0),
+            tenant_id: "default".to_owned(),
+            actor: "test".to_owned(),
+            kind: "decide".to_owned(),
+            verdict: "allow".to_owned(),
+            body: "{}".to_owned(),
+            prev_hash: vec![0; 32],
+            hash: vec![0; 32],
+        };
+        Indexed {
+            rows: (first_seq..first_seq + records as i64).map(row).collect(),
+            checkpoint: None,
+            _backlog: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_is_stored_in_transactions_of_a_bounded_size() {
+        let (sender, mut queue) = mpsc::unbounded_channel();
+        // A whole backlog waiting, as when the writer is held back: 1,024 batches of 64 records.
+        let per_batch = 64;
+        for n in 0..INDEX_BACKLOG / per_batch {
+            sender.send(batch((n * per_batch) as i64 + 1, per_batch)).expect("queued");
+        }
+        drop(sender);
+        let linger = Linger { time: Duration::ZERO, hurry: Arc::new(Notify::new()) };
+        let mut batches = Vec::new();
+        let (mut transactions, mut stored, mut next_seq) = (0, 0, 1);
+        while linger.next_transaction(&mut queue, &mut batches).await {
+            let records: usize = batches.iter().map(|b| b.rows.len()).sum();
+            assert!(
+                records <= INDEX_ENOUGH + per_batch,
+                "transaction {transactions} holds {records} records"
+            );
+            for row in batches.iter().flat_map(|b| &b.rows) {
+                assert_eq!(row.seq, next_seq, "in order, none lost or repeated");
+                next_seq += 1;
+            }
+            stored += records;
+            transactions += 1;
+            batches.clear();
+        }
+        assert_eq!(stored, INDEX_BACKLOG, "everything queued is taken");
+        assert!(transactions >= INDEX_BACKLOG / (INDEX_ENOUGH + per_batch), "{transactions} transactions");
+    }
 }
