@@ -159,7 +159,12 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0")
             .pragma(
                 "journal_size_limit",
-                (options.wal_restart_bytes.max(1).saturating_mul(WAL_SIZE_LIMIT_RESTARTS)).to_string(),
+                options
+                    .wal_restart_bytes
+                    .max(1)
+                    .saturating_mul(WAL_SIZE_LIMIT_RESTARTS)
+                    .min(i64::MAX as u64)
+                    .to_string(),
             );
         let pool = |connections: u32| {
             SqlitePoolOptions::new()
