@@ -332,6 +332,13 @@ pub static KEYS: &[Key] = &[
         "largest MCP result in bytes (default 1048576)",
     ),
     key(
+        "gateway.max_approvals",
+        "AXONFLOW_GATEWAY_MAX_APPROVALS",
+        Kind::Integer,
+        "most pre-check approvals held for their LLM call's audit, a few hundred bytes each; past it the oldest is \
+         dropped and its audit refused (default 1000000)",
+    ),
+    key(
         "llm.url",
         "AXONFLOW_LLM_URL",
         Kind::Text,
@@ -672,6 +679,10 @@ impl Layers {
         let policy_max_compile = v.integer("policy.max_compile_ms", 1..=60_000).unwrap_or(100);
         let mcp_max_rows = v.integer("mcp.max_rows", 1..=100_000_000).unwrap_or(1000);
         let mcp_max_bytes = v.integer("mcp.max_bytes", 1..=1024 * 1024 * 1024).unwrap_or(1024 * 1024);
+        let max_approvals =
+            v.integer("gateway.max_approvals", 1..=100_000_000).map_or(engine::DEFAULT_MAX_APPROVALS, |n| {
+                usize::try_from(n).unwrap_or(engine::DEFAULT_MAX_APPROVALS)
+            });
         let llm_url = v.checked_text("llm.url", |url| {
             if url.starts_with("https://") || url.starts_with("http://") {
                 Ok(())
@@ -727,6 +738,7 @@ impl Layers {
                 max_compile_time: Duration::from_millis(policy_max_compile.unsigned_abs()),
                 mcp_max_rows: mcp_max_rows.unsigned_abs(),
                 mcp_max_bytes: usize::try_from(mcp_max_bytes).unwrap_or(1024 * 1024),
+                max_approvals,
             },
             ca_file: ca_file.unwrap_or_else(|| data_dir.join("tls").join("ca.pem")),
             license: LicenseConfig {
@@ -1048,6 +1060,8 @@ pub struct PolicyConfig {
     pub max_compile_time: Duration,
     pub mcp_max_rows: u64,
     pub mcp_max_bytes: usize,
+    /// Most pre-check approvals held (`engine::ControlOptions::max_approvals`).
+    pub max_approvals: usize,
 }
 
 /// Where the master keys of envelope encryption come from.

@@ -494,6 +494,7 @@ async fn governance(
             mcp_max_rows: config.policy.mcp_max_rows,
             mcp_max_bytes: config.policy.mcp_max_bytes,
             pricing: std::collections::HashMap::new(),
+            max_approvals: config.policy.max_approvals,
         },
     ));
     let mut lifecycle = engine::PolicyLifecycle::new(

@@ -23,9 +23,10 @@ use types::UnixMillis;
 /// How long a pre-check's approval may be used for its LLM call.
 pub const CONTEXT_TTL: Duration = Duration::from_secs(300);
 
-/// Approvals held at most. Each takes about 100 bytes, a few hundred with the map's and the queue's spare
-/// room: a server holding a million measured about 400 MB resident in all (BENCHMARKS.md, eighth run).
-pub(crate) const MAX_CONTEXTS: usize = 1_000_000;
+/// Approvals held at most unless configured (`ControlOptions::max_approvals`, `gateway.max_approvals`). Each
+/// takes about 100 bytes, a few hundred with the map's and the queue's spare room: a server holding a million
+/// measured about 400 MB resident in all (BENCHMARKS.md, eighth run).
+pub const DEFAULT_MAX_APPROVALS: usize = 1_000_000;
 
 const PREFIX: &str = "ctx_";
 

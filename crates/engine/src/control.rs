@@ -14,7 +14,7 @@ use types::{Clock, UnixMillis};
 use crate::audit::{AuditEntry, AuditError, AuditLog, AuditReceipt, Details};
 use crate::auth::Principal;
 pub use crate::contexts::CONTEXT_TTL;
-use crate::contexts::{ApprovalStats, Contexts, MAX_CONTEXTS, NewApproval};
+use crate::contexts::{ApprovalStats, Contexts, NewApproval};
 use crate::subjects::{RESTRICTED_REASON, Subject, SubjectError, Subjects};
 
 /// Why a check could not be made. Each maps to one HTTP status in the server.
@@ -155,6 +155,9 @@ pub struct ControlOptions {
     pub mcp_max_bytes: usize,
     /// USD per 1,000 prompt and completion tokens, by model, for the cost of audited LLM calls.
     pub pricing: HashMap<String, (f64, f64)>,
+    /// Most pre-check approvals held for their LLM call's audit; past it the oldest is dropped (its audit is
+    /// then refused as an unknown context). Bounds the memory a sustained load of pre-checks takes.
+    pub max_approvals: usize,
 }
 
 /// The engine every governed request goes through. Built once by the binary; shared by all requests.
@@ -185,7 +188,7 @@ impl ControlPlane {
             policy: ArcSwap::new(policy),
             audit,
             clock,
-            contexts: Contexts::new(MAX_CONTEXTS),
+            contexts: Contexts::new(options.max_approvals),
             tenant_policies: ArcSwap::from_pointee(HashMap::new()),
             subjects,
             options,

@@ -28,7 +28,7 @@ pub use audit::{
     AuditEntry, AuditError, AuditLog, AuditOptions, AuditReceipt, AuditStartError, AuditWriter, Details,
 };
 pub use auth::{AuthFailure, Authenticator, AuthenticatorConfig, PresentedCredential, Principal};
-pub use contexts::ApprovalStats;
+pub use contexts::{ApprovalStats, DEFAULT_MAX_APPROVALS};
 pub use control::{
     ApprovedContext, Check, Checked, ControlOptions, ControlPlane, EngineError, LlmCall, LlmUsage, McpOutput,
     ProxyResponse, StageTimings, ToolCall,

@@ -92,3 +92,18 @@ fn serve_refuses_a_bundle_that_compiles_slower_than_policy_max_compile_ms() {
     assert!(stderr.contains("more than the limit of 1ms"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "it never listened");
 }
+
+#[test]
+fn gateway_max_approvals_is_checked_in_the_file_and_the_environment() {
+    let (code, out) = check("[gateway]\nmax_approvals = 50000\n", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for (toml, env) in [
+        ("[gateway]\nmax_approvals = 0\n", &[][..]),
+        ("", &[("AXONFLOW_GATEWAY_MAX_APPROVALS", "many")][..]),
+        ("", &[("AXONFLOW_GATEWAY_MAX_APPROVALS", "100000001")][..]),
+    ] {
+        let (code, out) = check(toml, env);
+        assert_eq!(code, Some(2), "{toml} {env:?}: {out}");
+        assert!(out.contains("gateway.max_approvals"), "{out}");
+    }
+}

@@ -157,6 +157,33 @@ async fn decide_returns_a_verdict_and_reasons() {
 }
 
 #[tokio::test]
+async fn approvals_beyond_gateway_max_approvals_drop_the_oldest() {
+    let server = Server::start_with_env(&[], &[("AXONFLOW_GATEWAY_MAX_APPROVALS", "2")]);
+    let client = server.client();
+    let admin = server.admin_key();
+    let key = service_key(&client, &admin, &["query", "policy:evaluate"]).await;
+    let mut contexts = Vec::new();
+    for quarter in ["Q1", "Q2", "Q3"] {
+        let reply =
+            pre_check(&client, &key, &format!("Summarise our {quarter} results"), "analyst").await.json();
+        assert_eq!(reply["approved"], true, "{reply}");
+        contexts.push(reply["context_id"].as_str().expect("context").to_owned());
+    }
+    let call = |context_id: &str| json!({"context_id": context_id, "provider": "openai", "model": "gpt-4o", "response_summary": "ok"});
+    let oldest = client.post_json(&key, "/api/audit/llm-call", &call(&contexts[0])).await;
+    assert_eq!(oldest.status, 400, "the oldest approval was dropped to stay within 2");
+    assert!(oldest.json()["error"]["message"].as_str().expect("message").contains("unknown context_id"));
+    for context in &contexts[1..] {
+        let audited = client.post_json(&key, "/api/audit/llm-call", &call(context)).await;
+        assert_eq!(audited.status, 200, "{}", String::from_utf8_lossy(&audited.body));
+    }
+    let metrics = client.get_as(&admin, "/metrics").await;
+    let text = String::from_utf8(metrics.body).expect("utf-8");
+    assert!(text.lines().any(|l| l == "axonflow_gateway_approvals_dropped_early_total 1"), "{text}");
+    assert!(text.lines().any(|l| l == "axonflow_gateway_approvals_held 0"), "{text}");
+}
+
+#[tokio::test]
 async fn mcp_checks_enforce_named_operations_mask_rows_and_limit_results() {
     let server = Server::start_with_env(&[], &[("AXONFLOW_MCP_MAX_ROWS", "3")]);
     let client = server.client();
