@@ -62,8 +62,8 @@ audit_waits_over() {
 # warm-up, and of the whole run. The whole run includes the start: 16 connections being opened (TLS
 # handshakes on the server's core, oha's own start) while requests are already scheduled; at 10,000 req/s its
 # first ~100 ms took 13-54 ms each, the server's own request durations staying under 6.4 ms (BENCHMARKS.md,
-# eighteenth run). Until 2026-12-05 (eighteenth run) the warm-up was a run of
-# its own and the measured run opened new connections: its "from 200 ms on" figure left out their handshakes.
+# eighteenth run). Until 2026-12-05 the warm-up was a run of its own and the measured run opened new
+# connections: its "from 200 ms on" figure left out their handshakes.
 fixed_load() {
   local rate="$1" duration="$2" warmup="${WARMUP:-2}"
   taskset -c 1 oha --no-tui --insecure --http2 -c 16 -p 8 -q "$rate" -m POST \
